@@ -1,0 +1,111 @@
+/* odegrad core: status codes, the counting allocator, the RNG, .npy I/O, the timer.
+ *
+ * Everything a gradient method keeps goes through an odg_mem, so its peak is exact and can be
+ * compared with THEORY.md section 6.  Nothing here prints, aborts or exits.
+ */
+#ifndef ODEGRAD_CORE_H
+#define ODEGRAD_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes (status.def) ------------------------------------------------------------ */
+
+typedef enum {
+#define ODG_STATUS(e, rec, msg) ODG_##e,
+#include "odegrad/status.def"
+#undef ODG_STATUS
+    ODG_NSTATUS
+} odg_status;
+
+const char *odg_status_str(odg_status s);    /* human message, e.g. "out of memory" */
+const char *odg_status_record(odg_status s); /* record column: ok|diverged|oom|timeout|error */
+
+/* Length of the error text buffers that some functions fill (always NUL-terminated). */
+#define ODG_ERRLEN 256
+
+/* ---- the counting allocator --------------------------------------------------------------- */
+
+typedef enum {
+#define ODG_TAG(e, name, what) ODG_TAG_##e,
+#include "odegrad/tags.def"
+#undef ODG_TAG
+    ODG_NTAGS
+} odg_tag;
+
+const char *odg_tag_name(odg_tag t);
+
+/* Per-run accounting: bytes requested by callers (not counting the allocator's own header or
+ * alignment padding), current and peak, per tag and in total.  Not thread-safe: allocate
+ * outside parallel regions (the house rule anyway). */
+typedef struct odg_mem {
+    size_t cur[ODG_NTAGS], peak[ODG_NTAGS];
+    size_t cur_total, peak_total;
+    long nalloc;  /* allocation attempts so far, failed ones included */
+    long nlive;   /* blocks allocated and not yet freed */
+    long fail_at; /* fault injection: attempt number fail_at (1-based) fails; 0 = never */
+} odg_mem;
+
+void odg_mem_init(odg_mem *m);
+/* 64-byte aligned block of `bytes` bytes (zero-filled), accounted under `tag`.  Returns NULL on
+ * failure or injected fault.  bytes == 0 returns a valid unique block. */
+void *odg_mem_alloc(odg_mem *m, odg_tag tag, size_t bytes);
+/* Array of n doubles; NULL on overflow of n * 8 as well. */
+double *odg_mem_doubles(odg_mem *m, odg_tag tag, size_t n);
+/* Frees a block from odg_mem_alloc of the same m; NULL is ignored. */
+void odg_mem_free(odg_mem *m, void *p);
+/* Sets the peaks to the current values, so that a later phase can be measured on its own. */
+void odg_mem_reset_peak(odg_mem *m);
+
+/* ---- RNG ---------------------------------------------------------------------------------- */
+
+/* xoshiro256** seeded through splitmix64.  Uniforms are bit-identical on every machine; normals
+ * use Marsaglia's polar method with odg_log (below) and sqrt (correctly rounded by IEEE 754), so
+ * they are bit-identical too on any IEEE-754 machine built with -ffp-contract=off. */
+typedef struct odg_rng {
+    uint64_t s[4];
+    double spare;
+    int has_spare;
+} odg_rng;
+
+void odg_rng_seed(odg_rng *r, uint64_t seed);
+uint64_t odg_rng_u64(odg_rng *r);
+double odg_rng_uniform(odg_rng *r); /* in [0, 1), 53 random bits */
+double odg_rng_normal(odg_rng *r);  /* N(0, 1) */
+/* x[i] = mean + sd * N(0, 1), i = 0 .. n-1, in index order. */
+void odg_rng_fill_normal(odg_rng *r, double *x, size_t n, double mean, double sd);
+/* Natural logarithm from IEEE basic operations only (no libm), so identical everywhere; about
+ * 1 ulp. x must be finite and > 0. */
+double odg_log(double x);
+
+/* ---- .npy I/O (float64, C order) ---------------------------------------------------------- */
+
+#define ODG_NPY_MAXDIM 4
+
+/* Reads a float64 little-endian C-order array.  On success *data is malloc'ed (free() it) and
+ * ndim/shape are set.  On failure returns ODG_EIO (cannot open/read), ODG_EFORMAT (bad magic,
+ * version, header, dtype, byte order, fortran_order, truncated data) with `err` naming the
+ * problem; err may be NULL. */
+odg_status odg_npy_read(const char *path, int *ndim, size_t shape[ODG_NPY_MAXDIM], double **data,
+                        char err[ODG_ERRLEN]);
+/* Reads into out, which the caller sized as the expected shape; a different shape is
+ * ODG_ESHAPE, with err saying expected and found. */
+odg_status odg_npy_load(const char *path, int ndim, const size_t *shape, double *out,
+                        char err[ODG_ERRLEN]);
+/* Writes an array (version 1.0 header).  Writes to path.tmp and renames, so a failure never
+ * leaves a half-written file at path. */
+odg_status odg_npy_save(const char *path, int ndim, const size_t *shape, const double *data,
+                        char err[ODG_ERRLEN]);
+
+/* ---- timer -------------------------------------------------------------------------------- */
+
+double odg_now(void); /* monotonic seconds */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,165 @@
+/* odegrad solvers: explicit Runge-Kutta tableaux as data, and one engine that runs all of them
+ * forward (fixed steps, a replayed step grid, or adaptive steps) and runs the discrete adjoint
+ * of a step backwards.  THEORY.md sections 2 and 3.
+ *
+ * The engine integrates any system y' = f(t, y) of length n given as an odg_system; models and
+ * the augmented adjoint systems of gradients/ are all plugged in this way.
+ */
+#ifndef ODEGRAD_SOLVERS_H
+#define ODEGRAD_SOLVERS_H
+
+#include "odegrad/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- tableaux ----------------------------------------------------------------------------- */
+
+typedef enum {
+#define ODG_SCHEME(e, name, desc) ODG_SCHEME_##e,
+#include "odegrad/schemes.def"
+#undef ODG_SCHEME
+    ODG_NSCHEMES
+} odg_scheme;
+
+#define ODG_MAX_STAGES 8
+
+/* A Butcher tableau, exactly as the paper gives it (rationals written as a/b, or the paper's
+ * decimals where the paper gives decimals).  Y_i = y + h sum_j a[i][j] k_j, k_i = f(t + c_i h, Y_i),
+ * y_next = y + h sum_i b_i k_i, err = h sum_i (b_i - bt_i) k_i. */
+typedef struct odg_tableau {
+    const char *name;
+    int s;         /* number of stages, <= ODG_MAX_STAGES */
+    int order;     /* order of the b weights */
+    int emb_order; /* order of the embedded bt weights; 0 when there are none */
+    double a[ODG_MAX_STAGES][ODG_MAX_STAGES]; /* strictly lower triangular */
+    double b[ODG_MAX_STAGES];
+    double bt[ODG_MAX_STAGES]; /* embedded weights, meaningful when emb_order > 0 */
+    double c[ODG_MAX_STAGES];  /* the paper's nodes; a test checks c_i = sum_j a_ij */
+    /* Dense output: y(t + theta h) = y + h sum_i b_i(theta) k_i with
+     * b_i(theta) = sum_{q=1..dense_deg} dense[i][q-1] theta^q.  dense_deg == 0: none. */
+    int dense_deg;
+    int dense_order;
+    double dense[ODG_MAX_STAGES][ODG_MAX_STAGES];
+} odg_tableau;
+
+const odg_tableau *odg_scheme_tableau(odg_scheme s);
+const char *odg_scheme_name(odg_scheme s);
+const char *odg_scheme_desc(odg_scheme s);
+/* Returns ODG_EINVAL for an unknown name. */
+odg_status odg_scheme_from_name(const char *name, odg_scheme *out);
+
+/* Derived facts (computed from the data, never stored beside it). */
+int odg_tableau_fsal(const odg_tableau *tab);     /* last row of a equals b, c_s = 1 */
+int odg_tableau_adaptive(const odg_tableau *tab); /* has embedded weights */
+
+/* ---- systems ------------------------------------------------------------------------------ */
+
+/* y' = f(t, y), y of length n.  vjp (optional; needed by odg_erk_adjoint_step) computes, with
+ * cotangent g (n), ybar = g^T df/dy (n, overwritten) and gp += g^T df/dp (np, accumulated).
+ * Both return 0 or an odg_status. */
+typedef struct odg_system {
+    size_t n, np;
+    void *ctx;
+    int (*f)(void *ctx, double t, const double *y, double *dy);
+    int (*vjp)(void *ctx, double t, const double *y, const double *g, double *ybar, double *gp);
+} odg_system;
+
+/* ---- the engine --------------------------------------------------------------------------- */
+
+/* What the engine shows a caller after every accepted step n (0-based): the step started at
+ * (t, z) with size h, its stage inputs Zst (s x n, Zst row 0 == z), stage derivatives K (s x n)
+ * and the new state znext.  All pointers are the engine's and valid only during the call. */
+typedef struct odg_step_info {
+    long n;
+    double t, h;
+    const double *z, *Zst, *K, *znext;
+} odg_step_info;
+
+typedef struct odg_erk_hook {
+    void *ctx;
+    int (*accepted)(void *ctx, const odg_step_info *st); /* non-zero return stops the solve */
+} odg_erk_hook;
+
+/* A step grid: N steps, step n starts at t[n] with size h[n]; t has N+1 entries.  Replaying a
+ * grid repeats a solve bit for bit. */
+typedef struct odg_grid {
+    long N, cap;
+    double *t, *h;
+    odg_mem *mem;
+} odg_grid;
+
+odg_status odg_grid_init(odg_grid *g, odg_mem *mem, long cap);
+/* The uniform grid of N steps from t0 to t1 (t1 < t0 runs backwards): t[n] = t0 + n (t1-t0)/N,
+ * t[N] = t1, h[n] = (t1 - t0)/N. */
+odg_status odg_grid_uniform(odg_grid *g, odg_mem *mem, double t0, double t1, long N);
+void odg_grid_free(odg_grid *g);
+
+typedef struct odg_adapt_opts {
+    double rtol, atol;
+    double h0;        /* first step; 0 = Hairer-Norsett-Wanner II.4 heuristic */
+    long max_steps;   /* accepted + rejected; reaching it is ODG_ESTEPS */
+    double safety;    /* 0.9 */
+    double fac_min;   /* 0.2 */
+    double fac_max;   /* 10  */
+    double beta;      /* PI controller: alpha = 1/(q+1) - 0.75 beta, q = emb_order; 0.04 */
+} odg_adapt_opts;
+
+void odg_adapt_defaults(odg_adapt_opts *o, double rtol, double atol);
+
+typedef struct odg_erk_counts {
+    long nfe;      /* f evaluations */
+    long nvjp;     /* vector-Jacobian products */
+    long naccept;  /* accepted steps */
+    long nreject;  /* rejected steps (adaptive) */
+} odg_erk_counts;
+
+typedef struct odg_erk odg_erk;
+
+/* Workspace for one scheme on systems of length n with np parameters (for the adjoint).  All of
+ * it is allocated here, under ODG_TAG_WORKSPACE; stepping never allocates. */
+odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
+                          odg_mem *mem);
+void odg_erk_destroy(odg_erk **e);
+
+const odg_tableau *odg_erk_tableau(const odg_erk *e);
+odg_erk_counts odg_erk_counts_get(const odg_erk *e);
+void odg_erk_counts_reset(odg_erk *e);
+
+/* One step from (t, z) of size h.  Writes znext (n, may not alias z).  If Zst is not NULL it
+ * receives the stage inputs (s x n).  If err is not NULL (adaptive tableaux only) it receives
+ * the embedded error estimate (n).  k1 (n) if not NULL is f(t, z) already known (FSAL), and is
+ * used instead of evaluating it.  The stage derivatives stay in the engine: odg_erk_K.
+ * Returns ODG_DIVERGED if znext is not finite. */
+odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, const double *z,
+                        double *znext, double *Zst, double *err, const double *k1);
+const double *odg_erk_K(const odg_erk *e); /* (s x n), from the last step */
+
+/* Reverse of one step (THEORY.md section 3): with the stage inputs Zst (s x n) of the step
+ * taken from t with size h, maps lam = dL/dz_{n+1} to dL/dz_n in place and adds the step's
+ * parameter gradient into gp (np).  Stages whose cotangent is identically zero are skipped. */
+odg_status odg_erk_adjoint_step(odg_erk *e, const odg_system *sys, double t, double h,
+                                const double *Zst, double *lam, double *gp);
+
+/* y = z + h sum_i b_i(theta) K_i: the dense output inside a step (dense_deg > 0 only). */
+void odg_erk_dense(const odg_tableau *tab, size_t n, double theta, double h, const double *z,
+                   const double *K, double *y);
+
+/* Integrates z (in/out) along a grid, calling hook (may be NULL) after every step.  FSAL is
+ * used where the tableau has it and t[n] + h[n] == t[n+1] exactly, which keeps every replay of
+ * the grid bit-identical to the first solve. */
+odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g, double *z,
+                            const odg_erk_hook *hook);
+
+/* Adaptive integration from t0 to t1 (either direction).  Appends the accepted steps to grid
+ * (which it resets first; may be NULL).  THEORY.md section 2: error norm, PI controller, HNW
+ * initial step. */
+odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
+                                const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
+                                odg_grid *grid);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
