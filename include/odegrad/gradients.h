@@ -10,6 +10,106 @@
 extern "C" {
 #endif
 
+/* ---- methods ------------------------------------------------------------------------------ */
+
+typedef enum { ODG_KIND_DISCRETE, ODG_KIND_CONTINUOUS } odg_grad_kind;
+typedef enum { ODG_STORAGE_ALL, ODG_STORAGE_STEPS, ODG_STORAGE_CHECKPOINTS, ODG_STORAGE_NONE } odg_storage;
+
+typedef enum {
+#define ODG_METHOD(e, name, kind, storage, desc) ODG_METHOD_##e,
+#include "odegrad/methods.def"
+#undef ODG_METHOD
+    ODG_NMETHODS
+} odg_method;
+
+typedef enum {
+#define ODG_SCHEDULE(e, name, desc) ODG_SCHEDULE_##e,
+#include "odegrad/schedules.def"
+#undef ODG_SCHEDULE
+    ODG_NSCHEDULES
+} odg_schedule;
+
+typedef enum {
+#define ODG_INTERP(e, name, desc) ODG_INTERP_##e,
+#include "odegrad/interps.def"
+#undef ODG_INTERP
+    ODG_NINTERPS
+} odg_interp;
+
+const char *odg_method_name(odg_method m);
+const char *odg_method_desc(odg_method m);
+odg_grad_kind odg_method_kind(odg_method m);
+odg_storage odg_method_storage(odg_method m);
+odg_status odg_method_from_name(const char *name, odg_method *out);
+const char *odg_schedule_name(odg_schedule s);
+const char *odg_schedule_desc(odg_schedule s);
+odg_status odg_schedule_from_name(const char *name, odg_schedule *out);
+const char *odg_interp_name(odg_interp i);
+const char *odg_interp_desc(odg_interp i);
+odg_status odg_interp_from_name(const char *name, odg_interp *out);
+
+/* The problem: dz/dt = f(z, t; theta) from z0 over [t0, t1], L = sum(w .* z(t1)) / B. */
+typedef struct odg_problem {
+    odg_model *model;
+    const odg_tableau *tab;
+    double t0, t1;
+    long steps;           /* N fixed steps; 0 = adaptive with `adapt` */
+    odg_adapt_opts adapt; /* forward tolerances when steps == 0 */
+    const double *z0;     /* (B, D) */
+    const double *w;      /* (B, D) loss weights; L = sum(w .* z(t1)) / B */
+    const double *lamT;   /* optional (B, D): the terminal cotangent dL/dz(t1) to use instead of
+                             w / B (any loss); the reported loss is still sum(w .* z) / B */
+} odg_problem;
+
+typedef struct odg_grad_opts {
+    odg_method method;
+    odg_schedule schedule;
+    long checkpoints;     /* checkpoint count C (incl. the one at t0); 0 = default: uniform
+                             K = round(sqrt(N)), C = ceil(N / K); binomial C = ceil(log2 N) + 1 */
+    odg_interp interp;    /* continuous adjoints only */
+    double adj_rtol, adj_atol; /* > 0: the continuous adjoint takes its own adaptive steps
+                                  (stored-adjoint, backsolve-adjoint, uniform checkpoint-adjoint);
+                                  0: it replays the forward steps backwards */
+} odg_grad_opts;
+
+void odg_grad_opts_default(odg_grad_opts *o, odg_method m);
+
+/* Checks a combination before anything runs; on ODG_EUNSUP or ODG_EINVAL, err says what is
+ * wrong in words a user can act on ("--interp dense needs a scheme with dense output"). */
+odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err[ODG_ERRLEN]);
+
+typedef struct odg_grad_stats {
+    long steps;            /* accepted forward steps N */
+    long rejected;         /* rejected forward steps (adaptive) */
+    long adj_steps;        /* steps of the adjoint integration */
+    long nfe_forward;      /* f evaluations in the forward pass */
+    long nfe_backward;     /* f evaluations in the backward pass (recomputation, backsolve) */
+    long nvjp;             /* vector-Jacobian products (backward pass) */
+    long recomputed_steps; /* forward steps recomputed in the backward pass, re-tapes included */
+    long revolve_advances; /* binomial: forward steps besides the re-tape before each reversal */
+    long checkpoints;      /* checkpoints used (C), 0 when none */
+    long interval;         /* uniform: steps between checkpoints (K) */
+    double loss;           /* sum(w .* z(t1)) / B */
+    double forward_s, backward_s;
+    size_t peak[ODG_NTAGS]; /* accounted peak bytes per tag during the gradient */
+    size_t peak_total;
+    size_t theory_stored;   /* THEORY.md section 6: bytes of stored data, the formula */
+    size_t theory_bytes;    /* theory_stored plus the working buffers the method needs */
+} odg_grad_stats;
+
+/* The gradient of L by the chosen method: writes gtheta (P) and gz0 (B, D) (both
+ * overwritten).  All memory comes from mem (which the caller may inspect for peaks; the stats
+ * hold the peaks measured from entry).  Returns ODG_OK, ODG_ENOMEM (nothing leaked),
+ * ODG_DIVERGED (a non-finite state), ODG_ESTEPS, ODG_EUNSUP/ODG_EINVAL (see odg_grad_check). */
+odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *mem,
+                        double *gtheta, double *gz0, odg_grad_stats *stats);
+
+/* The loss alone (one forward solve, nothing stored), for finite differences and references. */
+odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss);
+
+/* The THEORY.md section 6 formula for a configuration, in bytes: stored data only. */
+size_t odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
+
 /* ---- references (THEORY.md section 7) ----------------------------------------------------- */
 
 /* E = exp(A), A and E (n x n) row-major (may not alias).  Scaling and squaring with the [13/13]
