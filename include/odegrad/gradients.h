@@ -57,6 +57,8 @@ typedef struct odg_problem {
     odg_adapt_opts adapt; /* forward tolerances when steps == 0 */
     const double *z0;     /* (B, D) */
     const double *w;      /* (B, D) loss weights; L = sum(w .* z(t1)) / B */
+    const odg_grid *grid; /* optional: replay exactly these steps (accepted steps as constants;
+                             finite differences of an adaptive solve); overrides steps/adapt */
     const double *lamT;   /* optional (B, D): the terminal cotangent dL/dz(t1) to use instead of
                              w / B (any loss); the reported loss is still sum(w .* z) / B */
 } odg_problem;
@@ -68,8 +70,8 @@ typedef struct odg_grad_opts {
                              K = round(sqrt(N)), C = ceil(N / K); binomial C = ceil(log2 N) + 1 */
     odg_interp interp;    /* continuous adjoints only */
     double adj_rtol, adj_atol; /* > 0: the continuous adjoint takes its own adaptive steps
-                                  (stored-adjoint, backsolve-adjoint, uniform checkpoint-adjoint);
-                                  0: it replays the forward steps backwards */
+                                  (stored-adjoint and backsolve-adjoint); 0: it replays the
+                                  forward steps backwards */
 } odg_grad_opts;
 
 void odg_grad_opts_default(odg_grad_opts *o, odg_method m);

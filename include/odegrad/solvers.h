@@ -135,6 +135,11 @@ void odg_erk_counts_reset(odg_erk *e);
 odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, const double *z,
                         double *znext, double *Zst, double *err, const double *k1);
 const double *odg_erk_K(const odg_erk *e); /* (s x n), from the last step */
+/* The engine's own stage-input buffer (s x n), for a caller that recomputes a step only to read
+ * its stages (passing it as Zst to odg_erk_step and then to odg_erk_adjoint_step is allowed). */
+double *odg_erk_stages(odg_erk *e);
+/* Bytes of the arrays odg_erk_create allocates for this tableau and size (not the struct). */
+size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n);
 
 /* Reverse of one step (THEORY.md section 3): with the stage inputs Zst (s x n) of the step
  * taken from t with size h, maps lam = dL/dz_{n+1} to dL/dz_n in place and adds the step's

@@ -1,0 +1,626 @@
+/* The gradient methods: a gradient kind (discrete or continuous) crossed with a storage strategy
+ * (store.h).  THEORY.md sections 3 (discrete adjoint), 4 (continuous adjoint) and 5 (the matrix).
+ *
+ * Every method runs the same forward pass over a step grid (uniform, or the accepted steps of an
+ * adaptive solve, replayed as constants), handing each step to its store; then
+ *   discrete:    for n = N-1 .. 0, the stages of step n (kept, or recomputed from z_n) and
+ *                odg_erk_adjoint_step;
+ *   continuous:  the adjoint ODE [a, a_theta] integrated from t1 back to t0 with the same tableau,
+ *                z(t) interpolated from the store (replaying the forward steps backwards, or with
+ *                the adjoint's own adaptive steps);
+ *   backsolve:   the augmented ODE [z, a, a_theta] integrated backwards (Chen et al. 2018).
+ */
+#include "store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- the model as a system ---------------------------------------------------------------- */
+
+static int model_f(void *ctx, double t, const double *y, double *dy)
+{
+    return odg_model_f(ctx, t, y, dy);
+}
+
+static int model_vjp(void *ctx, double t, const double *y, const double *g, double *ybar,
+                     double *gp)
+{
+    return odg_model_vjp(ctx, t, y, g, ybar, gp);
+}
+
+/* ---- the continuous adjoint's right-hand sides -------------------------------------------- */
+
+typedef struct adj_ctx {
+    odg_model *model;
+    size_t M, P;
+    odg_interp interp;
+    const odg_tableau *tab;
+    /* the forward step [tn, tn + hn] that z(t) is interpolated in */
+    double tn, hn;
+    const double *z0, *f0, *z1, *f1, *K; /* K: the step's stage derivatives (dense) */
+    double *zt;                          /* (M) z(t) */
+    long nvjp, nfe;
+    /* adaptive adjoint: the interval is looked up for every t */
+    int lookup;
+    long cur;
+    odg_store *store;
+    const odg_grid *grid;
+    const double *zN, *fN;
+    odg_erk *erk; /* forward engine, to recompute a step's stages (dense) */
+    const odg_system *sys;
+    double *znext; /* (M) scratch for that recomputation */
+    long recomputed;
+} adj_ctx;
+
+/* Sets the interval of step n from the store (adaptive adjoint: any n, any order). */
+static int adj_locate(adj_ctx *c, double t)
+{
+    const odg_grid *g = c->grid;
+    long lo = 0, hi = g->N - 1;
+    while (lo < hi) { /* the last n with t[n] <= t, clamped to [0, N-1] */
+        long mid = (lo + hi + 1) / 2;
+        if (g->t[mid] <= t) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    if (lo == c->cur) {
+        return 0;
+    }
+    const double *pl, *pr;
+    size_t w;
+    int rc = odg_store_get(c->store, lo, &pl, &w);
+    if (rc) {
+        return rc;
+    }
+    if (lo + 1 < g->N) {
+        rc = odg_store_get(c->store, lo + 1, &pr, &w);
+        if (rc) {
+            return rc;
+        }
+        c->z1 = pr;
+        c->f1 = pr + c->M;
+    } else {
+        c->z1 = c->zN;
+        c->f1 = c->fN;
+    }
+    c->z0 = pl;
+    c->f0 = pl + c->M;
+    c->tn = g->t[lo];
+    c->hn = g->h[lo];
+    if (c->interp == ODG_INTERP_DENSE) {
+        rc = odg_erk_step(c->erk, c->sys, c->tn, c->hn, c->z0, c->znext, NULL, NULL, NULL);
+        c->recomputed++;
+        if (rc) {
+            return rc;
+        }
+        c->K = odg_erk_K(c->erk);
+    }
+    c->cur = lo;
+    return 0;
+}
+
+/* zt = z(t) inside the current interval. */
+static void adj_interp(adj_ctx *c, double t)
+{
+    size_t M = c->M;
+    double th = (t - c->tn) / c->hn;
+    switch (c->interp) {
+    case ODG_INTERP_HERMITE: {
+        /* cubic Hermite basis on [0, 1] */
+        double t2 = th * th, t3 = t2 * th;
+        double h00 = 2 * t3 - 3 * t2 + 1, h10 = t3 - 2 * t2 + th;
+        double h01 = -2 * t3 + 3 * t2, h11 = t3 - t2;
+        double hn = c->hn;
+        for (size_t i = 0; i < M; i++) {
+            c->zt[i] = h00 * c->z0[i] + h10 * hn * c->f0[i] + h01 * c->z1[i] + h11 * hn * c->f1[i];
+        }
+        break;
+    }
+    case ODG_INTERP_LINEAR:
+        for (size_t i = 0; i < M; i++) {
+            c->zt[i] = (1 - th) * c->z0[i] + th * c->z1[i];
+        }
+        break;
+    case ODG_INTERP_DENSE:
+        odg_erk_dense(c->tab, M, th, c->hn, c->z0, c->K, c->zt);
+        break;
+    default:
+        break;
+    }
+}
+
+/* y = [a (M), a_theta (P)];  da/dt = -a^T df/dz,  da_theta/dt = -a^T df/dtheta  at z(t). */
+static int adj_rhs(void *ctx, double t, const double *y, double *dy)
+{
+    adj_ctx *c = ctx;
+    if (c->lookup) {
+        int rc = adj_locate(c, t);
+        if (rc) {
+            return rc;
+        }
+    }
+    adj_interp(c, t);
+    size_t n = c->M + c->P;
+    memset(dy + c->M, 0, c->P * sizeof(double));
+    int rc = odg_model_vjp(c->model, t, c->zt, y, dy, dy + c->M);
+    c->nvjp++;
+    for (size_t i = 0; i < n; i++) {
+        dy[i] = -dy[i];
+    }
+    return rc;
+}
+
+/* y = [z (M), a (M), a_theta (P)]: the augmented system of the backsolve adjoint. */
+static int backsolve_rhs(void *ctx, double t, const double *y, double *dy)
+{
+    adj_ctx *c = ctx;
+    size_t M = c->M, P = c->P;
+    int rc = odg_model_f(c->model, t, y, dy);
+    c->nfe++;
+    if (rc) {
+        return rc;
+    }
+    memset(dy + 2 * M, 0, P * sizeof(double));
+    rc = odg_model_vjp(c->model, t, y, y + M, dy + M, dy + 2 * M);
+    c->nvjp++;
+    for (size_t i = M; i < 2 * M + P; i++) {
+        dy[i] = -dy[i];
+    }
+    return rc;
+}
+
+/* ---- names, options, checks --------------------------------------------------------------- */
+
+void odg_grad_opts_default(odg_grad_opts *o, odg_method m)
+{
+    memset(o, 0, sizeof *o);
+    o->method = m;
+    o->schedule = ODG_SCHEDULE_UNIFORM;
+    o->interp = ODG_INTERP_HERMITE;
+}
+
+static odg_status fail_msg(char err[ODG_ERRLEN], odg_status st, const char *msg)
+{
+    if (err) {
+        snprintf(err, ODG_ERRLEN, "%s", msg);
+    }
+    return st;
+}
+
+odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err[ODG_ERRLEN])
+{
+    if (err) {
+        err[0] = '\0';
+    }
+    if (!p || !o || !p->model || !p->tab || !p->z0 || !p->w) {
+        return fail_msg(err, ODG_EINVAL, "incomplete problem");
+    }
+    if (!isfinite(p->t0) || !isfinite(p->t1) || !(p->t1 > p->t0)) {
+        return fail_msg(err, ODG_EINVAL, "the end time must be finite and after the start");
+    }
+    if (o->method < 0 || o->method >= ODG_NMETHODS) {
+        return fail_msg(err, ODG_EINVAL, "unknown method");
+    }
+    if (p->steps < 0) {
+        return fail_msg(err, ODG_EINVAL, "the step count must be positive");
+    }
+    if (p->grid && p->grid->N < 1) {
+        return fail_msg(err, ODG_EINVAL, "an empty step grid");
+    }
+    if (p->steps == 0 && !p->grid) {
+        if (!odg_tableau_adaptive(p->tab)) {
+            return fail_msg(err, ODG_EUNSUP,
+                            "adaptive steps need a scheme with an embedded error estimate "
+                            "(bosh3, dopri5, tsit5)");
+        }
+        if (!(p->adapt.rtol >= 0) || !(p->adapt.atol >= 0) || !isfinite(p->adapt.rtol) ||
+            !isfinite(p->adapt.atol) || (p->adapt.rtol == 0 && p->adapt.atol == 0)) {
+            return fail_msg(err, ODG_EINVAL, "tolerances must be finite, >= 0, not both 0");
+        }
+    }
+    odg_storage st = odg_method_storage(o->method);
+    odg_grad_kind kind = odg_method_kind(o->method);
+    if (o->checkpoints < 0) {
+        return fail_msg(err, ODG_EINVAL, "the checkpoint count must be positive");
+    }
+    if (o->checkpoints > 0 && st != ODG_STORAGE_CHECKPOINTS) {
+        return fail_msg(err, ODG_EUNSUP,
+                        "a checkpoint count applies only to backprop-checkpoint and "
+                        "checkpoint-adjoint");
+    }
+    if (o->schedule < 0 || o->schedule >= ODG_NSCHEDULES || o->interp < 0 ||
+        o->interp >= ODG_NINTERPS) {
+        return fail_msg(err, ODG_EINVAL, "unknown schedule or interpolation");
+    }
+    int interpolates = kind == ODG_KIND_CONTINUOUS && st != ODG_STORAGE_NONE;
+    if (interpolates && o->interp == ODG_INTERP_DENSE && p->tab->dense_deg == 0) {
+        return fail_msg(err, ODG_EUNSUP,
+                        "dense interpolation needs a scheme with dense output (dopri5)");
+    }
+    if (!(o->adj_rtol >= 0) || !(o->adj_atol >= 0)) {
+        return fail_msg(err, ODG_EINVAL, "adjoint tolerances must be >= 0");
+    }
+    if (o->adj_rtol > 0 || o->adj_atol > 0) {
+        if (o->method != ODG_METHOD_STORED_ADJOINT && o->method != ODG_METHOD_BACKSOLVE_ADJOINT) {
+            return fail_msg(err, ODG_EUNSUP,
+                            "adjoint tolerances apply only to stored-adjoint and "
+                            "backsolve-adjoint (the others replay the forward steps)");
+        }
+        if (!odg_tableau_adaptive(p->tab)) {
+            return fail_msg(err, ODG_EUNSUP,
+                            "adjoint tolerances need a scheme with an embedded error estimate");
+        }
+    }
+    return ODG_OK;
+}
+
+/* What the method keeps per step. */
+static odg_payload method_payload(const odg_grad_opts *o)
+{
+    if (odg_method_kind(o->method) == ODG_KIND_DISCRETE) {
+        return odg_method_storage(o->method) == ODG_STORAGE_ALL ? ODG_PAY_STAGES : ODG_PAY_STATE;
+    }
+    return o->interp == ODG_INTERP_HERMITE ? ODG_PAY_STATE_DERIV : ODG_PAY_STATE;
+}
+
+static size_t payload_width(const odg_grad_opts *o, const odg_tableau *tab)
+{
+    odg_payload pay = method_payload(o);
+    return pay == ODG_PAY_STATE ? 1 : pay == ODG_PAY_STATE_DERIV ? 2 : (size_t)tab->s;
+}
+
+size_t odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N)
+{
+    size_t M = p->model->B * p->model->D;
+    return odg_store_bytes(odg_method_storage(o->method), o->schedule, o->checkpoints, N,
+                           payload_width(o, p->tab), M);
+}
+
+/* The working buffers the method allocates besides its stored data (mirrors odg_gradient). */
+static size_t workspace_bytes(const odg_problem *p, const odg_grad_opts *o, long N, long C)
+{
+    size_t M = p->model->B * p->model->D, P = p->model->P, d = sizeof(double);
+    size_t bytes = odg_erk_workspace_bytes(p->tab, M) + 2 * M * d; /* engine, z, lam/zt */
+    bytes += (2 * (size_t)N + 1) * d;                                /* the grid */
+    if (odg_method_kind(o->method) == ODG_KIND_CONTINUOUS) {
+        size_t na = o->method == ODG_METHOD_BACKSOLVE_ADJOINT ? 2 * M + P : M + P;
+        bytes += odg_erk_workspace_bytes(p->tab, na) + 2 * na * d; /* adjoint engine, y, ynext */
+        bytes += 4 * M * d; /* z(t_{n+1}), f(t_{n+1}), f(t_n), znext */
+    }
+    if (odg_method_storage(o->method) == ODG_STORAGE_CHECKPOINTS &&
+        o->schedule == ODG_SCHEDULE_BINOMIAL) {
+        bytes += 2 * M * d + (size_t)C * sizeof(long);
+    }
+    return bytes;
+}
+
+/* ---- the driver --------------------------------------------------------------------------- */
+
+typedef struct fwd_hook_ctx {
+    odg_store *store;
+} fwd_hook_ctx;
+
+static int fwd_hook(void *ctx, const odg_step_info *st)
+{
+    return odg_store_put(((fwd_hook_ctx *)ctx)->store, st);
+}
+
+/* sum(w .* z) / B, summed in index order. */
+static double loss_of(const double *w, const double *z, size_t M, size_t B)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < M; i++) {
+        s += w[i] * z[i];
+    }
+    return s / (double)B;
+}
+
+odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
+{
+    odg_grad_opts o;
+    odg_grad_opts_default(&o, ODG_METHOD_BACKSOLVE_ADJOINT);
+    odg_status st = odg_grad_check(p, &o, NULL);
+    if (st) {
+        return st;
+    }
+    size_t M = p->model->B * p->model->D;
+    odg_erk *erk = NULL;
+    odg_grid grid = {0};
+    double *z = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
+    st = z ? odg_erk_create(&erk, p->tab, M, p->model->P, mem) : ODG_ENOMEM;
+    if (st) {
+        goto done;
+    }
+    odg_system sys = {M, p->model->P, p->model, model_f, model_vjp};
+    memcpy(z, p->z0, M * sizeof(double));
+    if (p->grid) {
+        st = odg_erk_run_grid(erk, &sys, p->grid, z, NULL);
+    } else if (p->steps > 0) {
+        st = odg_grid_uniform(&grid, mem, p->t0, p->t1, p->steps);
+        if (!st) {
+            st = odg_erk_run_grid(erk, &sys, &grid, z, NULL);
+        }
+    } else {
+        st = odg_erk_run_adaptive(erk, &sys, p->t0, p->t1, &p->adapt, z, NULL, NULL);
+    }
+    if (!st) {
+        *loss = loss_of(p->w, z, M, p->model->B);
+    }
+done:
+    odg_grid_free(&grid);
+    odg_erk_destroy(&erk);
+    odg_mem_free(mem, z);
+    return st;
+}
+
+odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *mem,
+                        double *gtheta, double *gz0, odg_grad_stats *stats)
+{
+    odg_grad_stats dummy;
+    odg_grad_stats *S = stats ? stats : &dummy;
+    memset(S, 0, sizeof *S);
+    odg_status st = odg_grad_check(p, o, NULL);
+    if (st) {
+        return st;
+    }
+    odg_model *model = p->model;
+    const odg_tableau *tab = p->tab;
+    size_t M = model->B * model->D, P = model->P, d = sizeof(double);
+    odg_grad_kind kind = odg_method_kind(o->method);
+    odg_storage storage = odg_method_storage(o->method);
+    int backsolve = o->method == ODG_METHOD_BACKSOLVE_ADJOINT;
+    int adaptive_adj = kind == ODG_KIND_CONTINUOUS && (o->adj_rtol > 0 || o->adj_atol > 0);
+
+    size_t base[ODG_NTAGS], base_total = mem->cur_total;
+    memcpy(base, mem->cur, sizeof base);
+    odg_mem_reset_peak(mem);
+
+    odg_erk *erk = NULL, *aerk = NULL;
+    odg_grid grid = {0};
+    odg_store store = {0};
+    double *z = NULL, *lam = NULL, *y = NULL, *ynext = NULL, *carry = NULL;
+    size_t na = backsolve ? 2 * M + P : M + P;
+    odg_system sys = {M, P, model, model_f, model_vjp};
+    adj_ctx ac = {0};
+    odg_system asys = {na, 0, &ac, backsolve ? backsolve_rhs : adj_rhs, NULL};
+
+    double t_start = odg_now();
+    z = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
+    lam = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
+    if (!z || !lam) {
+        st = ODG_ENOMEM;
+        goto done;
+    }
+    st = odg_erk_create(&erk, tab, M, P, mem);
+    if (st) {
+        goto done;
+    }
+
+    /* 1. the step grid: uniform, or the accepted steps of an adaptive solve */
+    memcpy(z, p->z0, M * d);
+    int need_replay = 1;
+    if (p->grid) {
+        st = odg_grid_init(&grid, mem, p->grid->N);
+        if (!st) {
+            memcpy(grid.t, p->grid->t, (size_t)(p->grid->N + 1) * d);
+            memcpy(grid.h, p->grid->h, (size_t)p->grid->N * d);
+            grid.N = p->grid->N;
+        }
+    } else if (p->steps > 0) {
+        st = odg_grid_uniform(&grid, mem, p->t0, p->t1, p->steps);
+    } else {
+        st = odg_grid_init(&grid, mem, 64);
+        if (!st) {
+            st = odg_erk_run_adaptive(erk, &sys, p->t0, p->t1, &p->adapt, z, NULL, &grid);
+        }
+        /* backsolve needs only z(t1); the others replay the accepted steps with their store */
+        need_replay = !backsolve;
+        S->rejected = odg_erk_counts_get(erk).nreject;
+    }
+    if (st) {
+        goto done;
+    }
+    long N = grid.N;
+    S->steps = N;
+
+    /* 2. the store, then the forward pass through it */
+    st = odg_store_create(&store, storage, o->schedule, o->checkpoints, method_payload(o), M, N,
+                          erk, &sys, &grid, mem);
+    if (st) {
+        goto done;
+    }
+    S->checkpoints = store.C;
+    S->interval = store.K;
+    if (need_replay) {
+        memcpy(z, p->z0, M * d);
+        fwd_hook_ctx hc = {&store};
+        odg_erk_hook hook = {&hc, fwd_hook};
+        st = odg_erk_run_grid(erk, &sys, &grid, z, storage == ODG_STORAGE_NONE ? NULL : &hook);
+        if (st) {
+            goto done;
+        }
+    }
+    S->loss = loss_of(p->w, z, M, model->B);
+    odg_erk_counts fc = odg_erk_counts_get(erk);
+    S->nfe_forward = fc.nfe;
+    odg_erk_counts_reset(erk);
+    double t_fwd = odg_now();
+    S->forward_s = t_fwd - t_start;
+
+    /* 3. the terminal cotangent */
+    if (p->lamT) {
+        memcpy(lam, p->lamT, M * d);
+    } else {
+        for (size_t i = 0; i < M; i++) {
+            lam[i] = p->w[i] / (double)model->B;
+        }
+    }
+
+    /* 4. the backward pass */
+    long extra_nfe = 0, recomputed = 0;
+    if (kind == ODG_KIND_DISCRETE) {
+        memset(gtheta, 0, P * d);
+        for (long n = N - 1; n >= 0; n--) {
+            const double *pl;
+            size_t width;
+            st = odg_store_get(&store, n, &pl, &width);
+            if (st) {
+                goto done;
+            }
+            const double *Zst = pl;
+            if (store.pay != ODG_PAY_STAGES) {
+                /* recompute the step's stages from z_n (the re-tape) */
+                st = odg_erk_step(erk, &sys, grid.t[n], grid.h[n], pl, z, odg_erk_stages(erk),
+                                  NULL, NULL);
+                recomputed++;
+                if (st) {
+                    goto done;
+                }
+                Zst = odg_erk_stages(erk);
+            }
+            st = odg_erk_adjoint_step(erk, &sys, grid.t[n], grid.h[n], Zst, lam, gtheta);
+            if (st) {
+                goto done;
+            }
+        }
+        memcpy(gz0, lam, M * d);
+        S->adj_steps = N;
+    } else {
+        y = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, na);
+        ynext = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, na);
+        carry = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, 4 * M);
+        if (!y || !ynext || !carry) {
+            st = ODG_ENOMEM;
+            goto done;
+        }
+        st = odg_erk_create(&aerk, tab, na, 0, mem);
+        if (st) {
+            goto done;
+        }
+        double *zc = carry, *fcar = carry + M, *fn_buf = carry + 2 * M, *znx = carry + 3 * M;
+        ac.model = model;
+        ac.M = M;
+        ac.P = P;
+        ac.interp = o->interp;
+        ac.tab = tab;
+        ac.zt = lam; /* lam is free once copied into y */
+        ac.cur = -1;
+        ac.store = &store;
+        ac.grid = &grid;
+        ac.erk = erk;
+        ac.sys = &sys;
+        ac.znext = znx;
+        /* y(t1): [a, a_theta] = [lamT, 0], or [z(t1), lamT, 0] for backsolve */
+        memset(y, 0, na * d);
+        if (backsolve) {
+            memcpy(y, z, M * d);
+            memcpy(y + M, lam, M * d);
+        } else {
+            memcpy(y, lam, M * d);
+            /* the right end of the last interval: z(t1) and f(t1, z(t1)) */
+            memcpy(zc, z, M * d);
+            if (o->interp == ODG_INTERP_HERMITE) {
+                st = (odg_status)odg_model_f(model, grid.t[N], zc, fcar);
+                extra_nfe++;
+                if (st) {
+                    goto done;
+                }
+            }
+            ac.zN = zc;
+            ac.fN = fcar;
+        }
+        if (adaptive_adj) {
+            odg_adapt_opts ao;
+            odg_adapt_defaults(&ao, o->adj_rtol, o->adj_atol);
+            ac.lookup = !backsolve;
+            st = odg_erk_run_adaptive(aerk, &asys, grid.t[N], p->t0, &ao, y, NULL, NULL);
+            if (st) {
+                goto done;
+            }
+            S->adj_steps = odg_erk_counts_get(aerk).naccept;
+        } else {
+            for (long n = N - 1; n >= 0; n--) {
+                if (!backsolve) {
+                    const double *pl;
+                    size_t width;
+                    st = odg_store_get(&store, n, &pl, &width);
+                    if (st) {
+                        goto done;
+                    }
+                    ac.tn = grid.t[n];
+                    ac.hn = grid.h[n];
+                    ac.z0 = pl;
+                    ac.z1 = zc;
+                    ac.f1 = fcar;
+                    if (o->interp == ODG_INTERP_HERMITE) {
+                        if (width >= 2) {
+                            ac.f0 = pl + M;
+                        } else { /* binomial keeps z only: f(t_n, z_n) again */
+                            st = (odg_status)odg_model_f(model, grid.t[n], pl, fn_buf);
+                            extra_nfe++;
+                            if (st) {
+                                goto done;
+                            }
+                            ac.f0 = fn_buf;
+                        }
+                    } else if (o->interp == ODG_INTERP_DENSE) {
+                        st = odg_erk_step(erk, &sys, grid.t[n], grid.h[n], pl, znx, NULL, NULL,
+                                          NULL);
+                        recomputed++;
+                        if (st) {
+                            goto done;
+                        }
+                        ac.K = odg_erk_K(erk);
+                    }
+                }
+                st = odg_erk_step(aerk, &asys, grid.t[n + 1], -grid.h[n], y, ynext, NULL, NULL,
+                                  NULL);
+                if (st) {
+                    goto done;
+                }
+                double *tmp = y;
+                y = ynext;
+                ynext = tmp;
+                if (!backsolve) {
+                    /* z_n, f_n become the right end of the next interval back */
+                    memmove(zc, ac.z0, M * d);
+                    if (o->interp == ODG_INTERP_HERMITE) {
+                        memmove(fcar, ac.f0, M * d);
+                    }
+                }
+            }
+            S->adj_steps = N;
+        }
+        size_t off = backsolve ? M : 0;
+        memcpy(gz0, y + off, M * d);
+        memcpy(gtheta, y + off + M, P * d);
+    }
+
+    fc = odg_erk_counts_get(erk);
+    S->nfe_backward = fc.nfe + store.extra_nfe + extra_nfe + ac.nfe;
+    S->nvjp = fc.nvjp + ac.nvjp;
+    S->recomputed_steps = store.recomputed + recomputed + ac.recomputed;
+    S->revolve_advances = store.advances;
+    S->backward_s = odg_now() - t_fwd;
+    for (int t = 0; t < ODG_NTAGS; t++) {
+        S->peak[t] = mem->peak[t] - base[t];
+    }
+    S->peak_total = mem->peak_total - base_total;
+    S->theory_stored = odg_theory_stored_bytes(p, o, N);
+    S->theory_bytes = S->theory_stored + workspace_bytes(p, o, N, store.C);
+
+done:
+    odg_erk_destroy(&aerk);
+    odg_mem_free(mem, y);
+    odg_mem_free(mem, ynext);
+    odg_mem_free(mem, carry);
+    odg_store_destroy(&store);
+    odg_grid_free(&grid);
+    odg_erk_destroy(&erk);
+    odg_mem_free(mem, z);
+    odg_mem_free(mem, lam);
+    return st;
+}

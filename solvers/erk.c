@@ -1,0 +1,584 @@
+/* The explicit Runge-Kutta engine: one forward step and one discrete-adjoint step for every
+ * tableau, the replay of a step grid, and adaptive stepping.  THEORY.md sections 2 and 3;
+ * Hairer, Norsett & Wanner, Solving ODEs I (2nd ed.), II.4 (step-size control, initial step).
+ *
+ * Determinism: every vector update is element-wise, so splitting it over threads cannot change
+ * a bit; the one reduction (the error norm) sums fixed chunks in chunk order.  Stage inputs and
+ * the new state are formed by the same routine (combine), so for an FSAL tableau the last stage
+ * input equals the new state bit for bit and reusing its derivative changes nothing.
+ */
+#include "odegrad/solvers.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Elements per chunk of a vector update.  Fixed, so that chunk boundaries (and the order of the
+ * error norm's partial sums) do not depend on the number of threads. */
+#define ODG_CHUNK 4096
+
+struct odg_erk {
+    const odg_tableau *tab;
+    size_t n, np;
+    odg_mem *mem;
+    double *K;       /* (s, n) stage derivatives of the last step */
+    double *Zst;     /* (s, n) stage inputs, for callers that watch a solve */
+    double *kbar;    /* (s, n) stage cotangents in the adjoint step */
+    double *ybar;    /* (n) one stage's VJP */
+    double *znext;   /* (n) the proposed new state in a solve */
+    double *err;     /* (n) the embedded error estimate */
+    double *k1;      /* (n) f at the start of the next step (FSAL or fresh) */
+    double *partial; /* (nchunks) partial sums of the error norm */
+    size_t nchunks;
+    int need[ODG_MAX_STAGES]; /* stage cotangent can be non-zero in the adjoint */
+    double d[ODG_MAX_STAGES]; /* b_i - bt_i, the error weights */
+    odg_erk_counts cnt;
+};
+
+/* ---- grids -------------------------------------------------------------------------------- */
+
+odg_status odg_grid_init(odg_grid *g, odg_mem *mem, long cap)
+{
+    memset(g, 0, sizeof *g);
+    if (cap < 1) {
+        cap = 1;
+    }
+    g->mem = mem;
+    g->t = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, (size_t)cap + 1);
+    g->h = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, (size_t)cap);
+    if (!g->t || !g->h) {
+        odg_grid_free(g);
+        return ODG_ENOMEM;
+    }
+    g->cap = cap;
+    return ODG_OK;
+}
+
+void odg_grid_free(odg_grid *g)
+{
+    if (g->mem) {
+        odg_mem_free(g->mem, g->t);
+        odg_mem_free(g->mem, g->h);
+    }
+    g->t = g->h = NULL;
+    g->N = g->cap = 0;
+}
+
+odg_status odg_grid_uniform(odg_grid *g, odg_mem *mem, double t0, double t1, long N)
+{
+    if (N < 1 || !isfinite(t0) || !isfinite(t1) || t0 == t1) {
+        memset(g, 0, sizeof *g);
+        return ODG_EINVAL;
+    }
+    odg_status st = odg_grid_init(g, mem, N);
+    if (st) {
+        return st;
+    }
+    double h = (t1 - t0) / (double)N;
+    for (long n = 0; n < N; n++) {
+        g->t[n] = t0 + (double)n * h;
+        g->h[n] = h;
+    }
+    g->t[N] = t1;
+    g->N = N;
+    return ODG_OK;
+}
+
+/* Appends a step, doubling the capacity when full (between steps, never inside one). */
+static odg_status grid_push(odg_grid *g, double t, double h, double tnext)
+{
+    if (g->N == g->cap) {
+        odg_grid bigger;
+        odg_status st = odg_grid_init(&bigger, g->mem, 2 * g->cap);
+        if (st) {
+            return st;
+        }
+        memcpy(bigger.t, g->t, (size_t)(g->N + 1) * sizeof(double));
+        memcpy(bigger.h, g->h, (size_t)g->N * sizeof(double));
+        bigger.N = g->N;
+        odg_grid_free(g);
+        *g = bigger;
+    }
+    g->t[g->N] = t;
+    g->h[g->N] = h;
+    g->t[g->N + 1] = tnext;
+    g->N++;
+    return ODG_OK;
+}
+
+/* ---- create / destroy --------------------------------------------------------------------- */
+
+odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
+                          odg_mem *mem)
+{
+    *out = NULL;
+    if (!tab || tab->s < 1 || tab->s > ODG_MAX_STAGES || n == 0 || !mem) {
+        return ODG_EINVAL;
+    }
+    size_t s = (size_t)tab->s;
+    if (n > SIZE_MAX / sizeof(double) / s) {
+        return ODG_ENOMEM;
+    }
+    odg_erk *e = odg_mem_alloc(mem, ODG_TAG_WORKSPACE, sizeof *e);
+    if (!e) {
+        return ODG_ENOMEM;
+    }
+    e->tab = tab;
+    e->n = n;
+    e->np = np;
+    e->mem = mem;
+    e->nchunks = (n + ODG_CHUNK - 1) / ODG_CHUNK;
+    e->K = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, s * n);
+    e->Zst = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, s * n);
+    e->kbar = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, s * n);
+    e->ybar = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
+    e->znext = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
+    e->err = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
+    e->k1 = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
+    e->partial = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, e->nchunks);
+    if (!e->K || !e->Zst || !e->kbar || !e->ybar || !e->znext || !e->err || !e->k1 ||
+        !e->partial) {
+        odg_erk_destroy(&e);
+        return ODG_ENOMEM;
+    }
+    /* A stage's cotangent kbar_i = h b_i lam + h sum_{j>i} a_ji Zbar_j can be non-zero only if
+     * b_i != 0 or a later stage that matters reads k_i (dopri5's 7th stage does not). */
+    for (int i = tab->s - 1; i >= 0; i--) {
+        e->need[i] = tab->b[i] != 0.0;
+        for (int j = i + 1; j < tab->s; j++) {
+            e->need[i] |= e->need[j] && tab->a[j][i] != 0.0;
+        }
+        e->d[i] = tab->emb_order > 0 ? tab->b[i] - tab->bt[i] : 0.0;
+    }
+    *out = e;
+    return ODG_OK;
+}
+
+void odg_erk_destroy(odg_erk **pe)
+{
+    odg_erk *e = *pe;
+    if (!e) {
+        return;
+    }
+    odg_mem *mem = e->mem;
+    odg_mem_free(mem, e->K);
+    odg_mem_free(mem, e->Zst);
+    odg_mem_free(mem, e->kbar);
+    odg_mem_free(mem, e->ybar);
+    odg_mem_free(mem, e->znext);
+    odg_mem_free(mem, e->err);
+    odg_mem_free(mem, e->k1);
+    odg_mem_free(mem, e->partial);
+    odg_mem_free(mem, e);
+    *pe = NULL;
+}
+
+const odg_tableau *odg_erk_tableau(const odg_erk *e)
+{
+    return e->tab;
+}
+
+odg_erk_counts odg_erk_counts_get(const odg_erk *e)
+{
+    return e->cnt;
+}
+
+void odg_erk_counts_reset(odg_erk *e)
+{
+    memset(&e->cnt, 0, sizeof e->cnt);
+}
+
+const double *odg_erk_K(const odg_erk *e)
+{
+    return e->K;
+}
+
+double *odg_erk_stages(odg_erk *e)
+{
+    return e->Zst;
+}
+
+size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n)
+{
+    size_t s = (size_t)tab->s, nchunks = (n + ODG_CHUNK - 1) / ODG_CHUNK;
+    return sizeof(double) * (3 * s * n + 4 * n + nchunks);
+}
+
+/* ---- vector kernels ----------------------------------------------------------------------- */
+
+/* out = z + h sum_{j<m} coef[j] K_j (K is (m, n)), z == NULL read as zero; coef[j] == 0 terms are
+ * skipped.  Returns 1 if
+ * any element of out is not finite.  Element-wise, so any split over threads gives the same bits. */
+static int combine(size_t n, double *restrict out, const double *z, double h, const double *coef,
+                   int m, const double *K)
+{
+    int bad = 0;
+    long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
+#pragma omp parallel for schedule(static) reduction(| : bad) if (nch > 1)
+    for (long c = 0; c < nch; c++) {
+        size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
+        for (size_t e = lo; e < hi; e++) {
+            out[e] = 0.0;
+        }
+        for (int j = 0; j < m; j++) {
+            if (coef[j] == 0.0) {
+                continue;
+            }
+            const double *Kj = K + (size_t)j * n;
+            for (size_t e = lo; e < hi; e++) {
+                out[e] += coef[j] * Kj[e];
+            }
+        }
+        for (size_t e = lo; e < hi; e++) {
+            out[e] = (z ? z[e] : 0.0) + h * out[e];
+            bad |= !isfinite(out[e]);
+        }
+    }
+    return bad;
+}
+
+/* y += alpha x, element-wise. */
+static void axpy(size_t n, double alpha, const double *restrict x, double *restrict y)
+{
+    long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
+#pragma omp parallel for schedule(static) if (nch > 1)
+    for (long c = 0; c < nch; c++) {
+        size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
+        for (size_t e = lo; e < hi; e++) {
+            y[e] += alpha * x[e];
+        }
+    }
+}
+
+/* The error norm of THEORY.md section 2:
+ * sqrt(mean((err_i / (atol + rtol max(|z_i|, |znext_i|)))^2)), summed chunk by chunk in chunk
+ * order, so the value is the same for any number of threads. */
+static double error_norm(odg_erk *e, const double *err, const double *z, const double *znext,
+                         double rtol, double atol)
+{
+    size_t n = e->n;
+    long nch = (long)e->nchunks;
+#pragma omp parallel for schedule(static) if (nch > 1)
+    for (long c = 0; c < nch; c++) {
+        size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
+        double s = 0.0;
+        for (size_t i = lo; i < hi; i++) {
+            double sc = atol + rtol * fmax(fabs(z[i]), fabs(znext[i]));
+            double r = err[i] / sc;
+            s += r * r;
+        }
+        e->partial[c] = s;
+    }
+    double total = 0.0;
+    for (long c = 0; c < nch; c++) {
+        total += e->partial[c];
+    }
+    return sqrt(total / (double)n);
+}
+
+/* The same norm of a single vector v, scaled by atol + rtol |z| (initial-step heuristic). */
+static double scaled_norm(const double *v, const double *z, size_t n, double rtol, double atol)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double r = v[i] / (atol + rtol * fabs(z[i]));
+        s += r * r;
+    }
+    return sqrt(s / (double)n);
+}
+
+static int all_finite(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- one step and its adjoint ------------------------------------------------------------- */
+
+odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, const double *z,
+                        double *znext, double *Zst, double *err, const double *k1)
+{
+    const odg_tableau *tab = e->tab;
+    size_t n = e->n;
+    if (sys->n != n || znext == z) {
+        return ODG_EINVAL;
+    }
+    double *Y = Zst ? Zst : e->Zst;
+    int rc;
+    /* stage 1: Z_1 = z */
+    if (Zst) {
+        memcpy(Zst, z, n * sizeof(double));
+    }
+    if (k1) {
+        memcpy(e->K, k1, n * sizeof(double));
+    } else {
+        rc = sys->f(sys->ctx, t, z, e->K);
+        e->cnt.nfe++;
+        if (rc) {
+            return (odg_status)rc;
+        }
+    }
+    for (int i = 1; i < tab->s; i++) {
+        /* with Zst NULL every stage input reuses the first row of the engine's buffer */
+        double *Zi = Zst ? Zst + (size_t)i * n : Y;
+        if (combine(n, Zi, z, h, tab->a[i], i, e->K)) {
+            return ODG_DIVERGED;
+        }
+        rc = sys->f(sys->ctx, t + tab->c[i] * h, Zi, e->K + (size_t)i * n);
+        e->cnt.nfe++;
+        if (rc) {
+            return (odg_status)rc;
+        }
+    }
+    int bad = combine(n, znext, z, h, tab->b, tab->s, e->K);
+    if (err) {
+        if (tab->emb_order == 0) {
+            return ODG_EUNSUP;
+        }
+        combine(n, err, NULL, h, e->d, tab->s, e->K); /* err = h sum_i (b_i - bt_i) k_i */
+    }
+    return bad ? ODG_DIVERGED : ODG_OK;
+}
+
+odg_status odg_erk_adjoint_step(odg_erk *e, const odg_system *sys, double t, double h,
+                                const double *Zst, double *lam, double *gp)
+{
+    const odg_tableau *tab = e->tab;
+    size_t n = e->n;
+    if (sys->n != n || !sys->vjp || sys->np != e->np) {
+        return ODG_EINVAL;
+    }
+    int s = tab->s;
+    /* kbar_i = h b_i lam_{n+1} */
+    for (int i = 0; i < s; i++) {
+        if (!e->need[i]) {
+            continue;
+        }
+        double *kb = e->kbar + (size_t)i * n;
+        double hb = h * tab->b[i];
+        for (size_t k = 0; k < n; k++) {
+            kb[k] = hb * lam[k];
+        }
+    }
+    /* lam_n = lam_{n+1} + sum_i Zbar_i;  kbar_j += h a_ij Zbar_i for j < i */
+    for (int i = s - 1; i >= 0; i--) {
+        if (!e->need[i]) {
+            continue;
+        }
+        int rc = sys->vjp(sys->ctx, t + tab->c[i] * h, Zst + (size_t)i * n,
+                          e->kbar + (size_t)i * n, e->ybar, gp);
+        e->cnt.nvjp++;
+        if (rc) {
+            return (odg_status)rc;
+        }
+        axpy(n, 1.0, e->ybar, lam);
+        for (int j = 0; j < i; j++) {
+            if (tab->a[i][j] != 0.0 && e->need[j]) {
+                axpy(n, h * tab->a[i][j], e->ybar, e->kbar + (size_t)j * n);
+            }
+        }
+    }
+    return all_finite(lam, n) ? ODG_OK : ODG_DIVERGED;
+}
+
+void odg_erk_dense(const odg_tableau *tab, size_t n, double theta, double h, const double *z,
+                   const double *K, double *y)
+{
+    double w[ODG_MAX_STAGES];
+    for (int i = 0; i < tab->s; i++) {
+        /* b_i(theta) by Horner: sum_{q=1..deg} dense[i][q-1] theta^q */
+        double p = 0.0;
+        for (int q = tab->dense_deg; q >= 1; q--) {
+            p = p * theta + tab->dense[i][q - 1];
+        }
+        w[i] = p * theta;
+    }
+    combine(n, y, z, h, w, tab->s, K);
+}
+
+/* ---- solves ------------------------------------------------------------------------------- */
+
+odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g, double *z,
+                            const odg_erk_hook *hook)
+{
+    size_t n = e->n;
+    int fsal = odg_tableau_fsal(e->tab);
+    int have_k1 = 0;
+    for (long k = 0; k < g->N; k++) {
+        double t = g->t[k], h = g->h[k];
+        /* FSAL: the last stage was evaluated at (t_prev + h_prev, znext); it is f at the start
+         * of this step only when this step starts exactly there. */
+        const double *k1 = have_k1 && g->t[k - 1] + g->h[k - 1] == t ? e->k1 : NULL;
+        odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, e->Zst, NULL, k1);
+        if (st) {
+            return st;
+        }
+        e->cnt.naccept++;
+        if (hook && hook->accepted) {
+            odg_step_info info = {k, t, h, z, e->Zst, e->K, e->znext};
+            int rc = hook->accepted(hook->ctx, &info);
+            if (rc) {
+                return (odg_status)rc;
+            }
+        }
+        memcpy(z, e->znext, n * sizeof(double));
+        if (fsal) {
+            memcpy(e->k1, e->K + (size_t)(e->tab->s - 1) * n, n * sizeof(double));
+            have_k1 = 1;
+        }
+    }
+    return ODG_OK;
+}
+
+void odg_adapt_defaults(odg_adapt_opts *o, double rtol, double atol)
+{
+    o->rtol = rtol;
+    o->atol = atol;
+    o->h0 = 0.0;
+    o->max_steps = 100000;
+    o->safety = 0.9;
+    o->fac_min = 0.2;
+    o->fac_max = 10.0;
+    o->beta = 0.04;
+}
+
+/* The initial step of Hairer, Norsett & Wanner I, II.4 ("Starting step size"), with f0 = f(t0, z)
+ * given; uses one more f evaluation.  q is the order of the scheme. */
+static odg_status initial_step(odg_erk *e, const odg_system *sys, double t0, double dir,
+                               const double *z, const double *f0, int q,
+                               const odg_adapt_opts *o, double *h_out)
+{
+    size_t n = e->n;
+    double d0 = scaled_norm(z, z, n, o->rtol, o->atol);
+    double d1 = scaled_norm(f0, z, n, o->rtol, o->atol);
+    double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+    double *z1 = e->znext, *f1 = e->err;
+    for (size_t i = 0; i < n; i++) {
+        z1[i] = z[i] + dir * h0 * f0[i];
+    }
+    int rc = sys->f(sys->ctx, t0 + dir * h0, z1, f1);
+    e->cnt.nfe++;
+    if (rc) {
+        return (odg_status)rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        f1[i] -= f0[i];
+    }
+    double d2 = scaled_norm(f1, z, n, o->rtol, o->atol) / h0;
+    double dmax = fmax(d1, d2);
+    double h1 = dmax <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / dmax, 1.0 / (q + 1));
+    *h_out = fmin(100 * h0, h1);
+    return ODG_OK;
+}
+
+odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
+                                const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
+                                odg_grid *grid)
+{
+    const odg_tableau *tab = e->tab;
+    size_t n = e->n;
+    if (!odg_tableau_adaptive(tab) || !(o->rtol >= 0) || !(o->atol >= 0) ||
+        (o->rtol == 0 && o->atol == 0) || !isfinite(t0) || !isfinite(t1) || o->max_steps < 1) {
+        return ODG_EINVAL;
+    }
+    if (grid) {
+        grid->N = 0;
+        grid->t[0] = t0;
+    }
+    if (t0 == t1) {
+        return ODG_OK;
+    }
+    double dir = t1 > t0 ? 1.0 : -1.0;
+    int fsal = odg_tableau_fsal(tab);
+    int rc = sys->f(sys->ctx, t0, z, e->k1);
+    e->cnt.nfe++;
+    if (rc) {
+        return (odg_status)rc;
+    }
+    if (!all_finite(e->k1, n)) {
+        return ODG_DIVERGED;
+    }
+    double habs;
+    if (o->h0 > 0) {
+        habs = o->h0;
+    } else {
+        odg_status st = initial_step(e, sys, t0, dir, z, e->k1, tab->order, o, &habs);
+        if (st) {
+            return st;
+        }
+    }
+    habs = fmin(habs, fabs(t1 - t0));
+    /* PI controller (HNW II.4, "PI step size control"): alpha from the lower of the two orders */
+    double alpha = 1.0 / (tab->emb_order + 1) - 0.75 * o->beta;
+    double errold = 1e-4;
+    int rejected_last = 0;
+    double t = t0;
+    long attempts = 0, naccepted = 0;
+    for (;;) {
+        if (++attempts > o->max_steps) {
+            return ODG_ESTEPS;
+        }
+        int last = habs >= fabs(t1 - t);
+        double h = last ? t1 - t : dir * habs;
+        odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, e->Zst, e->err, e->k1);
+        double en;
+        if (st == ODG_DIVERGED) {
+            en = INFINITY; /* a trial step that overflowed is rejected, not fatal */
+        } else if (st) {
+            return st;
+        } else {
+            en = error_norm(e, e->err, z, e->znext, o->rtol, o->atol);
+        }
+        if (en <= 1.0) {
+            double tnext = t + h;
+            if (grid) {
+                st = grid_push(grid, t, h, tnext);
+                if (st) {
+                    return st;
+                }
+            }
+            if (hook && hook->accepted) {
+                odg_step_info info = {naccepted, t, h, z, e->Zst, e->K, e->znext};
+                rc = hook->accepted(hook->ctx, &info);
+                if (rc) {
+                    return (odg_status)rc;
+                }
+            }
+            e->cnt.naccept++;
+            naccepted++;
+            memcpy(z, e->znext, n * sizeof(double));
+            if (last) {
+                return ODG_OK;
+            }
+            t = tnext;
+            if (fsal) {
+                memcpy(e->k1, e->K + (size_t)(tab->s - 1) * n, n * sizeof(double));
+            } else {
+                rc = sys->f(sys->ctx, t, z, e->k1);
+                e->cnt.nfe++;
+                if (rc) {
+                    return (odg_status)rc;
+                }
+            }
+            double fac = o->safety * pow(fmax(en, 1e-10), -alpha) * pow(errold, o->beta);
+            fac = fmin(o->fac_max, fmax(o->fac_min, fac));
+            if (rejected_last) {
+                fac = fmin(fac, 1.0);
+            }
+            habs *= fac;
+            errold = fmax(en, 1e-4);
+            rejected_last = 0;
+        } else {
+            e->cnt.nreject++;
+            double fac = isfinite(en) ? o->safety * pow(en, -1.0 / (tab->emb_order + 1)) : 0.0;
+            habs *= fmax(o->fac_min, fac);
+            rejected_last = 1;
+        }
+        if (habs <= 16 * 2.220446049250313e-16 * fmax(fabs(t), 1.0)) {
+            return st == ODG_DIVERGED ? ODG_DIVERGED : ODG_ESTEPS;
+        }
+    }
+}
