@@ -167,8 +167,305 @@ static void test_fd(void)
     }
 }
 
+static const char *mname(int m)
+{
+    return odg_method_name((odg_method)m);
+}
+
+/* The storage strategies of one gradient kind return the same bits: they only decide what is
+ * kept and what is recomputed, and recomputation repeats the same floating-point operations. */
+static void test_bitwise(void)
+{
+    odg_scheme schemes[] = {ODG_SCHEME_RK4, ODG_SCHEME_DOPRI5};
+    for (int si = 0; si < 2; si++) {
+        for (int adaptive = 0; adaptive <= si; adaptive++) {
+            odg_model_opts mo = mlp_opts(3, 5, 4);
+            prob q;
+            prob_make(&q, &mo, schemes[si], adaptive ? 0 : 13, 1.0, 5);
+            size_t n = q.P + q.M;
+            double *ref = malloc(n * sizeof(double)), *g = malloc(n * sizeof(double));
+            odg_grad_stats st;
+            grad(&q, ODG_METHOD_BACKPROP, 0, 0, 0, ref, &st);
+            long N = st.steps;
+            struct {
+                odg_method m;
+                odg_schedule s;
+                long C;
+            } disc[] = {{ODG_METHOD_BACKPROP_STEPS, 0, 0},
+                        {ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_UNIFORM, 0},
+                        {ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_UNIFORM, 2},
+                        {ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_UNIFORM, 5},
+                        {ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_UNIFORM, N},
+                        {ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_BINOMIAL, 1},
+                        {ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_BINOMIAL, 2},
+                        {ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_BINOMIAL, 3},
+                        {ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_BINOMIAL, N}};
+            for (size_t k = 0; k < sizeof disc / sizeof disc[0]; k++) {
+                odg_status rc = grad(&q, disc[k].m, disc[k].s, disc[k].C, 0, g, NULL);
+                CHECK(rc == ODG_OK && check_bit_diff(g, ref, n) == 0,
+                      "%s %s %s C=%ld: %zu entries differ from backprop", q.p.tab->name,
+                      mname(disc[k].m), odg_schedule_name(disc[k].s), disc[k].C,
+                      check_bit_diff(g, ref, n));
+            }
+            for (int ip = 0; ip < ODG_NINTERPS; ip++) {
+                if (ip == ODG_INTERP_DENSE && q.p.tab->dense_deg == 0) {
+                    continue;
+                }
+                grad(&q, ODG_METHOD_STORED_ADJOINT, 0, 0, (odg_interp)ip, ref, NULL);
+                long Cs[] = {0, 3, N};
+                for (int sch = 0; sch < ODG_NSCHEDULES; sch++) {
+                    for (int c = 0; c < 3; c++) {
+                        odg_status rc = grad(&q, ODG_METHOD_CHECKPOINT_ADJOINT,
+                                             (odg_schedule)sch, Cs[c], (odg_interp)ip, g, NULL);
+                        CHECK(rc == ODG_OK && check_bit_diff(g, ref, n) == 0,
+                              "%s %s checkpoint-adjoint %s C=%ld: %zu entries differ from "
+                              "stored-adjoint",
+                              q.p.tab->name, odg_interp_name((odg_interp)ip),
+                              odg_schedule_name((odg_schedule)sch), Cs[c],
+                              check_bit_diff(g, ref, n));
+                    }
+                }
+            }
+            free(ref);
+            free(g);
+            prob_free(&q);
+        }
+    }
+}
+
+/* The order at which a method's gradient approaches the exact one (Van Loan) on the linear
+ * spiral.  The discrete methods and backsolve converge at the scheme's order p.  The stored and
+ * checkpointed adjoints add the interpolation error of z(t): O(h^2) linear, O(h^4) Hermite
+ * (cubic Hermite error h^4 z''''/384), O(h^5) dopri5's dense output (a continuous extension of
+ * order 4, whose local error is O(h^5)); so they converge at min(p, that exponent).  The step
+ * counts keep the errors between about 1e-3 and 1e-12, far above round-off (~1e-15) and in the
+ * asymptotic range. */
+static void test_orders(void)
+{
+    struct {
+        odg_scheme s;
+        long N;
+    } cases[] = {{ODG_SCHEME_EULER, 64}, {ODG_SCHEME_MIDPOINT, 32}, {ODG_SCHEME_HEUN, 32},
+                 {ODG_SCHEME_RK4, 16},   {ODG_SCHEME_RK38, 16},     {ODG_SCHEME_BOSH3, 16},
+                 {ODG_SCHEME_DOPRI5, 32}, {ODG_SCHEME_TSIT5, 32}};
+    odg_model_opts mo = linear_opts(4, 3, ODG_SPECTRUM_SPIRAL, 1);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        prob q;
+        prob_make(&q, &mo, cases[c].s, cases[c].N, 1.0, 3);
+        size_t n = q.P + q.M, D = mo.D;
+        double *gref = malloc(n * sizeof(double)), *g = malloc(n * sizeof(double));
+        odg_vanloan_linear(D, mo.B, q.model->theta, q.model->theta + D * D, q.z0, q.w, 0, 1,
+                           NULL, gref, gref + D * D, gref + q.P);
+        int p = q.p.tab->order;
+        for (int m = 0; m < ODG_NMETHODS; m++) {
+            int interpolates = odg_method_kind((odg_method)m) == ODG_KIND_CONTINUOUS &&
+                               odg_method_storage((odg_method)m) != ODG_STORAGE_NONE;
+            for (int ip = 0; ip < (interpolates ? ODG_NINTERPS : 1); ip++) {
+                if (ip == ODG_INTERP_DENSE && q.p.tab->dense_deg == 0) {
+                    continue;
+                }
+                int expect = p;
+                if (interpolates) {
+                    int q_int = ip == ODG_INTERP_LINEAR ? 2 : ip == ODG_INTERP_HERMITE ? 4 : 5;
+                    expect = p < q_int ? p : q_int;
+                }
+                double e[2];
+                for (int k = 0; k < 2; k++) {
+                    q.p.steps = cases[c].N << k;
+                    grad(&q, (odg_method)m, 0, 0, (odg_interp)ip, g, NULL);
+                    e[k] = check_rel_diff(g, gref, n);
+                }
+                double order = log2(e[0] / e[1]);
+                const char *ipn = interpolates ? odg_interp_name((odg_interp)ip) : "-";
+                CHECK(fabs(order - expect) <= 0.15,
+                      "%s %s %s: observed order %.3f (errors %.2e, %.2e), expected %d",
+                      q.p.tab->name, mname(m), ipn, order, e[0], e[1], expect);
+                printf("order %-8s %-20s %-8s N=%-3ld err %.2e -> %.2e  observed %.2f (p=%d)\n",
+                       q.p.tab->name, mname(m), ipn, cases[c].N, e[0], e[1], order, expect);
+            }
+        }
+        free(gref);
+        free(g);
+        prob_free(&q);
+    }
+}
+
+/* Backsolve reconstructs z by integrating it backwards, which amplifies every error by about
+ * exp(|lambda_max| T): harmless on a non-stiff field, fatal on a stiff one.  On the stiff linear
+ * field (eigenvalues -1 .. -S) with rk4 at N = 800 (|h lambda| <= 0.125, well inside the
+ * stability region of rk4, so the forward and stored methods are accurate): backsolve's error
+ * must grow with S and be useless (> 1; exp(100) * 1e-16 ~ 3e27) at S = 100, while the stored
+ * adjoint stays accurate (its O(h^4) error is about 1e-8 at S = 100). */
+static void test_stiff(void)
+{
+    double S[] = {1, 10, 30, 100}, prev = 0;
+    for (int k = 0; k < 4; k++) {
+        odg_model_opts mo = linear_opts(4, 3, ODG_SPECTRUM_STIFF, S[k]);
+        prob q;
+        prob_make(&q, &mo, ODG_SCHEME_RK4, 800, 1.0, 3);
+        size_t n = q.P + q.M, D = mo.D;
+        double *gref = malloc(n * sizeof(double)), *g = malloc(n * sizeof(double));
+        odg_vanloan_linear(D, mo.B, q.model->theta, q.model->theta + D * D, q.z0, q.w, 0, 1,
+                           NULL, gref, gref + D * D, gref + q.P);
+        odg_status rc = grad(&q, ODG_METHOD_BACKSOLVE_ADJOINT, 0, 0, 0, g, NULL);
+        double eb = rc == ODG_OK ? check_rel_diff(g, gref, n) : INFINITY;
+        grad(&q, ODG_METHOD_STORED_ADJOINT, 0, 0, 0, g, NULL);
+        double es = check_rel_diff(g, gref, n);
+        printf("stiff S=%-4g backsolve err %.2e (%s), stored-adjoint err %.2e\n", S[k], eb,
+               odg_status_str(rc), es);
+        CHECK(es < 1e-7, "S=%g: stored-adjoint error %.2e", S[k], es);
+        CHECK(eb > prev, "S=%g: backsolve error %.2e does not grow (previous %.2e)", S[k], eb,
+              prev);
+        if (S[k] == 1) {
+            CHECK(eb < 1e-12, "S=1: backsolve error %.2e on a non-stiff field", eb);
+        }
+        if (S[k] == 100) {
+            CHECK(eb > 1, "S=100: backsolve error %.2e, expected the documented failure", eb);
+        }
+        prev = eb;
+        free(gref);
+        free(g);
+        prob_free(&q);
+    }
+}
+
+/* Binomial checkpointing takes exactly the Revolve optimum of forward steps. */
+static void test_revolve_counts(void)
+{
+    long cases[][3] = {{10, 3, 15}, {100, 5, 316}, {1000, 10, 3636}};
+    for (int k = 0; k < 3; k++) {
+        odg_model_opts mo = mlp_opts(1, 1, 1);
+        prob q;
+        prob_make(&q, &mo, ODG_SCHEME_EULER, cases[k][0], 1.0, 1);
+        double g[16];
+        odg_grad_stats st;
+        odg_status rc = grad(&q, ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_BINOMIAL,
+                             cases[k][1], 0, g, &st);
+        CHECK(rc == ODG_OK && st.revolve_advances == cases[k][2],
+              "l=%ld s=%ld: %ld forward steps, Revolve optimum %ld", cases[k][0], cases[k][1],
+              st.revolve_advances, cases[k][2]);
+        /* recomputed = advances after the forward sweep's N-1, plus one re-tape per step */
+        CHECK(st.recomputed_steps == st.revolve_advances - (cases[k][0] - 1) + cases[k][0],
+              "recomputed %ld", st.recomputed_steps);
+        prob_free(&q);
+    }
+}
+
+/* Accounted stored bytes equal the THEORY.md section 6 formula exactly and scale with N as it
+ * says; all other accounted bytes are the working buffers that theory_bytes adds. */
+static void test_memory(void)
+{
+    odg_model_opts mo = mlp_opts(3, 5, 4);
+    for (int m = 0; m < ODG_NMETHODS; m++) {
+        for (int sch = 0; sch < ODG_NSCHEDULES; sch++) {
+            if (sch && odg_method_storage((odg_method)m) != ODG_STORAGE_CHECKPOINTS) {
+                continue;
+            }
+            size_t stored[2];
+            long Ns[2] = {64, 256};
+            for (int k = 0; k < 2; k++) {
+                prob q;
+                prob_make(&q, &mo, ODG_SCHEME_RK4, Ns[k], 1.0, 2);
+                double *g = malloc((q.P + q.M) * sizeof(double));
+                odg_grad_stats st;
+                grad(&q, (odg_method)m, (odg_schedule)sch, 0, 0, g, &st);
+                stored[k] = st.peak[ODG_TAG_TAPE] + st.peak[ODG_TAG_TRAJECTORY] +
+                            st.peak[ODG_TAG_CHECKPOINT];
+                CHECK(stored[k] == st.theory_stored, "%s %s N=%ld: stored %zu, formula %zu",
+                      mname(m), odg_schedule_name((odg_schedule)sch), Ns[k], stored[k],
+                      st.theory_stored);
+                /* what is left is struct headers (the engines, under 1 KiB) */
+                CHECK(st.peak_total >= st.theory_bytes && st.peak_total - st.theory_bytes < 1024,
+                      "%s N=%ld: accounted %zu, theory with buffers %zu", mname(m), Ns[k],
+                      st.peak_total, st.theory_bytes);
+                size_t M = q.M, units = (size_t)-1;
+                if (m == ODG_METHOD_BACKPROP) {
+                    units = (size_t)Ns[k] * 4; /* N s M, s = 4 for rk4 */
+                } else if (m == ODG_METHOD_BACKPROP_STEPS) {
+                    units = (size_t)Ns[k]; /* N M */
+                } else if (m == ODG_METHOD_STORED_ADJOINT) {
+                    units = (size_t)Ns[k] * 2; /* 2 N M with Hermite */
+                } else if (m == ODG_METHOD_BACKSOLVE_ADJOINT) {
+                    units = 0;
+                } else if (m == ODG_METHOD_BACKPROP_CHECKPOINT && sch == ODG_SCHEDULE_UNIFORM) {
+                    units = (size_t)(Ns[k] == 64 ? 8 + 8 : 16 + 16); /* (N/K + K), K = sqrt N */
+                } else if (sch == ODG_SCHEDULE_BINOMIAL) {
+                    units = (size_t)(Ns[k] == 64 ? 7 : 9); /* C = ceil(log2 N) + 1 */
+                } else {
+                    units = (size_t)(Ns[k] == 64 ? 8 + 2 * 8 : 16 + 2 * 16); /* N/K + 2K */
+                }
+                CHECK(stored[k] == units * M * sizeof(double), "%s %s N=%ld: %zu bytes, "
+                      "expected %zu units of M", mname(m), odg_schedule_name((odg_schedule)sch),
+                      Ns[k], stored[k], units);
+                free(g);
+                prob_free(&q);
+            }
+        }
+    }
+}
+
+/* The independent implementation: PyTorch autograd through 32 steps of classic RK4 on the
+ * arrays in tests/data/peers (README there).  Both evaluate the same expression with sums in
+ * possibly different orders, so they agree to round-off, about 1e-13 relative. */
+static void test_peer(void)
+{
+    const char *dir = ODG_TEST_DATA "/peers/D2_H64_B256";
+    const char *gdir = ODG_TEST_DATA "/peers/D2_H64_B256_backprop_rk4_N32";
+    odg_model_opts mo = mlp_opts(2, 64, 256);
+    prob q;
+    prob_make(&q, &mo, ODG_SCHEME_RK4, 32, 1.0, 1);
+    char err[ODG_ERRLEN] = "";
+    unsigned loaded = 0;
+    odg_status rc = odg_model_load(q.model, dir, &loaded, err);
+    CHECK(rc == ODG_OK && loaded == 0xF, "load: %s", err);
+    size_t shape[2] = {256, 2};
+    char path[512];
+    snprintf(path, sizeof path, "%s/z0.npy", dir);
+    CHECK(odg_npy_load(path, 2, shape, q.z0, err) == ODG_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/w.npy", dir);
+    CHECK(odg_npy_load(path, 2, shape, q.w, err) == ODG_OK, "%s", err);
+    size_t n = q.P + q.M;
+    double *g = malloc(n * sizeof(double)), *peer = calloc(n, sizeof(double));
+    for (int v = 0; v < q.model->nviews; v++) {
+        const odg_param_view *pv = &q.model->view[v];
+        snprintf(path, sizeof path, "%s/g%s.npy", gdir, pv->name);
+        int nd = 0;
+        size_t sh[ODG_NPY_MAXDIM];
+        double *data = NULL;
+        CHECK(odg_npy_read(path, &nd, sh, &data, err) == ODG_OK, "%s", err);
+        if (data) {
+            memcpy(peer + pv->offset, data, pv->rows * pv->cols * sizeof(double));
+            free(data);
+        }
+    }
+    snprintf(path, sizeof path, "%s/gz0.npy", gdir);
+    CHECK(odg_npy_load(path, 2, shape, peer + q.P, err) == ODG_OK, "%s", err);
+    double peer_loss = NAN;
+    snprintf(path, sizeof path, "%s/loss.npy", gdir);
+    CHECK(odg_npy_load(path, 0, NULL, &peer_loss, err) == ODG_OK, "%s", err);
+    for (int m = 0; m <= ODG_METHOD_BACKPROP_CHECKPOINT; m++) {
+        odg_grad_stats st;
+        grad(&q, (odg_method)m, 0, 0, 0, g, &st);
+        double e = check_rel_diff(g, peer, n);
+        CHECK(e < 1e-13, "%s vs PyTorch autograd: %.3e", mname(m), e);
+        CHECK(fabs(st.loss - peer_loss) <= 1e-13 * fabs(peer_loss), "loss %.17g vs %.17g",
+              st.loss, peer_loss);
+        printf("peer %-20s relative difference %.2e, loss %.17g (PyTorch %.17g)\n", mname(m), e,
+               st.loss, peer_loss);
+    }
+    free(g);
+    free(peer);
+    prob_free(&q);
+}
+
 int main(void)
 {
     test_fd();
+    test_bitwise();
+    test_orders();
+    test_stiff();
+    test_revolve_counts();
+    test_memory();
+    test_peer();
     return check_done("test_gradients");
 }

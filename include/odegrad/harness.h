@@ -1,0 +1,220 @@
+/* odegrad harness: one configuration, honestly measured, recorded with provenance.
+ * DESIGN.md "A run's record"; THEORY.md sections 6 (memory) and 7 (references and errors).
+ *
+ * A run is prepared (the configuration checked, the problem built from a seed and optional .npy
+ * files, the method checked against it), then executed: a configuration whose THEORY.md section 6
+ * bytes exceed the memory limit is refused and recorded as `oom`; otherwise a forked child warms
+ * up, times R gradients, measures its own peak resident memory and the errors against the
+ * references, and passes its results back through a pipe.  A child that dies or runs past the
+ * timeout is recorded too: failure is data.
+ *
+ * The record is one cell per column of columns.def; the CSV row and the JSON record are both
+ * written from those cells, so they cannot disagree.  The harness never prints: it fills
+ * records and error texts (phrased with the CLI's flag names, as odg_grad_check does) and writes
+ * only the files it is asked to write.
+ */
+#ifndef ODEGRAD_HARNESS_H
+#define ODEGRAD_HARNESS_H
+
+#include "odegrad/gradients.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the columns of a run record (columns.def) -------------------------------------------- */
+
+typedef enum {
+#define ODG_COLUMN(name, desc) ODG_COL_##name,
+#include "odegrad/columns.def"
+#undef ODG_COLUMN
+    ODG_NCOLUMNS
+} odg_column;
+
+const char *odg_column_name(odg_column c);
+const char *odg_column_desc(odg_column c);
+
+/* One value of a record.  EMPTY is an unknown or meaningless value: an empty CSV field and a
+ * JSON null. */
+typedef enum { ODG_CELL_EMPTY, ODG_CELL_STR, ODG_CELL_INT, ODG_CELL_REAL } odg_cell_type;
+
+#define ODG_CELL_STRLEN 80
+
+typedef struct odg_cell {
+    odg_cell_type type;
+    long long i;
+    double x;
+    char s[ODG_CELL_STRLEN];
+} odg_cell;
+
+void odg_cell_str(odg_cell *c, const char *s); /* NULL or "" stays a string ""; truncated */
+void odg_cell_int(odg_cell *c, long long v);
+void odg_cell_real(odg_cell *c, double x); /* a non-finite x is EMPTY */
+void odg_cell_empty(odg_cell *c);
+
+/* ---- references (THEORY.md section 7) ----------------------------------------------------- */
+
+typedef enum { ODG_REF_AUTO, ODG_REF_ANALYTIC, ODG_REF_FINE, ODG_REF_NONE } odg_ref_kind;
+
+const char *odg_ref_kind_name(odg_ref_kind k);
+odg_status odg_ref_kind_from_name(const char *name, odg_ref_kind *out);
+
+/* What a reference gradient is and where it came from. */
+typedef struct odg_ref_info {
+    odg_ref_kind kind;   /* ANALYTIC or FINE once resolved; NONE when there is none */
+    odg_status status;   /* ODG_OK, or why it could not be computed */
+    char scheme[16];     /* fine: the scheme ("rk4"); analytic: "" */
+    char method[32];     /* fine: the discrete-exact method used ("backprop" or
+                            "backprop-checkpoint" when the tape would not fit) */
+    long N;              /* fine: the step count used; analytic: 0 */
+    int converged;       /* fine: halving h changed the gradient by < 1e-12 relative */
+    double change;       /* fine: that relative change at the last doubling */
+    double loss;
+    int cached;          /* 1: read from the cache, 0: computed by this process */
+    char key[17];        /* the cache key, 16 hex digits */
+    char path[1024];     /* the cache file ("" when it could not be written) */
+} odg_ref_info;
+
+/* The reference's convergence target and its cap (THEORY.md section 7). */
+#define ODG_REF_N0 1024L
+#define ODG_REF_NMAX 65536L
+#define ODG_REF_TOL 1e-12
+
+/* ---- a run's configuration ---------------------------------------------------------------- */
+
+/* Which optional settings were given explicitly (the CLI sets these; a setting that does not
+ * apply to the chosen model or method is an error only when it was given). */
+enum {
+    ODG_GIVEN_HIDDEN = 1u << 0,
+    ODG_GIVEN_SPECTRUM = 1u << 1,
+    ODG_GIVEN_STIFFNESS = 1u << 2,
+    ODG_GIVEN_STEPS = 1u << 3,
+    ODG_GIVEN_RTOL = 1u << 4,
+    ODG_GIVEN_ATOL = 1u << 5,
+    ODG_GIVEN_SCHEDULE = 1u << 6,
+    ODG_GIVEN_CHECKPOINTS = 1u << 7,
+    ODG_GIVEN_INTERP = 1u << 8,
+    ODG_GIVEN_ADJ_RTOL = 1u << 9,
+    ODG_GIVEN_ADJ_ATOL = 1u << 10,
+    ODG_GIVEN_TIME_INPUT = 1u << 11,
+};
+
+#define ODG_NAME_LEN 64
+#define ODG_MEM_AUTO ((size_t)0)   /* mem_limit: 80% of the memory available now */
+#define ODG_MEM_NONE SIZE_MAX      /* mem_limit: no limit */
+
+typedef struct odg_run_config {
+    char experiment[ODG_NAME_LEN]; /* the experiment column; "adhoc" by default */
+    odg_model_opts model;          /* kind, D, H, B, time_input, gain, spectrum, stiffness */
+    odg_scheme scheme;             /* rk4 */
+    long steps;                    /* N fixed steps (64); 0 = adaptive with rtol, atol */
+    double rtol, atol;
+    double t1;                     /* t in [0, t1] (1) */
+    odg_grad_opts grad;            /* method (backprop), schedule, checkpoints, interp, adj tols */
+    uint64_t seed;                 /* 1; at most 2^63 - 1 (a JSON integer) */
+    int repeat, warmup;            /* 3, 1 */
+    int threads;                   /* OpenMP and OpenBLAS threads; 0 = leave the defaults */
+    double timeout_s;              /* 0 = none */
+    size_t mem_limit;              /* bytes, or ODG_MEM_AUTO / ODG_MEM_NONE */
+    odg_ref_kind reference;        /* auto */
+    const char *load_dir;          /* NULL = generate everything from the seed */
+    const char *save_grad_dir;     /* NULL = do not save */
+    const char *save_problem_dir;  /* NULL = do not save */
+    const char *cache_dir;         /* NULL = $ODEGRAD_CACHE, else results/reference */
+    unsigned given;                /* ODG_GIVEN_* */
+} odg_run_config;
+
+/* The defaults of `odegrad run` (DESIGN.md): mlp D=16 H=64 B=128, rk4, N=64, t1=1, gain 1,
+ * backprop, seed 1, repeat 3, warmup 1, reference auto, memory limit auto. */
+void odg_run_config_default(odg_run_config *c);
+
+/* Checks the configuration on its own (no files touched): sizes, names, and combinations that
+ * do not exist.  ODG_EINVAL / ODG_EUNSUP with err naming the flag, e.g. "--checkpoints applies
+ * only to backprop-checkpoint and checkpoint-adjoint". */
+odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN]);
+
+/* ---- a run's record ----------------------------------------------------------------------- */
+
+typedef struct odg_run_record {
+    odg_cell cell[ODG_NCOLUMNS];
+    /* Beside the columns (the JSON record's "detail"): */
+    char message[ODG_ERRLEN];  /* why the status is not ok ("" when it is) */
+    double mem_limit_bytes;    /* the limit the configuration was checked against (NaN: none) */
+    double theory_stored_bytes;
+    double forward_min_s, forward_max_s, backward_min_s, backward_max_s;
+    long rejected, adj_steps, interval;
+    int have_peaks;
+    double peak_bytes[ODG_NTAGS]; /* accounted peak per allocator tag */
+    double rss_baseline_bytes;
+    char rss_method[16];       /* "clear_refs" (VmHWM reset) or "vmrss" (baseline = VmRSS) */
+    char discrete_method[32];  /* the method err_vs_discrete compared against */
+    odg_ref_info ref;
+    char save_grad_error[ODG_ERRLEN]; /* --save-grad failed: why ("" otherwise) */
+} odg_run_record;
+
+/* ---- a run -------------------------------------------------------------------------------- */
+
+typedef struct odg_run odg_run;
+
+/* Everything that can fail on bad input, before any output file is created: the configuration
+ * (odg_run_config_check), the --load directory and every file in it (shapes included), the
+ * output directories, the problem's own size against the memory, and odg_grad_check.
+ * c is copied (its strings are not: they must outlive the run).  ODG_OK, or an odg_status with
+ * err saying what is wrong; *out is NULL then. */
+odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_ERRLEN]);
+void odg_run_destroy(odg_run **r);
+
+/* The problem's arrays: theta (P), z0 and w (B, D), and the model. */
+const odg_model *odg_run_model(const odg_run *r);
+const double *odg_run_z0(const odg_run *r);
+const double *odg_run_w(const odg_run *r);
+
+/* The reference for the run's problem (kind from the configuration; AUTO resolves to ANALYTIC for
+ * linear and FINE for mlp): read from the cache, else computed in a child process and cached
+ * (written atomically).  On success and when gref is not NULL, *gref is a malloc'ed copy of
+ * (gtheta (P), gz0 (B*D)); free() it. */
+odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char err[ODG_ERRLEN]);
+
+/* Runs the configuration and fills rec (every column; EMPTY for what is not known).  Writes the
+ * --save-problem files first and the --save-grad files from the child.  Returns ODG_OK when rec
+ * is complete, whatever the run's own status (the `status` column); an odg_status with err only
+ * if the harness itself failed (a pipe or fork that could not be made). */
+odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]);
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+/* Checks, before anything is written, that path can take rows: its directory exists, and the
+ * file, if it exists and is not empty, is a regular file whose first line is this version's
+ * header.  ODG_EIO / ODG_EFORMAT with err. */
+odg_status odg_csv_check(const char *path, char err[ODG_ERRLEN]);
+/* The header line (no newline) into buf; returns its length, or -1 if cap is too small. */
+int odg_csv_header(char *buf, size_t cap);
+/* One row (with its newline) into buf; returns its length, or -1 if cap is too small. */
+int odg_csv_row(const odg_run_record *rec, char *buf, size_t cap);
+/* Appends rec to path: the header first when the file is new or empty, then the row, each with
+ * one write() on an O_APPEND descriptor held under an exclusive lock, so a crash or kill never
+ * leaves a torn line and concurrent writers do not interleave. */
+odg_status odg_csv_append(const char *path, const odg_run_record *rec, char err[ODG_ERRLEN]);
+
+/* The whole record as one line of JSON (no newline): the columns as keys in CSV order, plus a
+ * "detail" object.  malloc'ed; NULL on failure. */
+char *odg_record_json(const odg_run_record *rec);
+
+/* Writes csv_path + ".json" atomically (tmp + rename): the columns with their descriptions and
+ * the provenance of this process (git commit, compiler and flags, CPU, cores, memory, OpenBLAS
+ * and OpenMP configuration, date, command line).  Environments recorded by earlier writers of
+ * the same CSV that differ from this one are kept in "environments". */
+odg_status odg_sidecar_write(const char *csv_path, int argc, char *const *argv,
+                             char err[ODG_ERRLEN]);
+
+/* The provenance object as one JSON line (malloc'ed), for `odegrad version --json`. */
+char *odg_provenance_json(int argc, char *const *argv);
+
+/* The git commit of the build (ODG_GIT_COMMIT when the build defines it, else `git describe
+ * --always --dirty` run in the binary's directory at run time, else "unknown"). */
+const char *odg_git_commit(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
