@@ -76,9 +76,13 @@ odg_status odg_grid_uniform(odg_grid *g, odg_mem *mem, double t0, double t1, lon
     double h = (t1 - t0) / (double)N;
     for (long n = 0; n < N; n++) {
         g->t[n] = t0 + (double)n * h;
-        g->h[n] = h;
     }
     g->t[N] = t1;
+    /* h[n] as the difference of neighbouring nodes (exact when they are within a factor of two,
+     * Sterbenz), so that t[n] + h[n] == t[n+1] and FSAL carries over every step */
+    for (long n = 0; n < N; n++) {
+        g->h[n] = g->t[n + 1] - g->t[n];
+    }
     g->N = N;
     return ODG_OK;
 }
@@ -208,30 +212,41 @@ size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n)
 /* out = z + h sum_{j<m} coef[j] K_j (K is (m, n)), z == NULL read as zero; coef[j] == 0 terms are
  * skipped.  Returns 1 if
  * any element of out is not finite.  Element-wise, so any split over threads gives the same bits. */
+static int combine_chunk(size_t n, size_t lo, size_t hi, double *restrict out, const double *z,
+                         double h, const double *coef, int m, const double *K)
+{
+    int bad = 0;
+    for (size_t e = lo; e < hi; e++) {
+        out[e] = 0.0;
+    }
+    for (int j = 0; j < m; j++) {
+        if (coef[j] == 0.0) {
+            continue;
+        }
+        const double *Kj = K + (size_t)j * n;
+        for (size_t e = lo; e < hi; e++) {
+            out[e] += coef[j] * Kj[e];
+        }
+    }
+    for (size_t e = lo; e < hi; e++) {
+        out[e] = (z ? z[e] : 0.0) + h * out[e];
+        bad |= !isfinite(out[e]);
+    }
+    return bad;
+}
+
 static int combine(size_t n, double *restrict out, const double *z, double h, const double *coef,
                    int m, const double *K)
 {
-    int bad = 0;
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
-#pragma omp parallel for schedule(static) reduction(| : bad) if (nch > 1)
+    if (nch <= 1) {
+        return combine_chunk(n, 0, n, out, z, h, coef, m, K); /* no thread team for one chunk */
+    }
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad)
     for (long c = 0; c < nch; c++) {
         size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
-        for (size_t e = lo; e < hi; e++) {
-            out[e] = 0.0;
-        }
-        for (int j = 0; j < m; j++) {
-            if (coef[j] == 0.0) {
-                continue;
-            }
-            const double *Kj = K + (size_t)j * n;
-            for (size_t e = lo; e < hi; e++) {
-                out[e] += coef[j] * Kj[e];
-            }
-        }
-        for (size_t e = lo; e < hi; e++) {
-            out[e] = (z ? z[e] : 0.0) + h * out[e];
-            bad |= !isfinite(out[e]);
-        }
+        bad |= combine_chunk(n, lo, hi, out, z, h, coef, m, K);
     }
     return bad;
 }
@@ -240,13 +255,32 @@ static int combine(size_t n, double *restrict out, const double *z, double h, co
 static void axpy(size_t n, double alpha, const double *restrict x, double *restrict y)
 {
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
-#pragma omp parallel for schedule(static) if (nch > 1)
+    if (nch <= 1) {
+        for (size_t e = 0; e < n; e++) {
+            y[e] += alpha * x[e];
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (long c = 0; c < nch; c++) {
         size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
         for (size_t e = lo; e < hi; e++) {
             y[e] += alpha * x[e];
         }
     }
+}
+
+/* sum over [lo, hi) of (err_i / (atol + rtol max(|z_i|, |znext_i|)))^2, in index order */
+static double chunk_sumsq(const double *err, const double *z, const double *znext, size_t lo,
+                          size_t hi, double rtol, double atol)
+{
+    double s = 0.0;
+    for (size_t i = lo; i < hi; i++) {
+        double sc = atol + rtol * fmax(fabs(z[i]), fabs(znext[i]));
+        double r = err[i] / sc;
+        s += r * r;
+    }
+    return s;
 }
 
 /* The error norm of THEORY.md section 2:
@@ -257,16 +291,13 @@ static double error_norm(odg_erk *e, const double *err, const double *z, const d
 {
     size_t n = e->n;
     long nch = (long)e->nchunks;
-#pragma omp parallel for schedule(static) if (nch > 1)
+    if (nch <= 1) {
+        return sqrt(chunk_sumsq(err, z, znext, 0, n, rtol, atol) / (double)n);
+    }
+#pragma omp parallel for schedule(static)
     for (long c = 0; c < nch; c++) {
         size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
-        double s = 0.0;
-        for (size_t i = lo; i < hi; i++) {
-            double sc = atol + rtol * fmax(fabs(z[i]), fabs(znext[i]));
-            double r = err[i] / sc;
-            s += r * r;
-        }
-        e->partial[c] = s;
+        e->partial[c] = chunk_sumsq(err, z, znext, lo, hi, rtol, atol);
     }
     double total = 0.0;
     for (long c = 0; c < nch; c++) {
@@ -480,7 +511,7 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
 {
     const odg_tableau *tab = e->tab;
     size_t n = e->n;
-    if (!odg_tableau_adaptive(tab) || !(o->rtol >= 0) || !(o->atol >= 0) ||
+    if (sys->n != n || !odg_tableau_adaptive(tab) || !(o->rtol >= 0) || !(o->atol >= 0) ||
         (o->rtol == 0 && o->atol == 0) || !isfinite(t0) || !isfinite(t1) || o->max_steps < 1) {
         return ODG_EINVAL;
     }
@@ -540,15 +571,15 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
                     return st;
                 }
             }
+            e->cnt.naccept++;
+            naccepted++;
             if (hook && hook->accepted) {
-                odg_step_info info = {naccepted, t, h, z, e->Zst, e->K, e->znext};
+                odg_step_info info = {naccepted - 1, t, h, z, e->Zst, e->K, e->znext};
                 rc = hook->accepted(hook->ctx, &info);
                 if (rc) {
                     return (odg_status)rc;
                 }
             }
-            e->cnt.naccept++;
-            naccepted++;
             memcpy(z, e->znext, n * sizeof(double));
             if (last) {
                 return ODG_OK;

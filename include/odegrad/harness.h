@@ -199,6 +199,8 @@ odg_status odg_csv_append(const char *path, const odg_run_record *rec, char err[
 /* The whole record as one line of JSON (no newline): the columns as keys in CSV order, plus a
  * "detail" object.  malloc'ed; NULL on failure. */
 char *odg_record_json(const odg_run_record *rec);
+/* A reference's description as one line of JSON (the record's detail.reference); malloc'ed. */
+char *odg_ref_info_json(const odg_ref_info *ri);
 
 /* Writes csv_path + ".json" atomically (tmp + rename): the columns with their descriptions and
  * the provenance of this process (git commit, compiler and flags, CPU, cores, memory, OpenBLAS

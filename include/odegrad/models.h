@@ -27,12 +27,32 @@ typedef enum {
     ODG_NSPECTRA
 } odg_spectrum;
 
+/* How f and the VJP use threads (DESIGN.md "Parallelism"; blasmodes.def).  AUTO is resolved at
+ * create to THREADED or CHUNKED; a model never runs in AUTO. */
+typedef enum {
+#define ODG_BLAS_MODE(e, name, desc) ODG_BLAS_##e,
+#include "odegrad/blasmodes.def"
+#undef ODG_BLAS_MODE
+    ODG_NBLAS_MODES
+} odg_blas_mode;
+
+/* Rows of the batch per chunk.  Chunk c holds rows [c * 64, min(B, (c + 1) * 64)), whatever the
+ * thread count, so a gradient is bit-identical for any OMP_NUM_THREADS.  64 rows: a chunk's (64, H)
+ * hidden activations stay in L2 (128 KiB at H = 256, 256 KiB at H = 512) between the GEMMs that
+ * make and use them; 64 rows are 16 of OpenBLAS's 4-row micro-tiles, so a per-chunk GEMM runs near
+ * full speed; and the per-chunk parameter-gradient partials (B / 64 of them, P each) cost half the
+ * memory and reduction traffic that 32-row chunks would. */
+#define ODG_BATCH_CHUNK 64
+
 const char *odg_model_kind_name(odg_model_kind k);
 const char *odg_model_kind_desc(odg_model_kind k);
 odg_status odg_model_kind_from_name(const char *name, odg_model_kind *out);
 const char *odg_spectrum_name(odg_spectrum s);
 const char *odg_spectrum_desc(odg_spectrum s);
 odg_status odg_spectrum_from_name(const char *name, odg_spectrum *out);
+const char *odg_blas_mode_name(odg_blas_mode b); /* "auto" | "threaded" | "chunked"; "?" */
+const char *odg_blas_mode_desc(odg_blas_mode b);
+odg_status odg_blas_mode_from_name(const char *name, odg_blas_mode *out); /* ODG_EINVAL if unknown */
 
 typedef struct odg_model_opts {
     odg_model_kind kind;
@@ -42,9 +62,21 @@ typedef struct odg_model_opts {
     odg_spectrum spectrum; /* linear */
     double stiffness;      /* linear stiff: ratio S >= 1 */
     int reference;         /* 1: plain-loop implementation (tests compare against it) */
+    odg_blas_mode blas_mode; /* default AUTO (also what a zeroed struct holds) */
 } odg_model_opts;
 
-void odg_model_opts_default(odg_model_opts *o); /* mlp, D=16 H=64 B=128, gain 1, random, S=1 */
+/* mlp, D=16 H=64 B=128, gain 1, random, S=1, blas auto */
+void odg_model_opts_default(odg_model_opts *o);
+
+/* The mode a model asking for `want` runs in, with B rows and `threads` OpenMP threads
+ * (omp_get_max_threads() when threads < 1).  AUTO: CHUNKED when every thread gets at least two
+ * chunks (ceil(B / ODG_BATCH_CHUNK) >= 2 * threads) or there is one thread, THREADED otherwise;
+ * with a sequential OpenBLAS build always CHUNKED, with a pthreads build always THREADED.
+ * CHUNKED needs OpenBLAS's OpenMP build (openblas_get_parallel() == 2) or its sequential build:
+ * called inside our parallel region, the OpenMP build runs single-threaded by itself, while a
+ * pthreads build would start its own threads on top of ours; so CHUNKED with a pthreads build is
+ * ODG_EUNSUP.  ODG_EINVAL for a mode out of range or a NULL out. */
+odg_status odg_blas_mode_resolve(odg_blas_mode want, size_t B, int threads, odg_blas_mode *out);
 
 /* A named view of theta: rows x cols numbers at offset (a vector has cols == 1). */
 typedef struct odg_param_view {
@@ -74,13 +106,25 @@ struct odg_model {
     int nviews;
     odg_param_view view[ODG_MAX_VIEWS];
     odg_mem *mem;
-    void *impl; /* private scratch, allocated under ODG_TAG_MODEL at create */
+    void *impl;        /* private scratch, allocated under ODG_TAG_MODEL at create */
+    odg_blas_mode blas; /* the resolved mode (THREADED or CHUNKED) that f and vjp use */
+    size_t nchunks;     /* ceil(B / ODG_BATCH_CHUNK) */
 };
 
 /* Creates a model with theta zeroed; all its memory comes from mem (tag model).  Checks the
- * options (sizes > 0, products that overflow, stiffness >= 1): ODG_EINVAL. */
+ * options (sizes > 0, products that overflow, stiffness >= 1, blas mode in range): ODG_EINVAL;
+ * CHUNKED with a pthreads OpenBLAS: ODG_EUNSUP.  The blas mode is resolved here with the thread
+ * count of this moment (odg_blas_mode_resolve): set the thread count first, or call
+ * odg_model_set_blas_mode after changing it.  Nothing here or in f and vjp reconfigures OpenBLAS
+ * (openblas_set_num_threads would also change OpenMP's thread count: in the OpenMP build it calls
+ * omp_set_num_threads). */
 odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *mem);
 void odg_model_destroy(odg_model **m);
+
+/* Resolves `want` again with the current thread count and switches the model to it (the buffers
+ * serve both modes: nothing is allocated).  Call between solves, never inside one.  Returns as
+ * odg_blas_mode_resolve; on error the model keeps its mode. */
+odg_status odg_model_set_blas_mode(odg_model *m, odg_blas_mode want);
 
 /* Seeded initialisation (DESIGN.md "Canonical problems"), drawing from rng in view order:
  * mlp: W1 ~ N(0, g^2/Din) (Din = D or D+1), b1 = 0.1, W2 ~ N(0, g^2/H), b2 = 0.1;
@@ -108,6 +152,31 @@ odg_status odg_model_load(odg_model *m, const char *dir, unsigned *loaded, char 
  * saves parameters, prefix "g" saves a parameter gradient (gW1.npy ...). */
 odg_status odg_model_save(const odg_model *m, const double *v, const char *dir, const char *prefix,
                           char err[ODG_ERRLEN]);
+
+/* ---- the roofline (models/roofline.c; THEORY.md section 8) ---------------------------------- */
+
+/* Floating-point operations of one f and one VJP of this model, counting the GEMMs only (2 per
+ * multiply-add; the bias, tanh and column-sum passes are left out, as THEORY.md section 8 does):
+ *   mlp:    f = 4 B D H;  vjp = 8 B D H (four GEMMs) + 2 B D H (the hidden layer it recomputes)
+ *   linear: f = 2 B D^2;  vjp = 4 B D^2
+ * A solve's count is nfe * f + nvjp * vjp; its rate over the measured DGEMM rate is the
+ * fraction of the roofline reached.  The reference version counts the same (same formulas).
+ * Either output may be NULL.  ODG_EINVAL for a NULL model. */
+odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flops);
+
+/* This machine's DGEMM rate in GFLOP/s for C (m, n) += A (m, k) B (n, k)^T, row-major (the shape
+ * of the mlp's first GEMM with m = B, n = H, k = D), run back to back for at least min_seconds
+ * (at least 3 calls, after one untimed warm-up call).  Uses OpenBLAS as it is set now: OpenMP
+ * build, omp_get_max_threads() threads (set 1 thread first for the single-core roofline).  The
+ * operands are malloc'ed here (not counted: this is not a solve) and filled with fixed values.
+ * Returns 0.0 if m, n or k is 0 or over INT_MAX, min_seconds is not finite, or memory runs out. */
+double odg_roofline_dgemm(size_t m, size_t n, size_t k, double min_seconds);
+
+/* The DGEMM rate in GFLOP/s at this model's own shapes: one f and one VJP's GEMMs over the whole
+ * batch, exactly as THREADED mode calls them, timed together for at least min_seconds; flops as
+ * odg_model_flops counts them.  This is the roofline against which the model's f, VJP and a
+ * gradient's rate are read.  Same threading and failure rules as odg_roofline_dgemm (0.0). */
+double odg_roofline_model(const odg_model *m, double min_seconds);
 
 #ifdef __cplusplus
 }

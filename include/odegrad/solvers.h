@@ -92,7 +92,8 @@ typedef struct odg_grid {
 
 odg_status odg_grid_init(odg_grid *g, odg_mem *mem, long cap);
 /* The uniform grid of N steps from t0 to t1 (t1 < t0 runs backwards): t[n] = t0 + n (t1-t0)/N,
- * t[N] = t1, h[n] = (t1 - t0)/N. */
+ * t[N] = t1, h[n] = t[n+1] - t[n] (equal to (t1-t0)/N up to rounding; chosen so that
+ * t[n] + h[n] == t[n+1] and FSAL applies to every step). */
 odg_status odg_grid_uniform(odg_grid *g, odg_mem *mem, double t0, double t1, long N);
 void odg_grid_free(odg_grid *g);
 
@@ -147,7 +148,8 @@ size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n);
 odg_status odg_erk_adjoint_step(odg_erk *e, const odg_system *sys, double t, double h,
                                 const double *Zst, double *lam, double *gp);
 
-/* y = z + h sum_i b_i(theta) K_i: the dense output inside a step (dense_deg > 0 only). */
+/* y = z + h sum_i b_i(theta) K_i: the dense output inside a step (dense_deg > 0 only).  y may not
+ * alias z or K. */
 void odg_erk_dense(const odg_tableau *tab, size_t n, double theta, double h, const double *z,
                    const double *K, double *y);
 
