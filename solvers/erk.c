@@ -16,6 +16,12 @@
  * error norm's partial sums) do not depend on the number of threads. */
 #define ODG_CHUNK 4096
 
+/* A vector update opens a parallel region only from this many chunks on (64K doubles).  Below
+ * it an element-wise pass takes microseconds, less than waking a thread team, and on a busy
+ * machine far less than waiting for every thread of the team to be scheduled.  The chunk
+ * boundaries, and so the results, are the same either way. */
+#define ODG_PAR_CHUNKS 16
+
 struct odg_erk {
     const odg_tableau *tab;
     size_t n, np;
@@ -239,8 +245,8 @@ static int combine(size_t n, double *restrict out, const double *z, double h, co
                    int m, const double *K)
 {
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
-    if (nch <= 1) {
-        return combine_chunk(n, 0, n, out, z, h, coef, m, K); /* no thread team for one chunk */
+    if (nch < ODG_PAR_CHUNKS) {
+        return combine_chunk(n, 0, n, out, z, h, coef, m, K); /* element-wise: same bits */
     }
     int bad = 0;
 #pragma omp parallel for schedule(static) reduction(| : bad)
@@ -255,7 +261,7 @@ static int combine(size_t n, double *restrict out, const double *z, double h, co
 static void axpy(size_t n, double alpha, const double *restrict x, double *restrict y)
 {
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
-    if (nch <= 1) {
+    if (nch < ODG_PAR_CHUNKS) {
         for (size_t e = 0; e < n; e++) {
             y[e] += alpha * x[e];
         }
@@ -291,10 +297,8 @@ static double error_norm(odg_erk *e, const double *err, const double *z, const d
 {
     size_t n = e->n;
     long nch = (long)e->nchunks;
-    if (nch <= 1) {
-        return sqrt(chunk_sumsq(err, z, znext, 0, n, rtol, atol) / (double)n);
-    }
-#pragma omp parallel for schedule(static)
+    /* per-chunk partial sums added in chunk order on either path, so the same bits */
+#pragma omp parallel for schedule(static) if (nch >= ODG_PAR_CHUNKS)
     for (long c = 0; c < nch; c++) {
         size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
         e->partial[c] = chunk_sumsq(err, z, znext, lo, hi, rtol, atol);
