@@ -61,18 +61,18 @@ odg_status odg_ref_kind_from_name(const char *name, odg_ref_kind *out);
 
 /* What a reference gradient is and where it came from. */
 typedef struct odg_ref_info {
-    odg_ref_kind kind;   /* ANALYTIC or FINE once resolved; NONE when there is none */
-    odg_status status;   /* ODG_OK, or why it could not be computed */
-    char scheme[16];     /* fine: the scheme ("rk4"); analytic: "" */
-    char method[32];     /* fine: the discrete-exact method used ("backprop" or
-                            "backprop-checkpoint" when the tape would not fit) */
-    long N;              /* fine: the step count used; analytic: 0 */
-    int converged;       /* fine: halving h changed the gradient by < 1e-12 relative */
-    double change;       /* fine: that relative change at the last doubling */
+    odg_ref_kind kind; /* ANALYTIC or FINE once resolved; NONE when there is none */
+    odg_status status; /* ODG_OK, or why it could not be computed */
+    char scheme[16];   /* fine: the scheme ("rk4"); analytic: "" */
+    char method[32];   /* fine: the discrete-exact method used ("backprop" or
+                          "backprop-checkpoint" when the tape would not fit) */
+    long N;            /* fine: the step count used; analytic: 0 */
+    int converged;     /* fine: halving h changed the gradient by < 1e-12 relative */
+    double change;     /* fine: that relative change at the last doubling */
     double loss;
-    int cached;          /* 1: read from the cache, 0: computed by this process */
-    char key[17];        /* the cache key, 16 hex digits */
-    char path[1024];     /* the cache file ("" when it could not be written) */
+    int cached;      /* 1: read from the cache, 0: computed by this process */
+    char key[17];    /* the cache key, 16 hex digits */
+    char path[1024]; /* the cache file ("" when it could not be written) */
 } odg_ref_info;
 
 /* The reference's convergence target and its cap (THEORY.md section 7). */
@@ -100,28 +100,29 @@ enum {
 };
 
 #define ODG_NAME_LEN 64
-#define ODG_MEM_AUTO ((size_t)0)   /* mem_limit: 80% of the memory available now */
-#define ODG_MEM_NONE SIZE_MAX      /* mem_limit: no limit */
+#define ODG_MEM_AUTO ((size_t)0) /* mem_limit: 80% of the memory available now */
+#define ODG_MEM_NONE SIZE_MAX    /* mem_limit: no limit */
 
 typedef struct odg_run_config {
     char experiment[ODG_NAME_LEN]; /* the experiment column; "adhoc" by default */
-    odg_model_opts model;          /* kind, D, H, B, time_input, gain, spectrum, stiffness */
+    odg_model_opts model;          /* kind, D, H, B, time_input, gain, spectrum, stiffness,
+                                      blas_mode */
     odg_scheme scheme;             /* rk4 */
     long steps;                    /* N fixed steps (64); 0 = adaptive with rtol, atol */
     double rtol, atol;
-    double t1;                     /* t in [0, t1] (1) */
-    odg_grad_opts grad;            /* method (backprop), schedule, checkpoints, interp, adj tols */
-    uint64_t seed;                 /* 1; at most 2^63 - 1 (a JSON integer) */
-    int repeat, warmup;            /* 3, 1 */
-    int threads;                   /* OpenMP and OpenBLAS threads; 0 = leave the defaults */
-    double timeout_s;              /* 0 = none */
-    size_t mem_limit;              /* bytes, or ODG_MEM_AUTO / ODG_MEM_NONE */
-    odg_ref_kind reference;        /* auto */
-    const char *load_dir;          /* NULL = generate everything from the seed */
-    const char *save_grad_dir;     /* NULL = do not save */
-    const char *save_problem_dir;  /* NULL = do not save */
-    const char *cache_dir;         /* NULL = $ODEGRAD_CACHE, else results/reference */
-    unsigned given;                /* ODG_GIVEN_* */
+    double t1;                    /* t in [0, t1] (1) */
+    odg_grad_opts grad;           /* method (backprop), schedule, checkpoints, interp, adj tols */
+    uint64_t seed;                /* 1; at most 2^63 - 1 (a JSON integer) */
+    int repeat, warmup;           /* 3, 1 */
+    int threads;                  /* OpenMP and OpenBLAS threads; 0 = leave the defaults */
+    double timeout_s;             /* 0 = none */
+    size_t mem_limit;             /* bytes, or ODG_MEM_AUTO / ODG_MEM_NONE */
+    odg_ref_kind reference;       /* auto */
+    const char *load_dir;         /* NULL = generate everything from the seed */
+    const char *save_grad_dir;    /* NULL = do not save */
+    const char *save_problem_dir; /* NULL = do not save */
+    const char *cache_dir;        /* NULL = $ODEGRAD_CACHE, else results/reference */
+    unsigned given;               /* ODG_GIVEN_* */
 } odg_run_config;
 
 /* The defaults of `odegrad run` (DESIGN.md): mlp D=16 H=64 B=128, rk4, N=64, t1=1, gain 1,
@@ -138,16 +139,17 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN]);
 typedef struct odg_run_record {
     odg_cell cell[ODG_NCOLUMNS];
     /* Beside the columns (the JSON record's "detail"): */
-    char message[ODG_ERRLEN];  /* why the status is not ok ("" when it is) */
-    double mem_limit_bytes;    /* the limit the configuration was checked against (NaN: none) */
+    char message[ODG_ERRLEN]; /* why the status is not ok ("" when it is) */
+    double mem_limit_bytes;   /* the limit the configuration was checked against (NaN: none) */
     double theory_stored_bytes;
     double forward_min_s, forward_max_s, backward_min_s, backward_max_s;
     long rejected, adj_steps, interval;
     int have_peaks;
     double peak_bytes[ODG_NTAGS]; /* accounted peak per allocator tag */
     double rss_baseline_bytes;
-    char rss_method[16];       /* "clear_refs" (VmHWM reset) or "vmrss" (baseline = VmRSS) */
-    char discrete_method[32];  /* the method err_vs_discrete compared against */
+    char rss_method[16];      /* "clear_refs" (VmHWM reset) or "vmrss" (baseline = VmRSS) */
+    char discrete_method[32]; /* the method err_vs_discrete compared against */
+    char blas_mode[16];       /* the model's resolved BLAS mode (threaded | chunked) */
     odg_ref_info ref;
     char save_grad_error[ODG_ERRLEN]; /* --save-grad failed: why ("" otherwise) */
 } odg_run_record;
@@ -155,6 +157,11 @@ typedef struct odg_run_record {
 /* ---- a run -------------------------------------------------------------------------------- */
 
 typedef struct odg_run odg_run;
+
+/* Everything that computes runs in a forked child.  A process that calls odg_run_execute or
+ * odg_run_reference must not have run an OpenMP parallel region itself (nor BLAS with more than
+ * one thread): libgomp's thread pool does not survive fork, and the child would wait for ever.
+ * odg_run_prepare initialises the model with one thread for that reason. */
 
 /* Everything that can fail on bad input, before any output file is created: the configuration
  * (odg_run_config_check), the --load directory and every file in it (shapes included), the

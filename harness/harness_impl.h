@@ -1,0 +1,98 @@
+/* The harness's private pieces: the run object, the child-process runner, what the system says
+ * about memory and the CPU, and the FNV-1a hash that keys the reference cache. */
+#ifndef ODG_HARNESS_IMPL_H
+#define ODG_HARNESS_IMPL_H
+
+#include "odegrad/harness.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+struct odg_run {
+    odg_run_config cfg;
+    odg_mem mem; /* the problem's own arrays (theta, model scratch, z0, w) */
+    odg_model *model;
+    double *z0, *w; /* (B, D) */
+    odg_problem prob;
+    odg_grad_opts grad;
+    unsigned loaded;      /* bit v: view v of theta came from --load; bits 8, 9: z0, w */
+    uint64_t key;         /* reference cache key */
+    double mem_limit;     /* bytes the configuration must fit in (INFINITY: none) */
+    double problem_bytes; /* the problem's own arrays, estimated before they are allocated */
+};
+
+#define ODG_LOADED_Z0 (1u << 8)
+#define ODG_LOADED_W (1u << 9)
+
+/* Relative L2 distance ||g - r|| / ||r|| over n numbers (NaN when ||r|| == 0 and g != r). */
+double odg_rel_err(const double *g, const double *r, size_t n);
+
+/* The working buffers a method needs besides its stored data (a mirror of what odg_gradient
+ * allocates, for refusing a configuration before it runs), plus the gradient outputs. */
+double odg_workspace_estimate(const odg_problem *p, const odg_grad_opts *o, long N);
+/* Stored bytes by the THEORY.md section 6 formula, as a double so that it cannot overflow. */
+double odg_stored_estimate(const odg_problem *p, const odg_grad_opts *o, long N);
+
+/* ---- child processes ---------------------------------------------------------------------- */
+
+/* What a child wrote to its pipe, and how it ended. */
+typedef struct odg_child {
+    int exited, code;    /* exited normally with this code */
+    int signaled, signo; /* killed by this signal */
+    int timed_out;       /* the parent killed it at the timeout */
+    unsigned char *data; /* everything it wrote (malloc'ed) */
+    size_t len;
+} odg_child;
+
+/* The child's work: write results to fd; the child then _exit()s with the return value. */
+typedef int (*odg_child_fn)(void *ctx, int fd);
+
+/* Forks; the child runs fn(ctx, fd) and exits; the parent reads the pipe until EOF or until
+ * timeout_s (> 0) has passed, when it kills the child (SIGKILL), and reaps it.  The child dies
+ * with its parent (PR_SET_PDEATHSIG).  ODG_EIO if the pipe or fork cannot be made (errno kept
+ * in err), ODG_ENOMEM if the data cannot be held. */
+odg_status odg_child_run(odg_child_fn fn, void *ctx, double timeout_s, odg_child *res,
+                         char err[ODG_ERRLEN]);
+void odg_child_free(odg_child *res);
+/* write() until all of buf is written; 0 or -1. */
+int odg_write_all(int fd, const void *buf, size_t len);
+/* Gives the allocator's free memory back to the system (glibc malloc_trim), so that the resident
+ * set just after it counts only live memory. */
+void odg_malloc_release(void);
+
+/* ---- the system --------------------------------------------------------------------------- */
+
+/* A "Key:  N kB" line of /proc/meminfo, in bytes; NaN if absent. */
+double odg_sys_meminfo(const char *key);
+/* Memory available now: MemAvailable, lowered by a cgroup v2 limit when there is one. */
+double odg_sys_mem_available(void);
+/* A "Key:  N kB" line of /proc/self/status (VmRSS, VmHWM), in bytes; NaN if absent. */
+double odg_sys_self_status(const char *key);
+/* Resets this process's VmHWM to its current VmRSS (writes "5" to /proc/self/clear_refs);
+ * 0 on success, -1 when not permitted. */
+int odg_sys_reset_hwm(void);
+/* The CPU's model name from /proc/cpuinfo ("unknown" if none). */
+void odg_sys_cpu_model(char *buf, size_t cap);
+/* The current UTC time as ISO 8601 (2024-06-11T12:34:56Z). */
+void odg_sys_utc_now(char *buf, size_t cap);
+
+/* ---- text ------------------------------------------------------------------------------- */
+
+#if defined(__GNUC__)
+#define ODG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define ODG_PRINTF(f, a)
+#endif
+
+/* snprintf for messages, names and paths that are cut on purpose when too long (always
+ * NUL-terminated). */
+void odg_fmt(char *buf, size_t cap, const char *fmt, ...) ODG_PRINTF(3, 4);
+
+/* ---- hashing ------------------------------------------------------------------------------ */
+
+#define ODG_FNV_OFFSET 0xcbf29ce484222325ULL
+uint64_t odg_fnv1a(uint64_t h, const void *p, size_t n);
+
+#endif

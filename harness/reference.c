@@ -1,0 +1,350 @@
+/* Reference gradients (THEORY.md section 7), computed once and cached on disk.
+ *
+ * linear: the exact continuous gradient by Van Loan's block exponential (odg_vanloan_linear).
+ * fine:   the discrete-exact gradient (backprop) of classic RK4 at N = 1024, 2048, ... until
+ *         halving the step changes the gradient by less than 1e-12 relative (capped at 2^16;
+ *         whether it converged is recorded).  When the tape would not fit, binomial
+ *         checkpointing gives the same discrete-exact gradient in little memory.
+ *
+ * The cache file <dir>/<key>.ref is a small header and the raw doubles (gtheta, then gz0), written
+ * to a temporary file and renamed, so a reader never sees half a file.  The key is an FNV-1a 64
+ * hash of everything that determines the reference: the reference kind, the model kind and
+ * sizes, t1, gain, seed, time input, spectrum, stiffness, and the bytes of theta, z0 and w
+ * themselves (so a loaded problem, or a changed initialisation, can never hit a stale entry).
+ * The gradient is computed in a child process (no OpenMP in the parent before it forks). */
+#include "harness_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REF_MAGIC "ODGREF1\n"
+
+typedef struct ref_head {
+    char magic[8];
+    uint64_t key, P, M;
+    int64_t N;
+    int32_t kind, status, converged, pad;
+    double change, loss;
+    char scheme[16], method[32];
+} ref_head;
+
+static odg_status fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, ODG_ERRLEN, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
+{
+    const odg_run_config *c = &r->cfg;
+    const odg_model *m = r->model;
+    int linear = c->model.kind == ODG_MODEL_LINEAR;
+    static const char version[] = "odegrad reference v1";
+    int64_t ints[] = {kind,
+                      c->model.kind,
+                      (int64_t)m->D,
+                      linear ? 0 : (int64_t)c->model.H,
+                      (int64_t)m->B,
+                      (int64_t)m->P,
+                      linear ? 0 : c->model.time_input,
+                      linear ? (int64_t)c->model.spectrum : -1,
+                      (int64_t)c->seed,
+                      ODG_REF_N0,
+                      ODG_REF_NMAX};
+    double reals[] = {r->prob.t0, r->prob.t1, c->model.gain, linear ? c->model.stiffness : 0.0,
+                      ODG_REF_TOL};
+    uint64_t h = odg_fnv1a(ODG_FNV_OFFSET, version, sizeof version);
+    h = odg_fnv1a(h, ints, sizeof ints);
+    h = odg_fnv1a(h, reals, sizeof reals);
+    size_t M = m->B * m->D;
+    h = odg_fnv1a(h, m->theta, m->P * sizeof(double));
+    h = odg_fnv1a(h, r->z0, M * sizeof(double));
+    h = odg_fnv1a(h, r->w, M * sizeof(double));
+    return h;
+}
+
+/* ---- the cache ---------------------------------------------------------------------------- */
+
+static void cache_dir(const odg_run *r, char *buf, size_t cap)
+{
+    const char *env = getenv("ODEGRAD_CACHE");
+    const char *d = r->cfg.cache_dir  ? r->cfg.cache_dir
+                    : (env && env[0]) ? env
+                                      : "results/reference";
+    snprintf(buf, cap, "%s", d);
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        return -1;
+    }
+    for (char *s = p + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *s = '/';
+        }
+    }
+    return (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* Reads an entry that matches key and sizes exactly; 0 on success. */
+static int cache_read(const char *path, uint64_t key, size_t P, size_t M, ref_head *h, double *g)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return -1;
+    }
+    int ok = fread(h, sizeof *h, 1, f) == 1 && memcmp(h->magic, REF_MAGIC, 8) == 0 &&
+             h->key == key && h->P == P && h->M == M && h->status == ODG_OK &&
+             fread(g, sizeof(double), P + M, f) == P + M && fgetc(f) == EOF;
+    fclose(f);
+    h->scheme[sizeof h->scheme - 1] = '\0';
+    h->method[sizeof h->method - 1] = '\0';
+    return ok ? 0 : -1;
+}
+
+static int cache_write(const char *path, const ref_head *h, const double *g, size_t n)
+{
+    char tmp[4200];
+    odg_fmt(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        return -1;
+    }
+    int ok = odg_write_all(fd, h, sizeof *h) == 0 && odg_write_all(fd, g, n * sizeof *g) == 0 &&
+             fsync(fd) == 0;
+    if (close(fd) != 0) {
+        ok = 0;
+    }
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the computing child ------------------------------------------------------------------ */
+
+typedef struct ref_ctx {
+    odg_run *r;
+    odg_ref_kind kind;
+    double budget; /* bytes one fine gradient may use */
+} ref_ctx;
+
+static odg_status analytic(odg_run *r, double *g, ref_head *h)
+{
+    const odg_model *m = r->model;
+    const odg_param_view *A = odg_model_view(m, "A"), *b = odg_model_view(m, "b");
+    if (!A || !b) {
+        return ODG_EUNSUP;
+    }
+    memset(g, 0, (m->P + m->B * m->D) * sizeof(double));
+    double loss = NAN;
+    odg_status st =
+        odg_vanloan_linear(m->D, m->B, m->theta + A->offset, m->theta + b->offset, r->z0, r->w,
+                           r->prob.t0, r->prob.t1, &loss, g + A->offset, g + b->offset, g + m->P);
+    h->loss = loss;
+    h->converged = 1;
+    return st;
+}
+
+static odg_status fine(const ref_ctx *rc, double *g, double *prev, ref_head *h)
+{
+    odg_run *r = rc->r;
+    size_t n = r->model->P + r->model->B * r->model->D;
+    odg_problem p = r->prob;
+    p.tab = odg_scheme_tableau(ODG_SCHEME_RK4);
+    memset(&p.adapt, 0, sizeof p.adapt);
+    snprintf(h->scheme, sizeof h->scheme, "%s", odg_scheme_name(ODG_SCHEME_RK4));
+    h->change = NAN;
+    for (long N = ODG_REF_N0;; N *= 2) {
+        p.steps = N;
+        odg_grad_opts o;
+        odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
+        if (odg_stored_estimate(&p, &o, N) + odg_workspace_estimate(&p, &o, N) > rc->budget) {
+            odg_grad_opts_default(&o, ODG_METHOD_BACKPROP_CHECKPOINT);
+            o.schedule = ODG_SCHEDULE_BINOMIAL;
+        }
+        odg_mem mem;
+        odg_mem_init(&mem);
+        odg_grad_stats S;
+        odg_status st = odg_gradient(&p, &o, &mem, g, g + r->model->P, &S);
+        if (st != ODG_OK) {
+            return st;
+        }
+        h->N = N;
+        h->loss = S.loss;
+        snprintf(h->method, sizeof h->method, "%s", odg_method_name(o.method));
+        if (N > ODG_REF_N0) {
+            h->change = odg_rel_err(prev, g, n);
+            if (h->change < ODG_REF_TOL) {
+                h->converged = 1;
+                return ODG_OK;
+            }
+        }
+        if (N >= ODG_REF_NMAX) {
+            return ODG_OK; /* not converged: recorded as such */
+        }
+        memcpy(prev, g, n * sizeof *g);
+    }
+}
+
+static int reference_child(void *vctx, int fd)
+{
+    ref_ctx *rc = vctx;
+    odg_run *r = rc->r;
+    if (r->cfg.threads > 0) {
+        omp_set_num_threads(r->cfg.threads);
+    }
+    size_t n = r->model->P + r->model->B * r->model->D;
+    ref_head h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, REF_MAGIC, 8);
+    h.kind = rc->kind;
+    h.P = r->model->P;
+    h.M = r->model->B * r->model->D;
+    double *g = malloc(n * sizeof(double)), *prev = malloc(n * sizeof(double));
+    odg_status st = ODG_ENOMEM;
+    if (g && prev) {
+        st = rc->kind == ODG_REF_ANALYTIC ? analytic(r, g, &h) : fine(rc, g, prev, &h);
+    }
+    h.status = st;
+    int rc_ = odg_write_all(fd, &h, sizeof h);
+    if (rc_ == 0 && st == ODG_OK) {
+        rc_ = odg_write_all(fd, g, n * sizeof *g);
+    }
+    free(prev);
+    free(g);
+    return rc_ == 0 ? 0 : 1;
+}
+
+/* ---- the entry point ---------------------------------------------------------------------- */
+
+static void info_from_head(odg_ref_info *info, const ref_head *h)
+{
+    info->kind = (odg_ref_kind)h->kind;
+    info->status = (odg_status)h->status;
+    snprintf(info->scheme, sizeof info->scheme, "%s", h->scheme);
+    snprintf(info->method, sizeof info->method, "%s", h->method);
+    info->N = (long)h->N;
+    info->converged = h->converged;
+    info->change = h->change;
+    info->loss = h->loss;
+}
+
+/* Hands g to the caller, or frees it when the caller does not want it. */
+static void give(double *g, double **gref)
+{
+    if (gref) {
+        *gref = g;
+    } else {
+        free(g);
+    }
+}
+
+odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char err[ODG_ERRLEN])
+{
+    if (err) {
+        err[0] = '\0';
+    }
+    if (gref) {
+        *gref = NULL;
+    }
+    memset(info, 0, sizeof *info);
+    info->change = info->loss = NAN;
+    odg_ref_kind kind = r->cfg.reference;
+    if (kind == ODG_REF_AUTO) {
+        kind = r->cfg.model.kind == ODG_MODEL_LINEAR ? ODG_REF_ANALYTIC : ODG_REF_FINE;
+    }
+    info->kind = kind;
+    if (kind == ODG_REF_NONE) {
+        return ODG_OK;
+    }
+    uint64_t key = reference_key(r, kind);
+    snprintf(info->key, sizeof info->key, "%016llx", (unsigned long long)key);
+    char dir[4096], path[4200];
+    cache_dir(r, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s.ref", dir, info->key);
+
+    size_t P = r->model->P, M = r->model->B * r->model->D, n = P + M;
+    double *g = malloc(n * sizeof(double));
+    if (!g) {
+        info->status = ODG_ENOMEM;
+        return fail(err, ODG_ENOMEM, "out of memory for the reference");
+    }
+    ref_head h;
+    if (cache_read(path, key, P, M, &h, g) == 0) {
+        info_from_head(info, &h);
+        info->cached = 1;
+        odg_fmt(info->path, sizeof info->path, "%s", path);
+        give(g, gref);
+        return ODG_OK;
+    }
+
+    double budget = r->mem_limit;
+    if (!isfinite(budget)) {
+        double avail = odg_sys_mem_available();
+        budget = isfinite(avail) ? 0.8 * avail : 0x1p40;
+    }
+    ref_ctx rc = {.r = r, .kind = kind, .budget = 0.5 * budget};
+    odg_child res;
+    odg_status st = odg_child_run(reference_child, &rc, 0, &res, err);
+    if (st != ODG_OK) {
+        free(g);
+        info->status = st;
+        return st;
+    }
+    if (res.len < sizeof h) {
+        free(g);
+        info->status = ODG_ENOMEM;
+        if (res.signaled) {
+            st = fail(err, res.signo == SIGKILL ? ODG_ENOMEM : ODG_EIO,
+                      "the reference computation was killed by signal %d%s", res.signo,
+                      res.signo == SIGKILL ? " (out of memory?)" : "");
+        } else {
+            st = fail(err, ODG_EIO, "the reference computation exited with code %d", res.code);
+        }
+        info->status = st;
+        odg_child_free(&res);
+        return st;
+    }
+    memcpy(&h, res.data, sizeof h);
+    info_from_head(info, &h);
+    if (h.status != ODG_OK || res.len != sizeof h + n * sizeof(double)) {
+        st = h.status != ODG_OK ? (odg_status)h.status : ODG_EIO;
+        info->status = st;
+        odg_child_free(&res);
+        free(g);
+        return fail(err, st, "the %s reference could not be computed: %s", odg_ref_kind_name(kind),
+                    odg_status_str(st));
+    }
+    memcpy(g, res.data + sizeof h, n * sizeof(double));
+    odg_child_free(&res);
+    h.key = key;
+    /* a cache that cannot be written costs only the next run's time */
+    if (make_dirs(dir) == 0 && cache_write(path, &h, g, n) == 0) {
+        odg_fmt(info->path, sizeof info->path, "%s", path);
+    }
+    give(g, gref);
+    return ODG_OK;
+}

@@ -1,0 +1,754 @@
+/* One run of one configuration (DESIGN.md "A run's record").
+ *
+ * Prepare: check the configuration, build the problem from a seeded odg_rng (theta, then z0,
+ * then w, each ~ as DESIGN.md "Canonical problems"), overwrite what --load provides, and check the
+ * method against the problem; all of it before any output file exists.
+ * Execute: refuse a configuration whose THEORY.md section 6 bytes exceed the memory limit
+ * (status oom), get the reference (THEORY.md section 7), and measure in a forked child: W
+ * warm-up gradients, then R timed ones with the resident-set high-water mark reset just before
+ * them, then the errors against the reference and against the discrete-exact gradient at the
+ * same steps.  The child reports after measuring and again after the errors, so a child stopped
+ * late (timeout, OOM killer) still leaves its timings in the record. */
+#include "harness_impl.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static odg_status fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, ODG_ERRLEN, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* ---- estimates (for refusing before running) ---------------------------------------------- */
+
+double odg_stored_estimate(const odg_problem *p, const odg_grad_opts *o, long N)
+{
+    /* An upper bound of every storage's formula (stages, or state and derivative, per step):
+     * when it is representable, the library's exact formula cannot overflow either. */
+    double M = (double)p->model->B * (double)p->model->D;
+    double width = p->tab->s > 2 ? p->tab->s : 2;
+    double bound = (double)N * width * M * sizeof(double);
+    if (bound < 0x1p60) {
+        return (double)odg_theory_stored_bytes(p, o, N);
+    }
+    return bound;
+}
+
+double odg_workspace_estimate(const odg_problem *p, const odg_grad_opts *o, long N)
+{
+    size_t M = p->model->B * p->model->D, P = p->model->P;
+    double d = sizeof(double);
+    double ws = (double)odg_erk_workspace_bytes(p->tab, M) + 2.0 * M * d; /* engine, z, lam */
+    ws += (2.0 * N + 1) * d;                                              /* the step grid */
+    if (odg_method_kind(o->method) == ODG_KIND_CONTINUOUS) {
+        size_t na = o->method == ODG_METHOD_BACKSOLVE_ADJOINT ? 2 * M + P : M + P;
+        ws += (double)odg_erk_workspace_bytes(p->tab, na) + 2.0 * na * d + 4.0 * M * d;
+    }
+    if (odg_method_storage(o->method) == ODG_STORAGE_CHECKPOINTS &&
+        o->schedule == ODG_SCHEDULE_BINOMIAL) {
+        ws += 2.0 * M * d;
+    }
+    return ws + ((double)P + (double)M) * d; /* the gradient itself */
+}
+
+/* The problem's own arrays: theta, the model's scratch, z0 and w (models/: mlp keeps two (B, H)
+ * buffers). */
+static double problem_bytes(const odg_run_config *c)
+{
+    double D = (double)c->model.D, B = (double)c->model.B, H = (double)c->model.H;
+    double P, scratch;
+    if (c->model.kind == ODG_MODEL_MLP) {
+        double Din = D + (c->model.time_input ? 1 : 0);
+        P = H * Din + H + D * H + D;
+        scratch = 2 * B * H;
+    } else {
+        P = D * D + D;
+        scratch = B * D;
+    }
+    return (P + scratch + 2 * B * D) * sizeof(double);
+}
+
+/* ---- prepare ------------------------------------------------------------------------------ */
+
+static odg_status check_dir(const char *dir, const char *flag, int writable, char err[ODG_ERRLEN])
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        return fail(err, ODG_EIO, "%s: '%s': %s", flag, dir, strerror(errno));
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        return fail(err, ODG_EIO, "%s: '%s' is not a directory", flag, dir);
+    }
+    if (access(dir, writable ? (W_OK | X_OK) : (R_OK | X_OK)) != 0) {
+        return fail(err, ODG_EIO, "%s: '%s': %s", flag, dir, strerror(errno));
+    }
+    return ODG_OK;
+}
+
+static odg_status load_problem(odg_run *r, char err[ODG_ERRLEN])
+{
+    const char *dir = r->cfg.load_dir;
+    char e2[ODG_ERRLEN];
+    unsigned views = 0;
+    odg_status st = odg_model_load(r->model, dir, &views, e2);
+    if (st != ODG_OK) {
+        return fail(err, st, "--load: %s", e2);
+    }
+    r->loaded = views;
+    const char *names[2] = {"z0", "w"};
+    double *dst[2] = {r->z0, r->w};
+    unsigned bits[2] = {ODG_LOADED_Z0, ODG_LOADED_W};
+    size_t shape[2] = {r->model->B, r->model->D};
+    for (int k = 0; k < 2; k++) {
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s.npy", dir, names[k]) >= (int)sizeof path) {
+            return fail(err, ODG_EINVAL, "--load: the directory name is too long");
+        }
+        if (access(path, F_OK) != 0 && errno == ENOENT) {
+            continue; /* generated from the seed */
+        }
+        st = odg_npy_load(path, 2, shape, dst[k], e2);
+        if (st != ODG_OK) {
+            return fail(err, st, "--load: %s", e2);
+        }
+        r->loaded |= bits[k];
+    }
+    if (r->loaded == 0) {
+        char want[256] = "";
+        size_t len = 0;
+        for (int v = 0; v < r->model->nviews; v++) {
+            int k = snprintf(want + len, sizeof want - len, "%s.npy ", r->model->view[v].name);
+            if (k > 0 && (size_t)k < sizeof want - len) {
+                len += (size_t)k;
+            }
+        }
+        return fail(err, ODG_EIO, "--load: '%s' holds none of %sz0.npy w.npy", dir, want);
+    }
+    return ODG_OK;
+}
+
+static double resolve_mem_limit(size_t limit)
+{
+    if (limit == ODG_MEM_NONE) {
+        return INFINITY;
+    }
+    if (limit == ODG_MEM_AUTO) {
+        double avail = odg_sys_mem_available();
+        return isfinite(avail) ? 0.8 * avail : INFINITY;
+    }
+    return (double)limit;
+}
+
+odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_ERRLEN])
+{
+    if (err) {
+        err[0] = '\0';
+    }
+    if (!out) {
+        return fail(err, ODG_EINVAL, "odg_run_prepare: argument 1 is NULL");
+    }
+    *out = NULL;
+    odg_status st = odg_run_config_check(c, err);
+    if (st != ODG_OK) {
+        return st;
+    }
+    if (c->load_dir && (st = check_dir(c->load_dir, "--load", 0, err)) != ODG_OK) {
+        return st;
+    }
+    if (c->save_grad_dir && (st = check_dir(c->save_grad_dir, "--save-grad", 1, err)) != ODG_OK) {
+        return st;
+    }
+    if (c->save_problem_dir &&
+        (st = check_dir(c->save_problem_dir, "--save-problem", 1, err)) != ODG_OK) {
+        return st;
+    }
+    odg_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        return fail(err, ODG_ENOMEM, "out of memory");
+    }
+    r->cfg = *c;
+    odg_mem_init(&r->mem);
+    if (r->cfg.model.kind != ODG_MODEL_MLP) {
+        r->cfg.model.H = 0;
+        r->cfg.model.time_input = 0;
+    }
+    r->mem_limit = resolve_mem_limit(c->mem_limit);
+
+    /* The parent allocates (and zero-fills) the problem itself: it must fit, or it is not a
+     * problem this machine can hold at all (bad input, not an oom record). */
+    r->problem_bytes = problem_bytes(&r->cfg);
+    double total = odg_sys_meminfo("MemTotal");
+    double cap = r->mem_limit;
+    const char *capname = "--mem-limit";
+    if (isfinite(total) && total < cap) {
+        cap = total;
+        capname = "the machine's memory";
+    }
+    if (r->problem_bytes > cap) {
+        st = fail(err, ODG_ENOMEM,
+                  "the problem is too large to allocate: its own arrays need %.4g bytes, more "
+                  "than %s (%.4g bytes)",
+                  r->problem_bytes, capname, cap);
+        goto fail;
+    }
+    st = odg_model_create(&r->model, &r->cfg.model, &r->mem);
+    if (st == ODG_EINVAL) {
+        st = fail(err, st, "--dim, --hidden, --batch: sizes out of range (%zu, %zu, %zu)",
+                  r->cfg.model.D, r->cfg.model.H, r->cfg.model.B);
+        goto fail;
+    }
+    if (st == ODG_EUNSUP) {
+        st = fail(err, st, "--blas %s needs OpenBLAS's OpenMP or sequential build",
+                  odg_blas_mode_name(r->cfg.model.blas_mode));
+        goto fail;
+    }
+    if (st != ODG_OK) {
+        st = fail(err, st, "the model cannot be created: %s", odg_status_str(st));
+        goto fail;
+    }
+    size_t M = r->model->B * r->model->D;
+    r->z0 = odg_mem_doubles(&r->mem, ODG_TAG_MODEL, M);
+    r->w = odg_mem_doubles(&r->mem, ODG_TAG_MODEL, M);
+    if (!r->z0 || !r->w) {
+        st = fail(err, ODG_ENOMEM, "the problem is too large to allocate (z0 and w)");
+        goto fail;
+    }
+    /* theta, then z0, then w, from one stream: what --load does not provide is what the seed
+     * alone would give */
+    odg_rng rng;
+    odg_rng_seed(&rng, c->seed);
+    /* The initialisation may call BLAS and LAPACK (linear: a QR factorisation).  With one
+     * thread neither starts OpenMP's thread pool, which would not survive the fork of the
+     * measuring child (libgomp: a parallel region in the child then waits for ever). */
+    int omp0 = omp_get_max_threads(), blas0 = openblas_get_num_threads();
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+    st = odg_model_init(r->model, &rng);
+    openblas_set_num_threads(blas0);
+    omp_set_num_threads(omp0);
+    if (st != ODG_OK) {
+        st = fail(err, st, "the model cannot be initialised: %s", odg_status_str(st));
+        goto fail;
+    }
+    odg_rng_fill_normal(&rng, r->z0, M, 0.0, 1.0);
+    odg_rng_fill_normal(&rng, r->w, M, 0.0, 1.0);
+    if (c->load_dir && (st = load_problem(r, err)) != ODG_OK) {
+        goto fail;
+    }
+
+    odg_problem *p = &r->prob;
+    memset(p, 0, sizeof *p);
+    p->model = r->model;
+    p->tab = odg_scheme_tableau(c->scheme);
+    p->t0 = 0.0;
+    p->t1 = c->t1;
+    p->steps = c->steps;
+    if (c->steps == 0) {
+        odg_adapt_defaults(&p->adapt, c->rtol, c->atol);
+    }
+    p->z0 = r->z0;
+    p->w = r->w;
+    r->grad = c->grad;
+    char e2[ODG_ERRLEN];
+    st = odg_grad_check(p, &r->grad, e2);
+    if (st != ODG_OK) {
+        st = fail(err, st, "%s", e2[0] ? e2 : odg_status_str(st));
+        goto fail;
+    }
+    *out = r;
+    return ODG_OK;
+
+fail:
+    odg_run_destroy(&r);
+    return st;
+}
+
+void odg_run_destroy(odg_run **pr)
+{
+    if (!pr || !*pr) {
+        return;
+    }
+    odg_run *r = *pr;
+    odg_mem_free(&r->mem, r->w);
+    odg_mem_free(&r->mem, r->z0);
+    odg_model_destroy(&r->model);
+    free(r);
+    *pr = NULL;
+}
+
+const odg_model *odg_run_model(const odg_run *r)
+{
+    return r->model;
+}
+
+const double *odg_run_z0(const odg_run *r)
+{
+    return r->z0;
+}
+
+const double *odg_run_w(const odg_run *r)
+{
+    return r->w;
+}
+
+/* ---- the record's configuration columns --------------------------------------------------- */
+
+static int uses_checkpoints(odg_method m)
+{
+    return odg_method_storage(m) == ODG_STORAGE_CHECKPOINTS;
+}
+
+static int uses_interp(odg_method m)
+{
+    return odg_method_kind(m) == ODG_KIND_CONTINUOUS && odg_method_storage(m) != ODG_STORAGE_NONE;
+}
+
+static void record_config(const odg_run *r, odg_run_record *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    const odg_run_config *c = &r->cfg;
+    odg_cell *cl = rec->cell;
+    for (int k = 0; k < ODG_NCOLUMNS; k++) {
+        odg_cell_empty(&cl[k]);
+    }
+    int linear = c->model.kind == ODG_MODEL_LINEAR;
+    odg_cell_str(&cl[ODG_COL_experiment], c->experiment);
+    odg_cell_str(&cl[ODG_COL_model], odg_model_kind_name(c->model.kind));
+    odg_cell_int(&cl[ODG_COL_D], (long long)c->model.D);
+    odg_cell_int(&cl[ODG_COL_H], linear ? 0 : (long long)c->model.H);
+    odg_cell_int(&cl[ODG_COL_B], (long long)c->model.B);
+    odg_cell_int(&cl[ODG_COL_P], (long long)r->model->P);
+    odg_cell_str(&cl[ODG_COL_spectrum], linear ? odg_spectrum_name(c->model.spectrum) : "");
+    if (linear && c->model.spectrum == ODG_SPECTRUM_STIFF) {
+        odg_cell_real(&cl[ODG_COL_stiffness], c->model.stiffness);
+    }
+    odg_cell_real(&cl[ODG_COL_gain], c->model.gain);
+    odg_cell_real(&cl[ODG_COL_t1], c->t1);
+    odg_cell_str(&cl[ODG_COL_scheme], odg_scheme_name(c->scheme));
+    if (c->steps > 0) {
+        odg_cell_int(&cl[ODG_COL_steps], c->steps);
+    }
+    odg_cell_real(&cl[ODG_COL_rtol], c->steps > 0 ? 0.0 : c->rtol);
+    odg_cell_real(&cl[ODG_COL_atol], c->steps > 0 ? 0.0 : c->atol);
+    odg_method m = c->grad.method;
+    odg_cell_str(&cl[ODG_COL_method], odg_method_name(m));
+    odg_cell_str(&cl[ODG_COL_schedule],
+                 uses_checkpoints(m) ? odg_schedule_name(c->grad.schedule) : "");
+    odg_cell_int(&cl[ODG_COL_checkpoints], uses_checkpoints(m) ? c->grad.checkpoints : 0);
+    odg_cell_str(&cl[ODG_COL_interp], uses_interp(m) ? odg_interp_name(c->grad.interp) : "");
+    /* what the child will use; the child's own report replaces these */
+    odg_cell_int(&cl[ODG_COL_threads], c->threads > 0 ? c->threads : omp_get_max_threads());
+    odg_cell_int(&cl[ODG_COL_blas_threads],
+                 c->threads > 0 ? c->threads : openblas_get_num_threads());
+    odg_cell_int(&cl[ODG_COL_repeats], c->repeat);
+    odg_cell_int(&cl[ODG_COL_seed], (long long)c->seed);
+    odg_cell_str(&cl[ODG_COL_commit], odg_git_commit());
+
+    snprintf(rec->blas_mode, sizeof rec->blas_mode, "%s", odg_blas_mode_name(r->model->blas));
+    rec->mem_limit_bytes = isfinite(r->mem_limit) ? r->mem_limit : NAN;
+    rec->theory_stored_bytes = NAN;
+    rec->forward_min_s = rec->forward_max_s = NAN;
+    rec->backward_min_s = rec->backward_max_s = NAN;
+    rec->rejected = rec->adj_steps = rec->interval = -1;
+    rec->rss_baseline_bytes = NAN;
+    rec->ref.kind = ODG_REF_NONE;
+    rec->ref.change = rec->ref.loss = NAN;
+}
+
+static void set_status(odg_run_record *rec, const char *status, const char *fmt, ...)
+{
+    odg_cell_str(&rec->cell[ODG_COL_status], status);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(rec->message, sizeof rec->message, fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* ---- the measuring child ------------------------------------------------------------------ */
+
+/* One report from the child; written whole (it is smaller than PIPE_BUF, so one write() is
+ * atomic), the parent keeps the last complete one. */
+typedef struct measure_msg {
+    int phase;  /* 0: some timed gradients done; 1: all; 2: errors computed too */
+    int status; /* odg_status of the gradients */
+    int threads, blas_threads;
+    int reps; /* timed gradients completed */
+    double t_med, t_min, t_max, f_med, f_min, f_max, b_med, b_min, b_max;
+    odg_grad_stats stats; /* of the last gradient that completed */
+    int have_stats;
+    double rss_peak, rss_base;
+    int rss_cleared;
+    double err_ref, err_disc;
+    char disc_method[32];
+    char save_err[ODG_ERRLEN];
+    char msg[ODG_ERRLEN];
+} measure_msg;
+
+_Static_assert(sizeof(measure_msg) <= PIPE_BUF, "a report must be one atomic pipe write");
+
+typedef struct measure_ctx {
+    odg_run *r;
+    const double *gref; /* (P + M) or NULL */
+} measure_ctx;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median, min and max of x[0 .. n-1] (sorts x). */
+static void summarize(double *x, int n, double *med, double *min, double *max)
+{
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    *min = x[0];
+    *max = x[n - 1];
+    *med = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* The summary of the m->reps timed gradients so far, and the resident peak up to now. */
+static void report(measure_msg *m, const double *times, int R)
+{
+    m->rss_peak = odg_sys_self_status("VmHWM") - m->rss_base;
+    if (m->reps == 0) {
+        return;
+    }
+    double *x = malloc(3 * (size_t)m->reps * sizeof *x);
+    if (!x) {
+        return;
+    }
+    for (int j = 0; j < 3; j++) {
+        memcpy(x + j * m->reps, times + (size_t)j * R, (size_t)m->reps * sizeof *x);
+    }
+    summarize(x, m->reps, &m->t_med, &m->t_min, &m->t_max);
+    summarize(x + m->reps, m->reps, &m->f_med, &m->f_min, &m->f_max);
+    summarize(x + 2 * m->reps, m->reps, &m->b_med, &m->b_min, &m->b_max);
+    free(x);
+}
+
+static int send_msg(int fd, const measure_msg *m)
+{
+    return odg_write_all(fd, m, sizeof *m) == 0 ? 0 : 1;
+}
+
+/* The discrete-exact gradient at the same steps (backprop), or with binomial checkpoints when
+ * the tape would not fit in half the memory limit (the same numbers, recomputed). */
+static odg_status discrete_gradient(odg_run *r, long N, double *gd, char name[32])
+{
+    odg_grad_opts o;
+    odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
+    double need = odg_stored_estimate(&r->prob, &o, N) + odg_workspace_estimate(&r->prob, &o, N);
+    if (need > 0.5 * r->mem_limit) {
+        odg_grad_opts_default(&o, ODG_METHOD_BACKPROP_CHECKPOINT);
+        o.schedule = ODG_SCHEDULE_BINOMIAL;
+    }
+    snprintf(name, 32, "%s", odg_method_name(o.method));
+    odg_mem mem;
+    odg_mem_init(&mem);
+    odg_grad_stats S;
+    return odg_gradient(&r->prob, &o, &mem, gd, gd + r->model->P, &S);
+}
+
+/* Warm-up, then the R timed gradients between a reset of the resident-set high-water mark and
+ * its reading; reports after them (and now and then during them).  Leaves the last gradient in
+ * g.  0, or -1 when the parent has gone (the pipe is closed). */
+static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times, int fd)
+{
+    const odg_run_config *c = &r->cfg;
+    size_t P = r->model->P;
+    int R = c->repeat;
+    odg_mem mem;
+    odg_grad_stats S;
+    for (int k = 0; k < c->warmup; k++) {
+        odg_mem_init(&mem);
+        odg_status st = odg_gradient(&r->prob, &r->grad, &mem, g, g + P, &S);
+        if (st != ODG_OK) {
+            m->status = st;
+            snprintf(m->msg, sizeof m->msg, "warm-up gradient %d: %s", k + 1, odg_status_str(st));
+            return send_msg(fd, m) ? -1 : 0;
+        }
+    }
+    /* the baseline: everything the process holds before the measured gradients (the problem,
+     * the libraries' buffers, first touched in the warm-up) */
+    odg_malloc_release();
+    m->rss_cleared = odg_sys_reset_hwm() == 0;
+    m->rss_base = odg_sys_self_status("VmRSS");
+    double last_report = odg_now();
+    for (int k = 0; k < R; k++) {
+        odg_mem_init(&mem);
+        double t0 = odg_now();
+        odg_status st = odg_gradient(&r->prob, &r->grad, &mem, g, g + P, &S);
+        double t = odg_now() - t0;
+        if (st != ODG_OK) {
+            m->status = st;
+            snprintf(m->msg, sizeof m->msg, "gradient %d: %s", k + 1, odg_status_str(st));
+            break;
+        }
+        times[k] = t;
+        times[R + k] = S.forward_s;
+        times[2 * R + k] = S.backward_s;
+        m->stats = S;
+        m->have_stats = 1;
+        m->reps = k + 1;
+        /* a partial report now and then, so that a run stopped at its timeout still records
+         * the gradients it completed */
+        if (k + 1 < R && odg_now() - last_report > 0.5) {
+            report(m, times, R);
+            if (send_msg(fd, m) != 0) {
+                return -1;
+            }
+            last_report = odg_now();
+        }
+    }
+    report(m, times, R);
+    m->phase = 1;
+    return send_msg(fd, m) ? -1 : 0;
+}
+
+/* After the measurement: --save-grad, and the errors against the reference and against the
+ * discrete-exact gradient at the same steps. */
+static void errors(const measure_ctx *mc, measure_msg *m, const double *g)
+{
+    odg_run *r = mc->r;
+    const odg_run_config *c = &r->cfg;
+    size_t P = r->model->P, n = P + r->model->B * r->model->D;
+    if (c->save_grad_dir) {
+        odg_status st = odg_model_save(r->model, g, c->save_grad_dir, "g", m->save_err);
+        if (st == ODG_OK) {
+            char path[4096];
+            size_t shape[2] = {r->model->B, r->model->D};
+            odg_fmt(path, sizeof path, "%s/gz0.npy", c->save_grad_dir);
+            odg_npy_save(path, 2, shape, g + P, m->save_err);
+        }
+    }
+    if (mc->gref) {
+        m->err_ref = odg_rel_err(g, mc->gref, n);
+    }
+    if (c->grad.method == ODG_METHOD_BACKPROP) {
+        m->err_disc = 0.0; /* it is the discrete-exact gradient */
+        snprintf(m->disc_method, sizeof m->disc_method, "%s", "backprop");
+        return;
+    }
+    double *gd = malloc(n * sizeof(double));
+    odg_status st = gd ? discrete_gradient(r, m->stats.steps, gd, m->disc_method) : ODG_ENOMEM;
+    if (st == ODG_OK) {
+        m->err_disc = odg_rel_err(g, gd, n);
+    } else {
+        snprintf(m->msg, sizeof m->msg, "no err_vs_discrete: the discrete-exact gradient (%s): %s",
+                 m->disc_method, odg_status_str(st));
+    }
+    free(gd);
+}
+
+static int measure_child(void *vctx, int fd)
+{
+    measure_ctx *mc = vctx;
+    odg_run *r = mc->r;
+    const odg_run_config *c = &r->cfg;
+    measure_msg m;
+    memset(&m, 0, sizeof m);
+    m.t_med = m.t_min = m.t_max = m.f_med = m.f_min = m.f_max = NAN;
+    m.b_med = m.b_min = m.b_max = NAN;
+    m.rss_peak = m.rss_base = m.err_ref = m.err_disc = NAN;
+    if (c->threads > 0) {
+        omp_set_num_threads(c->threads);
+        openblas_set_num_threads(c->threads);
+    }
+    m.threads = omp_get_max_threads();
+    m.blas_threads = openblas_get_num_threads();
+
+    size_t n = r->model->P + r->model->B * r->model->D;
+    double *g = malloc(n * sizeof(double));
+    double *times = malloc(3 * (size_t)c->repeat * sizeof(double));
+    if (!g || !times) {
+        m.status = ODG_ENOMEM;
+        snprintf(m.msg, sizeof m.msg, "out of memory for the gradient");
+        send_msg(fd, &m);
+    } else if (timed_gradients(r, &m, g, times, fd) == 0 && m.status == ODG_OK) {
+        errors(mc, &m, g);
+        m.phase = 2;
+        send_msg(fd, &m);
+    }
+    free(times);
+    free(g);
+    return 0;
+}
+
+/* ---- execute ------------------------------------------------------------------------------ */
+
+static odg_status save_problem(odg_run *r, char err[ODG_ERRLEN])
+{
+    const char *dir = r->cfg.save_problem_dir;
+    char e2[ODG_ERRLEN], path[4096];
+    odg_status st = odg_model_save(r->model, r->model->theta, dir, "", e2);
+    size_t shape[2] = {r->model->B, r->model->D};
+    if (st == ODG_OK) {
+        snprintf(path, sizeof path, "%s/z0.npy", dir);
+        st = odg_npy_save(path, 2, shape, r->z0, e2);
+    }
+    if (st == ODG_OK) {
+        snprintf(path, sizeof path, "%s/w.npy", dir);
+        st = odg_npy_save(path, 2, shape, r->w, e2);
+    }
+    return st == ODG_OK ? ODG_OK : fail(err, st, "--save-problem: %s", e2);
+}
+
+static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
+{
+    odg_cell *cl = rec->cell;
+    odg_cell_int(&cl[ODG_COL_threads], m->threads);
+    odg_cell_int(&cl[ODG_COL_blas_threads], m->blas_threads);
+    if (m->reps > 0) {
+        odg_cell_int(&cl[ODG_COL_repeats], m->reps); /* fewer than asked when stopped early */
+        odg_cell_real(&cl[ODG_COL_time_median_s], m->t_med);
+        odg_cell_real(&cl[ODG_COL_time_min_s], m->t_min);
+        odg_cell_real(&cl[ODG_COL_time_max_s], m->t_max);
+        odg_cell_real(&cl[ODG_COL_forward_s], m->f_med);
+        odg_cell_real(&cl[ODG_COL_backward_s], m->b_med);
+        rec->forward_min_s = m->f_min;
+        rec->forward_max_s = m->f_max;
+        rec->backward_min_s = m->b_min;
+        rec->backward_max_s = m->b_max;
+        odg_cell_real(&cl[ODG_COL_rss_peak_bytes], m->rss_peak);
+        rec->rss_baseline_bytes = m->rss_base;
+        snprintf(rec->rss_method, sizeof rec->rss_method, "%s",
+                 m->rss_cleared ? "clear_refs" : "vmrss");
+    }
+    if (m->have_stats) {
+        const odg_grad_stats *S = &m->stats;
+        odg_cell_int(&cl[ODG_COL_steps], S->steps);
+        odg_cell_int(&cl[ODG_COL_nfe_forward], S->nfe_forward);
+        odg_cell_int(&cl[ODG_COL_nfe_backward], S->nfe_backward);
+        odg_cell_int(&cl[ODG_COL_nvjp], S->nvjp);
+        odg_cell_int(&cl[ODG_COL_recomputed_steps], S->recomputed_steps);
+        odg_cell_real(&cl[ODG_COL_accounted_peak_bytes], (double)S->peak_total);
+        odg_cell_real(&cl[ODG_COL_theory_bytes], (double)S->theory_bytes);
+        odg_cell_real(&cl[ODG_COL_loss], S->loss);
+        if (uses_checkpoints(r->cfg.grad.method)) {
+            odg_cell_int(&cl[ODG_COL_checkpoints], S->checkpoints);
+            rec->interval = S->interval;
+        }
+        rec->theory_stored_bytes = (double)S->theory_stored;
+        rec->rejected = S->rejected;
+        rec->adj_steps = S->adj_steps;
+        rec->have_peaks = 1;
+        for (int t = 0; t < ODG_NTAGS; t++) {
+            rec->peak_bytes[t] = (double)S->peak[t];
+        }
+    }
+    if (m->phase >= 2) {
+        odg_cell_real(&cl[ODG_COL_err_vs_reference], m->err_ref);
+        odg_cell_real(&cl[ODG_COL_err_vs_discrete], m->err_disc);
+        snprintf(rec->discrete_method, sizeof rec->discrete_method, "%s", m->disc_method);
+    }
+    snprintf(rec->save_grad_error, sizeof rec->save_grad_error, "%s", m->save_err);
+}
+
+static const char *signal_name(int s)
+{
+    switch (s) {
+    case SIGKILL:
+        return "SIGKILL";
+    case SIGSEGV:
+        return "SIGSEGV";
+    case SIGABRT:
+        return "SIGABRT";
+    case SIGBUS:
+        return "SIGBUS";
+    case SIGFPE:
+        return "SIGFPE";
+    case SIGILL:
+        return "SIGILL";
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGINT:
+        return "SIGINT";
+    default:
+        return "a signal";
+    }
+}
+
+odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN])
+{
+    if (err) {
+        err[0] = '\0';
+    }
+    record_config(r, rec);
+    const odg_run_config *c = &r->cfg;
+    odg_status st;
+    if (c->save_problem_dir && (st = save_problem(r, err)) != ODG_OK) {
+        return st;
+    }
+
+    /* Refuse before starting what cannot fit (fixed steps: N is known). */
+    if (c->steps > 0) {
+        double stored = odg_stored_estimate(&r->prob, &r->grad, c->steps);
+        double theory = stored + odg_workspace_estimate(&r->prob, &r->grad, c->steps);
+        rec->theory_stored_bytes = stored;
+        odg_cell_real(&rec->cell[ODG_COL_theory_bytes], theory);
+        if (theory + r->problem_bytes > r->mem_limit) {
+            set_status(rec, "oom",
+                       "refused before starting: needs %.4g bytes (%.4g for the method, %.4g "
+                       "for the problem), the limit is %.4g (--mem-limit)",
+                       theory + r->problem_bytes, theory, r->problem_bytes, r->mem_limit);
+            return ODG_OK;
+        }
+    }
+
+    double *gref = NULL;
+    if (c->reference != ODG_REF_NONE) {
+        char e2[ODG_ERRLEN];
+        if (odg_run_reference(r, &rec->ref, &gref, e2) != ODG_OK) {
+            /* no reference: err_vs_reference stays empty, the detail says why */
+            odg_fmt(rec->message, sizeof rec->message, "no reference: %s", e2);
+        }
+    }
+
+    measure_ctx mc = {.r = r, .gref = gref};
+    odg_child res;
+    st = odg_child_run(measure_child, &mc, c->timeout_s, &res, err);
+    free(gref);
+    if (st != ODG_OK) {
+        odg_child_free(&res);
+        return st;
+    }
+    measure_msg m;
+    size_t nmsg = res.len / sizeof m;
+    if (nmsg > 0) {
+        memcpy(&m, res.data + (nmsg - 1) * sizeof m, sizeof m);
+        fill_measured(r, &m, rec);
+    }
+    if (res.timed_out) {
+        set_status(rec, "timeout", "stopped at --timeout %g s%s", c->timeout_s,
+                   nmsg > 0 ? " (after the timed gradients)" : "");
+    } else if (res.signaled) {
+        set_status(rec, res.signo == SIGKILL ? "oom" : "error",
+                   "the measuring process was killed by %s (%d)%s", signal_name(res.signo),
+                   res.signo, res.signo == SIGKILL ? ", most likely by the OOM killer" : "");
+    } else if (nmsg == 0 || res.code != 0) {
+        set_status(rec, "error", "the measuring process exited with code %d%s", res.code,
+                   nmsg == 0 ? " and no results" : "");
+    } else {
+        set_status(rec, odg_status_record((odg_status)m.status), m.msg[0] ? "%s" : NULL, m.msg);
+    }
+    odg_child_free(&res);
+    return ODG_OK;
+}

@@ -1,0 +1,251 @@
+/* The harness through its public API: a record's CSV row and JSON object agree cell by cell
+ * (numbers read back bit for bit, unknowns empty and null, strings quoted when they must be);
+ * the header is columns.def; odg_csv_check refuses another header; odg_run_config_check names
+ * the flag of every combination that does not exist; a prepared run refuses a configuration over
+ * its memory limit as an oom record without starting it. */
+#include "check.h"
+#include "odegrad/harness.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_header(void)
+{
+    static const char *const names[] = {
+#define ODG_COLUMN(name, desc) #name,
+#include "odegrad/columns.def"
+#undef ODG_COLUMN
+    };
+    char want[4096] = "", got[4096];
+    for (size_t c = 0; c < sizeof names / sizeof names[0]; c++) {
+        strcat(want, c ? "," : "");
+        strcat(want, names[c]);
+    }
+    int n = odg_csv_header(got, sizeof got);
+    CHECK(n == (int)strlen(want) && strcmp(got, want) == 0, "header '%s'", got);
+    CHECK(odg_csv_header(got, 10) == -1, "a short buffer is refused");
+    CHECK(sizeof names / sizeof names[0] == ODG_NCOLUMNS, "one enum value per column");
+}
+
+/* Splits one CSV line (RFC 4180 quoting) into fields; returns their number. */
+static int split_csv(const char *line, char fields[][128], int max)
+{
+    int n = 0;
+    const char *p = line;
+    for (;;) {
+        char *out = fields[n];
+        size_t k = 0;
+        if (*p == '"') {
+            p++;
+            while (*p && !(*p == '"' && p[1] != '"')) {
+                if (*p == '"') {
+                    p++;
+                }
+                out[k++] = *p++;
+            }
+            p += *p == '"';
+        } else {
+            while (*p && *p != ',' && *p != '\n') {
+                out[k++] = *p++;
+            }
+        }
+        out[k] = '\0';
+        n++;
+        if (*p != ',' || n == max) {
+            return n;
+        }
+        p++;
+    }
+}
+
+static void test_row_and_json(void)
+{
+    odg_run_record rec;
+    memset(&rec, 0, sizeof rec);
+    for (int c = 0; c < ODG_NCOLUMNS; c++) {
+        odg_cell_real(&rec.cell[c], 0.1 * (c + 1) / 3.0); /* not exact in decimal */
+    }
+    odg_cell_str(&rec.cell[ODG_COL_experiment], "a \"quoted\", comma");
+    odg_cell_int(&rec.cell[ODG_COL_D], 123456789012LL);
+    odg_cell_real(&rec.cell[ODG_COL_loss], NAN); /* unknown */
+    odg_cell_empty(&rec.cell[ODG_COL_rss_peak_bytes]);
+    odg_cell_str(&rec.cell[ODG_COL_spectrum], "");
+    rec.ref.kind = ODG_REF_NONE;
+
+    char row[16384];
+    int n = odg_csv_row(&rec, row, sizeof row);
+    CHECK(n > 0 && row[n - 1] == '\n' && strchr(row, '\n') == row + n - 1, "one line: %s", row);
+    static char fields[ODG_NCOLUMNS + 1][128];
+    int nf = split_csv(row, fields, ODG_NCOLUMNS + 1);
+    CHECK(nf == ODG_NCOLUMNS, "%d fields, not %d", nf, ODG_NCOLUMNS);
+
+    char *js = odg_record_json(&rec);
+    CHECK(js != NULL && strchr(js, '\n') == NULL, "one line of JSON");
+    json_error_t jerr;
+    json_t *o = js ? json_loads(js, 0, &jerr) : NULL;
+    CHECK(o != NULL, "the JSON parses: %s", o ? "" : jerr.text);
+    for (int c = 0; o && c < ODG_NCOLUMNS && c < nf; c++) {
+        const char *name = odg_column_name((odg_column)c);
+        json_t *v = json_object_get(o, name);
+        const odg_cell *cell = &rec.cell[c];
+        switch (cell->type) {
+        case ODG_CELL_STR:
+            CHECK(json_is_string(v) && strcmp(json_string_value(v), cell->s) == 0 &&
+                      strcmp(fields[c], cell->s) == 0,
+                  "%s: '%s'", name, fields[c]);
+            break;
+        case ODG_CELL_INT:
+            CHECK(json_is_integer(v) && json_integer_value(v) == cell->i &&
+                      strtoll(fields[c], NULL, 10) == cell->i,
+                  "%s: '%s'", name, fields[c]);
+            break;
+        case ODG_CELL_REAL:
+            /* %.17g both ways: the same double, bit for bit */
+            CHECK(json_is_real(v) && json_real_value(v) == cell->x &&
+                      strtod(fields[c], NULL) == cell->x,
+                  "%s: '%s'", name, fields[c]);
+            break;
+        default:
+            CHECK(json_is_null(v) && fields[c][0] == '\0', "%s: unknown is empty and null", name);
+        }
+    }
+    CHECK(rec.cell[ODG_COL_loss].type == ODG_CELL_EMPTY, "a NaN cell is empty");
+    CHECK(o && json_is_object(json_object_get(o, "detail")), "the detail object");
+    json_decref(o);
+    free(js);
+}
+
+static void test_csv_check(void)
+{
+    char dir[] = "/tmp/odg_test_harness_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char path[256], err[ODG_ERRLEN];
+    snprintf(path, sizeof path, "%s/x.csv", dir);
+    CHECK(odg_csv_check(path, err) == ODG_OK, "a new file: %s", err);
+    FILE *f = fopen(path, "w");
+    fputs("a,b\n1,2\n", f);
+    fclose(f);
+    CHECK(odg_csv_check(path, err) == ODG_EFORMAT && strstr(err, "header") != NULL,
+          "another header: %s", err);
+    f = fopen(path, "w");
+    fclose(f);
+    CHECK(odg_csv_check(path, err) == ODG_OK, "an empty file: %s", err);
+    odg_run_record rec;
+    memset(&rec, 0, sizeof rec);
+    odg_cell_str(&rec.cell[ODG_COL_status], "ok");
+    CHECK(odg_csv_append(path, &rec, err) == ODG_OK && odg_csv_append(path, &rec, err) == ODG_OK,
+          "append: %s", err);
+    CHECK(odg_csv_check(path, err) == ODG_OK, "our own file: %s", err);
+    f = fopen(path, "r");
+    char line[8192];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+    }
+    fclose(f);
+    CHECK(lines == 3, "header once, then two rows: %d lines", lines);
+    snprintf(path, sizeof path, "%s/none/x.csv", dir);
+    CHECK(odg_csv_check(path, err) == ODG_EIO, "a missing directory: %s", err);
+    snprintf(path, sizeof path, "%s/x.csv", dir);
+    remove(path);
+    rmdir(dir);
+}
+
+/* config_err: the check fails, and its message holds `want`. */
+static void config_err(const odg_run_config *c, const char *want)
+{
+    char err[ODG_ERRLEN];
+    odg_status st = odg_run_config_check(c, err);
+    CHECK(st != ODG_OK && strstr(err, want) != NULL, "'%s' does not say '%s'", err, want);
+}
+
+static void test_config_check(void)
+{
+    odg_run_config c;
+    char err[ODG_ERRLEN];
+    odg_run_config_default(&c);
+    CHECK(odg_run_config_check(&c, err) == ODG_OK, "the defaults: %s", err);
+    CHECK(c.model.kind == ODG_MODEL_MLP && c.model.D == 16 && c.model.H == 64 &&
+              c.model.B == 128 && c.scheme == ODG_SCHEME_RK4 && c.steps == 64 && c.t1 == 1 &&
+              c.model.gain == 1 && c.grad.method == ODG_METHOD_BACKPROP && c.seed == 1 &&
+              c.repeat == 3 && c.warmup == 1 && c.reference == ODG_REF_AUTO &&
+              strcmp(c.experiment, "adhoc") == 0,
+          "the defaults of DESIGN.md");
+
+    odg_run_config_default(&c);
+    c.grad.checkpoints = 4;
+    c.given |= ODG_GIVEN_CHECKPOINTS;
+    config_err(&c, "--checkpoints applies only to");
+    odg_run_config_default(&c);
+    c.given |= ODG_GIVEN_SCHEDULE;
+    config_err(&c, "--schedule applies only to");
+    odg_run_config_default(&c);
+    c.given |= ODG_GIVEN_INTERP;
+    c.grad.method = ODG_METHOD_BACKSOLVE_ADJOINT;
+    config_err(&c, "--interp applies only to");
+    odg_run_config_default(&c);
+    c.given |= ODG_GIVEN_STEPS | ODG_GIVEN_RTOL;
+    c.rtol = 1e-6;
+    config_err(&c, "exclude each other");
+    odg_run_config_default(&c);
+    c.steps = 0;
+    c.rtol = c.atol = 1e-6;
+    c.given |= ODG_GIVEN_RTOL;
+    config_err(&c, "need an adaptive scheme");
+    odg_run_config_default(&c);
+    c.given |= ODG_GIVEN_STIFFNESS;
+    config_err(&c, "--stiffness applies only to");
+    odg_run_config_default(&c);
+    c.reference = ODG_REF_ANALYTIC;
+    config_err(&c, "--reference analytic");
+    odg_run_config_default(&c);
+    c.model.D = 0;
+    config_err(&c, "must be positive");
+    odg_run_config_default(&c);
+    snprintf(c.experiment, sizeof c.experiment, "%s", "a,b");
+    config_err(&c, "--experiment");
+}
+
+static void test_refused(void)
+{
+    odg_run_config c;
+    char err[ODG_ERRLEN];
+    odg_run_config_default(&c);
+    c.model.D = 2;
+    c.model.H = 4;
+    c.model.B = 3;
+    c.steps = 1000;
+    c.mem_limit = 4096; /* backprop keeps 1000 * 4 * 6 doubles = 192000 bytes */
+    c.reference = ODG_REF_NONE;
+    odg_run *r = NULL;
+    CHECK(odg_run_prepare(&r, &c, err) == ODG_OK, "prepare: %s", err);
+    if (!r) {
+        return;
+    }
+    CHECK(odg_run_model(r)->P == 4 * 2 + 4 + 2 * 4 + 2, "P");
+    odg_run_record rec;
+    CHECK(odg_run_execute(r, &rec, err) == ODG_OK, "execute: %s", err);
+    CHECK(strcmp(rec.cell[ODG_COL_status].s, "oom") == 0, "status '%s'",
+          rec.cell[ODG_COL_status].s);
+    CHECK(rec.cell[ODG_COL_time_median_s].type == ODG_CELL_EMPTY, "no time for a refused run");
+    CHECK(rec.cell[ODG_COL_theory_bytes].type == ODG_CELL_REAL &&
+              rec.cell[ODG_COL_theory_bytes].x >= 192000,
+          "theory bytes %g", rec.cell[ODG_COL_theory_bytes].x);
+    CHECK(strstr(rec.message, "refused") != NULL, "message '%s'", rec.message);
+    odg_run_destroy(&r);
+    CHECK(r == NULL, "destroy clears the pointer");
+}
+
+int main(void)
+{
+    test_header();
+    test_row_and_json();
+    test_csv_check();
+    test_config_check();
+    test_refused();
+    return check_done("test_harness");
+}
