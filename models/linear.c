@@ -2,7 +2,7 @@
  * versions), and the seeded spectra of A (spectra.def).  Its exact continuous gradient (Van Loan)
  * is the reference of THEORY.md section 7; DESIGN.md "Canonical problems".
  *
- * theta = [A (D, D), b (D)].  The field does not depend on t.
+ * theta = [A (D, D), b (D)].  The field does not depend on t.  Threads: see "BLAS version".
  */
 #include "odegrad/models.h"
 
@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* out[j] += sum_i X[i, j], each column summed in row order into a local and added once, so two
  * calls add exactly twice and the order never depends on threads.  X is (rows, cols). */
@@ -27,19 +28,56 @@ static void colsum_add(const double *X, size_t rows, size_t cols, double *out)
 
 /* ---- BLAS version ------------------------------------------------------------------------- */
 
+/* Determinism (DESIGN.md "Parallelism"; models.h, odg_blas_mode_resolve): F and Zbar are
+ * row-wise, so CHUNKED computes them per fixed chunk of ODG_BATCH_CHUNK rows in an OpenMP loop
+ * (single-threaded BLAS inside it), bit-identical for any thread count, and THREADED as one GEMM
+ * split by OpenBLAS's threads, which is not.  gA sums over the batch: in both modes it is cut into
+ * fixed blocks of LINEAR_TILE rows of gA, each one GEMM over the whole batch run single-threaded
+ * inside our parallel loop, so every element of gA comes from the same call whatever the thread
+ * count.  (The mlp sums per-chunk partials instead; the linear model keeps no scratch.) */
+#define LINEAR_TILE 32
+
+/* Rows [lo, lo + n) of chunk c. */
+static void chunk_rows(size_t B, long c, size_t *lo, size_t *n)
+{
+    *lo = (size_t)c * ODG_BATCH_CHUNK;
+    *n = B - *lo < ODG_BATCH_CHUNK ? B - *lo : ODG_BATCH_CHUNK;
+}
+
+// F[lo:lo+n] (n, D) = 1 b^T + Z[lo:lo+n] (n, D) A^T (D, D)
+static void linear_f_rows(const odg_model *m, const double *Z, double *F, size_t lo, size_t n)
+{
+    const size_t D = m->D;
+    const double *A = m->theta, *b = m->theta + D * D;
+    for (size_t i = lo; i < lo + n; i++) {
+        memcpy(F + i * D, b, D * sizeof(double));
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)D, (int)D, 1.0, Z + lo * D,
+                (int)D, A, (int)D, 1.0, F + lo * D, (int)D);
+}
+
+// Zbar[lo:lo+n] (n, D) = G[lo:lo+n] (n, D) A (D, D); beta = 0, so Zbar's old values are ignored
+static void linear_zbar_rows(const odg_model *m, const double *G, double *Zbar, size_t lo, size_t n)
+{
+    const int D = (int)m->D;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, D, 1.0, G + lo * m->D, D,
+                m->theta, D, 0.0, Zbar + lo * m->D, D);
+}
+
 /* Z, F are (B, D) */
 static int linear_f_blas(odg_model *m, double t, const double *Z, double *F)
 {
-    const size_t B = m->B, D = m->D;
-    const double *A = m->theta, *b = m->theta + D * D;
-    for (size_t i = 0; i < B; i++) {
-        for (size_t j = 0; j < D; j++) {
-            F[i * D + j] = b[j];
-        }
+    if (m->blas == ODG_BLAS_THREADED) {
+        linear_f_rows(m, Z, F, 0, m->B);
+        return 0;
     }
-    // F (B, D) = Z (B, D) A^T (D, D) + F
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)D, (int)D, 1.0, Z, (int)D, A,
-                (int)D, 1.0, F, (int)D);
+    const long nch = (long)m->nchunks;
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo, n;
+        chunk_rows(m->B, c, &lo, &n);
+        linear_f_rows(m, Z, F, lo, n);
+    }
     return 0;
 }
 
@@ -48,14 +86,32 @@ static int linear_f_blas(odg_model *m, double t, const double *Z, double *F)
 static int linear_vjp_blas(odg_model *m, double t, const double *Z, const double *G, double *Zbar,
                            double *gtheta)
 {
-    const int B = (int)m->B, D = (int)m->D;
-    const double *A = m->theta;
-    double *gA = gtheta, *gb = gtheta + m->D * m->D;
-    // Zbar (B, D) = G (B, D) A (D, D); beta = 0, so whatever Zbar held is ignored
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, D, 1.0, G, D, A, D, 0.0, Zbar, D);
-    // gA (D, D) += G^T (D, B) Z (B, D)
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, B, 1.0, G, D, Z, D, 1.0, gA, D);
-    colsum_add(G, m->B, m->D, gb);
+    const size_t B = m->B, D = m->D;
+    double *gA = gtheta, *gb = gtheta + D * D;
+    const long nch = (long)m->nchunks, ntile = (long)((D + LINEAR_TILE - 1) / LINEAR_TILE);
+    if (m->blas == ODG_BLAS_THREADED) {
+        linear_zbar_rows(m, G, Zbar, 0, B);
+    }
+#pragma omp parallel
+    {
+        if (m->blas != ODG_BLAS_THREADED) {
+#pragma omp for schedule(static)
+            for (long c = 0; c < nch; c++) {
+                size_t lo, n;
+                chunk_rows(B, c, &lo, &n);
+                linear_zbar_rows(m, G, Zbar, lo, n);
+            }
+        }
+#pragma omp for schedule(static)
+        for (long k = 0; k < ntile; k++) {
+            const size_t r0 = (size_t)k * LINEAR_TILE;
+            const size_t nr = D - r0 < LINEAR_TILE ? D - r0 : LINEAR_TILE;
+            // gA[r0:r0+nr] (nr, D) += G[:, r0:r0+nr]^T (nr, B) Z (B, D)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nr, (int)D, (int)B, 1.0,
+                        G + r0, (int)D, Z, (int)D, 1.0, gA + r0 * D, (int)D);
+        }
+    }
+    colsum_add(G, B, D, gb);
     return 0;
 }
 

@@ -1,21 +1,36 @@
 /* The MLP vector field f(t, z) = W2 tanh(W1 [z; t] + b1) + b2 over a batch, and its hand-written
- * VJP: a BLAS version (cblas_dgemm) and a plain-loop reference version that tests compare with.
- * THEORY.md section 8; DESIGN.md "Canonical problems" (initialisation).
+ * VJP: a BLAS version (cblas_dgemm, parallel over fixed batch chunks) and a plain-loop reference
+ * version that tests compare with.  THEORY.md section 8; DESIGN.md "Canonical problems"
+ * (initialisation), "Parallelism" (chunks, BLAS modes).
  *
  * theta = [W1 (H, Din), b1 (H), W2 (D, H), b2 (D)], Din = D + time_input; with time input, t
  * enters through the last column of W1, so U = Z W1[:, :D]^T + 1 (b1 + t W1[:, D])^T.
+ *
+ * Determinism: the batch is cut into chunks of ODG_BATCH_CHUNK rows whatever the thread count.
+ * Rows are independent in f, in Gu and in Zbar; the parameter gradient sums over rows, so each
+ * chunk writes its own partial gradient (P numbers) and the partials are added in chunk order.
+ * In CHUNKED mode every BLAS call then has the same arguments and runs single-threaded for any
+ * thread count, so the result is bit-identical.  THREADED mode keeps the partials (no sum over
+ * the batch is ever split by OpenBLAS) but runs the row-wise GEMMs over the whole batch, and
+ * OpenBLAS rounds a row differently depending on where its thread split puts it (models.h,
+ * odg_blas_mode_resolve): THREADED is repeatable at a fixed thread count, not across them.
  */
 #include "odegrad/models.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 /* Scratch, allocated at create so f and vjp never allocate.  U is formed in place in Hh (tanh
- * overwrites it), so two (B, H) arrays suffice. */
+ * overwrites it), so two (B, H) arrays suffice.  The partials live in the impl's own block (one
+ * allocation: the allocation count is part of the models' tests). */
 typedef struct mlp_impl {
-    double *Hh; /* (B, H): U, then tanh(U) */
-    double *Gu; /* (B, H): dL/dU */
+    double *Hh;    /* (B, H): U, then tanh(U) */
+    double *Gu;    /* (B, H): dL/dU */
+    double *gpart; /* (nchunks, P): chunk c's parameter gradient, laid out like theta; NULL in
+                      the reference version */
 } mlp_impl;
 
 /* The pieces of theta and the sizes, unpacked once per call. */
@@ -76,39 +91,413 @@ static void colsum_add(const double *X, size_t rows, size_t cols, double *out)
     }
 }
 
-/* ---- BLAS version ------------------------------------------------------------------------- */
+/* ---- tanh --------------------------------------------------------------------------------- */
 
-/* Hh = tanh(Z W1[:, :D]^T + 1 c^T), c = b1 + t W1[:, D].  Z is (B, D), Hh is (B, H). */
-static void mlp_hidden_blas(const mlp_parts *p, double t, const double *Z, double *Hh)
+/* glibc's tanh takes about 35 ns on the reference machine; with f at 4 D flops of GEMM per hidden
+ * unit, at D = 64 that is 4x the GEMMs' own time, so the roofline (THEORY.md section 8) would be
+ * out of reach.  This tanh is branch-free so the compiler vectorizes it (about 5 ns with SSE2,
+ * 2.6 with AVX2, 1.4 with AVX-512).  It uses only IEEE-754 basic operations (no libm, no FMA:
+ * -ffp-contract=off), so it gives the same bits on every machine and in every vector width.
+ *
+ * Accuracy: within 1.33 ulp of the exact tanh (measured against tanhl at 5e7 points over
+ * [-25, 25] and tiny arguments), against 2.1 ulp for glibc's; so the 2-ulp (4u|tanh|) allowance
+ * in tests/test_models.c's error bound holds for it too.  NaN stays NaN, +-inf gives +-1, -0 gives
+ * -0.  The plain-loop reference keeps glibc's tanh. */
+
+/* Coefficients of tanh a = a + a s P(s) / Q(s), s = a^2, |a| < 0.625: Cephes tanh.c
+ * (S. L. Moshier, Cephes Math Library 2.8, which may be used freely). */
+#define TANH_P0 -9.64399179425052238628E-1
+#define TANH_P1 -9.92877231001918586564E1
+#define TANH_P2 -1.61468768441708447952E3
+#define TANH_Q0 1.12811678491632931402E2
+#define TANH_Q1 2.23548839060100448583E3
+#define TANH_Q2 4.84406305325125486048E3
+/* ln 2 = LN2_HI + LN2_LO, the low 20 bits of LN2_HI zero so that k LN2_HI is exact for
+ * |k| < 2^20 (fdlibm's split); adding SHIFT = 1.5 2^52 rounds to an integer in the low bits. */
+#define LN2_HI 0x1.62e42fee00000p-1
+#define LN2_LO 0x1.a39ef35793c76p-33
+#define INV_LN2 0x1.71547652b82fep0
+#define SHIFT 0x1.8p52
+#define SHIFT_BITS 0x4338000000000000ull
+
+/* c ? x : y through the bits: a ?: on doubles may become a branch (with trapping math the
+ * compiler may not evaluate both arms), which stops vectorization. */
+static inline double bit_select(int c, double x, double y)
 {
-    for (size_t i = 0; i < p->B; i++) {
-        for (size_t j = 0; j < p->H; j++) {
-            Hh[i * p->H + j] = mlp_bias1(p, t, j);
+    const uint64_t m = (uint64_t)0 - (uint64_t)(c != 0);
+    uint64_t bx, by;
+    memcpy(&bx, &x, sizeof bx);
+    memcpy(&by, &y, sizeof by);
+    const uint64_t r = (bx & m) | (by & ~m);
+    double out;
+    memcpy(&out, &r, sizeof out);
+    return out;
+}
+
+static inline double mlp_tanh(double x)
+{
+    const double a = fabs(x);
+    /* |x| < 0.625: the rational form; the correction a s P/Q is at most 0.13 a, so its own
+     * rounding errors reach the result scaled down by that much. */
+    const double s = a * a;
+    const double P = (TANH_P0 * s + TANH_P1) * s + TANH_P2;
+    const double Q = ((s + TANH_Q0) * s + TANH_Q1) * s + TANH_Q2;
+    const double small = a + a * s * (P / Q);
+    /* |x| >= 0.625: tanh a = 1 - 2 / (e^y + 1), y = 2a, with e^y = 2^k e^r, r = y - k ln 2 in
+     * [-ln2/2, ln2/2] (k LN2_HI and y - k LN2_HI are exact) and e^r = 1 + r + r^2 c(r) with c the
+     * Taylor series to r^11/13! (truncation below r^14/14! < 2^-57).  y is capped at 44, where
+     * 1 - tanh < 2^-62 rounds to 1 already, so 2^k (k <= 64) cannot overflow. */
+    const double y = bit_select(a + a > 44.0, 44.0, a + a);
+    const double kd = y * INV_LN2 + SHIFT;
+    const double k = kd - SHIFT;
+    const double r = (y - k * LN2_HI) - k * LN2_LO;
+    double c = 1.0 / 6227020800.0; /* 1/13! */
+    c = c * r + 1.0 / 479001600.0;
+    c = c * r + 1.0 / 39916800.0;
+    c = c * r + 1.0 / 3628800.0;
+    c = c * r + 1.0 / 362880.0;
+    c = c * r + 1.0 / 40320.0;
+    c = c * r + 1.0 / 5040.0;
+    c = c * r + 1.0 / 720.0;
+    c = c * r + 1.0 / 120.0;
+    c = c * r + 1.0 / 24.0;
+    c = c * r + 1.0 / 6.0;
+    c = c * r + 0.5;
+    const double er = 1.0 + (r + (r * r) * c);
+    uint64_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    const uint64_t sb = (kb - SHIFT_BITS + 1023) << 52; /* the bits of 2^k */
+    double scale;
+    memcpy(&scale, &sb, sizeof scale);
+    const double large = 1.0 - 2.0 / (er * scale + 1.0);
+    /* NaN fails a >= 0.625 and takes the rational form, which keeps it NaN */
+    const double t = bit_select(!(a >= 0.625), small, large);
+    uint64_t bt, bsign;
+    memcpy(&bt, &t, sizeof bt);
+    memcpy(&bsign, &x, sizeof bsign);
+    bt |= bsign & 0x8000000000000000ull; /* t >= 0: copy the sign of x */
+    double out;
+    memcpy(&out, &bt, sizeof out);
+    return out;
+}
+
+/* x[k] = tanh(x[k]), k < n.  One clone per vector width, chosen once at load time by the CPU;
+ * all give the same bits (see above). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+mlp_tanh_inplace(double *restrict x, size_t n)
+{
+#pragma omp simd
+    for (size_t k = 0; k < n; k++) {
+        x[k] = mlp_tanh(x[k]);
+    }
+}
+
+/* ---- BLAS version: pieces over rows [lo, lo + n) -------------------------------------------- */
+
+/* Rows [lo, lo + n) of chunk c. */
+static void chunk_rows(size_t B, long c, size_t *lo, size_t *n)
+{
+    *lo = (size_t)c * ODG_BATCH_CHUNK;
+    *n = B - *lo < ODG_BATCH_CHUNK ? B - *lo : ODG_BATCH_CHUNK;
+}
+
+/* Hh[lo:lo+n] = 1 c^T, c = b1 + t W1[:, D] (the hidden bias): the first row, then copies. */
+static void mlp_bias_rows(const mlp_parts *p, double t, double *Hh, size_t lo, size_t n)
+{
+    double *row0 = Hh + lo * p->H;
+    for (size_t j = 0; j < p->H; j++) {
+        row0[j] = mlp_bias1(p, t, j);
+    }
+    for (size_t i = 1; i < n; i++) {
+        memcpy(row0 + i * p->H, row0, p->H * sizeof(double));
+    }
+}
+
+// Hh[lo:lo+n] (n, H) += Z[lo:lo+n] (n, D) W1[:, :D]^T (D, H); leading dimension Din skips time
+static void mlp_u_gemm(const mlp_parts *p, const double *Z, double *Hh, size_t lo, size_t n)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)p->H, (int)p->D, 1.0,
+                Z + lo * p->D, (int)p->D, p->W1, (int)p->Din, 1.0, Hh + lo * p->H, (int)p->H);
+}
+
+/* F[lo:lo+n] = 1 b2^T */
+static void mlp_out_bias_rows(const mlp_parts *p, double *F, size_t lo, size_t n)
+{
+    for (size_t i = lo; i < lo + n; i++) {
+        memcpy(F + i * p->D, p->b2, p->D * sizeof(double));
+    }
+}
+
+// F[lo:lo+n] (n, D) += Hh[lo:lo+n] (n, H) W2^T (H, D)
+static void mlp_f_gemm(const mlp_parts *p, const double *Hh, double *F, size_t lo, size_t n)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)p->D, (int)p->H, 1.0,
+                Hh + lo * p->H, (int)p->H, p->W2, (int)p->H, 1.0, F + lo * p->D, (int)p->D);
+}
+
+// Gu[lo:lo+n] (n, H) = G[lo:lo+n] (n, D) W2 (D, H); beta = 0, so Gu's old values are ignored
+static void mlp_gu_gemm(const mlp_parts *p, const double *G, double *Gu, size_t lo, size_t n)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)p->H, (int)p->D, 1.0,
+                G + lo * p->D, (int)p->D, p->W2, (int)p->H, 0.0, Gu + lo * p->H, (int)p->H);
+}
+
+/* Gu[lo:lo+n] *= tanh'(U) = 1 - Hh^2, element-wise */
+static void mlp_gu_scale(const mlp_parts *p, const double *restrict Hh, double *restrict Gu,
+                         size_t lo, size_t n)
+{
+    const size_t a = lo * p->H, b = (lo + n) * p->H;
+#pragma omp simd
+    for (size_t k = a; k < b; k++) {
+        Gu[k] *= 1.0 - Hh[k] * Hh[k];
+    }
+}
+
+// Zbar[lo:lo+n] (n, D) = Gu[lo:lo+n] (n, H) W1[:, :D] (H, D); beta = 0
+static void mlp_zbar_gemm(const mlp_parts *p, const double *Gu, double *Zbar, size_t lo, size_t n)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)p->D, (int)p->H, 1.0,
+                Gu + lo * p->H, (int)p->H, p->W1, (int)p->Din, 0.0, Zbar + lo * p->D, (int)p->D);
+}
+
+/* out[j] = sum_i X[i, j] over the n rows of X (n, cols), each column summed in row order, a row
+ * at a time so that the loop over j vectorizes without reordering any column's sum. */
+static void colsum_rows(const double *restrict X, size_t n, size_t cols, double *restrict out)
+{
+    memcpy(out, X, cols * sizeof(double));
+    for (size_t i = 1; i < n; i++) {
+        const double *row = X + i * cols;
+#pragma omp simd
+        for (size_t j = 0; j < cols; j++) {
+            out[j] += row[j];
         }
     }
-    /* W1 is (H, Din): its first D columns with leading dimension Din skip the time column */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->B, (int)p->H, (int)p->D, 1.0, Z,
-                (int)p->D, p->W1, (int)p->Din, 1.0, Hh, (int)p->H);
-    for (size_t k = 0; k < p->B * p->H; k++) {
-        Hh[k] = tanh(Hh[k]);
+}
+
+/* The two parameter-gradient GEMMs of one chunk, into its partial gp (P, laid out like theta;
+ * overwritten, beta = 0).  G, Z are (B, D), Hh, Gu are (B, H); rows [lo, lo + n). */
+// gp.W2 (D, H) = G[lo:lo+n]^T (D, n) Hh[lo:lo+n] (n, H)
+static void mlp_gw2_chunk(const odg_model *m, const mlp_parts *p, const double *G, const double *Hh,
+                          double *gp, size_t lo, size_t n)
+{
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->D, (int)p->H, (int)n, 1.0,
+                G + lo * p->D, (int)p->D, Hh + lo * p->H, (int)p->H, 0.0, gp + m->view[2].offset,
+                (int)p->H);
+}
+
+// gp.W1[:, :D] (H, D) = Gu[lo:lo+n]^T (H, n) Z[lo:lo+n] (n, D); leading dimension Din
+static void mlp_gw1_chunk(const odg_model *m, const mlp_parts *p, const double *Z, const double *Gu,
+                          double *gp, size_t lo, size_t n)
+{
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->H, (int)p->D, (int)n, 1.0,
+                Gu + lo * p->H, (int)p->H, Z + lo * p->D, (int)p->D, 0.0, gp + m->view[0].offset,
+                (int)p->Din);
+}
+
+/* gp.b2 = colsum(G rows), gp.b1 = colsum(Gu rows), and with time input gp.W1[:, D] = t gp.b1. */
+static void mlp_bias_grads_chunk(const odg_model *m, const mlp_parts *p, double t, const double *G,
+                                 const double *Gu, double *gp, size_t lo, size_t n)
+{
+    double *gb1 = gp + m->view[1].offset, *gW1 = gp + m->view[0].offset;
+    colsum_rows(G + lo * p->D, n, p->D, gp + m->view[3].offset);
+    colsum_rows(Gu + lo * p->H, n, p->H, gb1);
+    if (p->ti) {
+        for (size_t j = 0; j < p->H; j++) {
+            gW1[j * p->Din + p->D] = t * gb1[j];
+        }
     }
+}
+
+/* Entries per block of the reduction: 4 KiB of accumulator, in L1. */
+#define REDUCE_BLOCK 512
+
+/* gtheta[e] += (((gpart[0][e] + gpart[1][e]) + gpart[2][e]) + ...), the partials (nchunks, P)
+ * added in chunk order into a local and the sum added once, so two calls add exactly twice.  An
+ * orphaned worksharing loop: inside a parallel region its blocks are shared among the threads
+ * (each entry's sum is still formed by one thread in chunk order), outside one it runs serially. */
+static void mlp_reduce(size_t P, size_t nchunks, const double *gpart, double *gtheta)
+{
+    const long nblk = (long)((P + REDUCE_BLOCK - 1) / REDUCE_BLOCK);
+#pragma omp for schedule(static)
+    for (long b = 0; b < nblk; b++) {
+        const size_t lo = (size_t)b * REDUCE_BLOCK;
+        const size_t n = P - lo < REDUCE_BLOCK ? P - lo : REDUCE_BLOCK;
+        double acc[REDUCE_BLOCK];
+        memcpy(acc, gpart + lo, n * sizeof(double));
+        for (size_t c = 1; c < nchunks; c++) {
+            const double *gc = gpart + c * P + lo;
+#pragma omp simd
+            for (size_t e = 0; e < n; e++) {
+                acc[e] += gc[e];
+            }
+        }
+#pragma omp simd
+        for (size_t e = 0; e < n; e++) {
+            gtheta[lo + e] += acc[e];
+        }
+    }
+}
+
+/* ---- BLAS version: f and vjp in the two modes ------------------------------------------------ */
+
+/* CHUNKED: one parallel loop over the chunks; every GEMM is per chunk and, called inside an active
+ * parallel region, OpenBLAS's OpenMP build runs it single-threaded (common_thread.h,
+ * num_cpu_avail: omp_in_parallel() gives 1 thread).  With one thread the region is inactive and
+ * OpenBLAS has one thread anyway.  Z, F are (B, D). */
+static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
+{
+    double *Hh = ((mlp_impl *)m->impl)->Hh;
+    const long nch = (long)m->nchunks;
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo, n;
+        chunk_rows(p->B, c, &lo, &n);
+        mlp_bias_rows(p, t, Hh, lo, n);
+        mlp_u_gemm(p, Z, Hh, lo, n);
+        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+        mlp_out_bias_rows(p, F, lo, n);
+        mlp_f_gemm(p, Hh, F, lo, n);
+    }
+}
+
+/* THREADED: the two GEMMs over the whole batch, outside any parallel region so that OpenBLAS
+ * splits them among omp_get_max_threads() threads; the element-wise passes in our own loops. */
+static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
+{
+    double *Hh = ((mlp_impl *)m->impl)->Hh;
+    const long nch = (long)m->nchunks;
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo, n;
+        chunk_rows(p->B, c, &lo, &n);
+        mlp_bias_rows(p, t, Hh, lo, n);
+        mlp_out_bias_rows(p, F, lo, n);
+    }
+    mlp_u_gemm(p, Z, Hh, 0, p->B);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo, n;
+        chunk_rows(p->B, c, &lo, &n);
+        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+    }
+    mlp_f_gemm(p, Hh, F, 0, p->B);
 }
 
 /* Z, F are (B, D) */
 static int mlp_f_blas(odg_model *m, double t, const double *Z, double *F)
 {
     mlp_parts p = mlp_unpack(m);
+    if (m->blas == ODG_BLAS_THREADED) {
+        mlp_f_threaded(m, &p, t, Z, F);
+    } else {
+        mlp_f_chunked(m, &p, t, Z, F);
+    }
+    return 0;
+}
+
+/* CHUNKED: each chunk, on one thread, recomputes its Hh, forms its partial gradient and its rows
+ * of Gu and Zbar; after the loop's barrier the partials are reduced by all threads together. */
+static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z,
+                            const double *G, double *Zbar, double *gtheta)
+{
     mlp_impl *w = m->impl;
-    mlp_hidden_blas(&p, t, Z, w->Hh);
-    for (size_t i = 0; i < p.B; i++) {
-        for (size_t j = 0; j < p.D; j++) {
-            F[i * p.D + j] = p.b2[j];
+    double *Hh = w->Hh, *Gu = w->Gu;
+    const long nch = (long)m->nchunks;
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (long c = 0; c < nch; c++) {
+            size_t lo, n;
+            chunk_rows(p->B, c, &lo, &n);
+            double *gp = w->gpart + (size_t)c * m->P;
+            mlp_bias_rows(p, t, Hh, lo, n);
+            mlp_u_gemm(p, Z, Hh, lo, n);
+            mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+            mlp_gw2_chunk(m, p, G, Hh, gp, lo, n);
+            mlp_gu_gemm(p, G, Gu, lo, n);
+            mlp_gu_scale(p, Hh, Gu, lo, n);
+            mlp_gw1_chunk(m, p, Z, Gu, gp, lo, n);
+            mlp_bias_grads_chunk(m, p, t, G, Gu, gp, lo, n);
+            mlp_zbar_gemm(p, Gu, Zbar, lo, n);
+        }
+        mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
+    }
+}
+
+/* s[j] = sum_i X[i, j] (overwritten), X (rows, cols): blocks of columns shared among the threads,
+ * each column summed by one thread in row order, so the split does not change a bit. */
+#define COLSUM_BLOCK 64
+static void colsum_par(const double *X, size_t rows, size_t cols, double *s)
+{
+    const long nblk = (long)((cols + COLSUM_BLOCK - 1) / COLSUM_BLOCK);
+#pragma omp parallel for schedule(static)
+    for (long b = 0; b < nblk; b++) {
+        const size_t j0 = (size_t)b * COLSUM_BLOCK;
+        const size_t nj = cols - j0 < COLSUM_BLOCK ? cols - j0 : COLSUM_BLOCK;
+        double acc[COLSUM_BLOCK];
+        memcpy(acc, X + j0, nj * sizeof(double));
+        for (size_t i = 1; i < rows; i++) {
+            const double *row = X + i * cols + j0;
+#pragma omp simd
+            for (size_t j = 0; j < nj; j++) {
+                acc[j] += row[j];
+            }
+        }
+        memcpy(s + j0, acc, nj * sizeof(double));
+    }
+}
+
+/* THREADED: every GEMM once over the whole batch, outside any parallel region, so that OpenBLAS
+ * splits it among omp_get_max_threads() threads, the parameter-gradient GEMMs (which sum over the
+ * batch) accumulating straight into gtheta; the element-wise passes and column sums in our own
+ * loops.  No partials: this mode is not bit-identical across thread counts anyway (models.h), so
+ * they would cost memory traffic for nothing; their buffer serves as the column sums' scratch. */
+static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const double *Z,
+                             const double *G, double *Zbar, double *gtheta)
+{
+    mlp_impl *w = m->impl;
+    double *Hh = w->Hh, *Gu = w->Gu, *s = w->gpart;
+    double *gW1 = gtheta + m->view[0].offset, *gb1 = gtheta + m->view[1].offset;
+    double *gW2 = gtheta + m->view[2].offset, *gb2 = gtheta + m->view[3].offset;
+    const int B = (int)p->B, D = (int)p->D, H = (int)p->H, Din = (int)p->Din;
+    const long nch = (long)m->nchunks;
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo, n;
+        chunk_rows(p->B, c, &lo, &n);
+        mlp_bias_rows(p, t, Hh, lo, n);
+    }
+    mlp_u_gemm(p, Z, Hh, 0, p->B);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo, n;
+        chunk_rows(p->B, c, &lo, &n);
+        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+    }
+    // gW2 (D, H) += G^T (D, B) Hh (B, H)
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, H, B, 1.0, G, D, Hh, H, 1.0, gW2, H);
+    mlp_gu_gemm(p, G, Gu, 0, p->B);
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo, n;
+        chunk_rows(p->B, c, &lo, &n);
+        mlp_gu_scale(p, Hh, Gu, lo, n);
+    }
+    // gW1[:, :D] (H, D) += Gu^T (H, B) Z (B, D); leading dimension Din skips the time column
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, D, B, 1.0, Gu, H, Z, D, 1.0, gW1, Din);
+    mlp_zbar_gemm(p, Gu, Zbar, 0, p->B);
+    /* gb2 += colsum(G); gb1 += colsum(Gu) and, with time input, gW1[:, D] += t colsum(Gu) */
+    colsum_par(G, p->B, p->D, s);
+    for (size_t j = 0; j < p->D; j++) {
+        gb2[j] += s[j];
+    }
+    colsum_par(Gu, p->B, p->H, s);
+    for (size_t j = 0; j < p->H; j++) {
+        gb1[j] += s[j];
+        if (p->ti) {
+            gW1[j * p->Din + p->D] += t * s[j];
         }
     }
-    // F (B, D) = Hh (B, H) W2^T (H, D) + F
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p.B, (int)p.D, (int)p.H, 1.0, w->Hh,
-                (int)p.H, p.W2, (int)p.H, 1.0, F, (int)p.D);
-    return 0;
 }
 
 /* Z, G, Zbar are (B, D), gtheta is (P).  Zbar is overwritten (it must not alias Z or G), gtheta
@@ -117,27 +506,11 @@ static int mlp_vjp_blas(odg_model *m, double t, const double *Z, const double *G
                         double *gtheta)
 {
     mlp_parts p = mlp_unpack(m);
-    mlp_impl *w = m->impl;
-    double *gW1 = gtheta + m->view[0].offset, *gb1 = gtheta + m->view[1].offset;
-    double *gW2 = gtheta + m->view[2].offset, *gb2 = gtheta + m->view[3].offset;
-    const int B = (int)p.B, D = (int)p.D, H = (int)p.H, Din = (int)p.Din;
-    double *Hh = w->Hh, *Gu = w->Gu;
-
-    mlp_hidden_blas(&p, t, Z, Hh);
-    // gW2 (D, H) += G^T (D, B) Hh (B, H)
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, H, B, 1.0, G, D, Hh, H, 1.0, gW2, H);
-    colsum_add(G, p.B, p.D, gb2);
-    // Gu (B, H) = G (B, D) W2 (D, H), then times tanh' = 1 - Hh^2
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, D, 1.0, G, D, p.W2, H, 0.0, Gu, H);
-    for (size_t k = 0; k < p.B * p.H; k++) {
-        Gu[k] *= 1.0 - Hh[k] * Hh[k];
+    if (m->blas == ODG_BLAS_THREADED) {
+        mlp_vjp_threaded(m, &p, t, Z, G, Zbar, gtheta);
+    } else {
+        mlp_vjp_chunked(m, &p, t, Z, G, Zbar, gtheta);
     }
-    // gW1[:, :D] (H, D) += Gu^T (H, B) Z (B, D); leading dimension Din skips the time column
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, D, B, 1.0, Gu, H, Z, D, 1.0, gW1, Din);
-    mlp_bias1_grad(&p, t, Gu, gW1, gb1);
-    // Zbar (B, D) = Gu (B, H) W1[:, :D] (H, D); beta = 0, so whatever Zbar held is ignored
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, H, 1.0, Gu, H, p.W1, Din, 0.0,
-                Zbar, D);
     return 0;
 }
 
@@ -237,9 +610,12 @@ static void mlp_destroy(odg_model *m)
     }
     odg_mem_free(m->mem, w->Hh);
     odg_mem_free(m->mem, w->Gu);
-    odg_mem_free(m->mem, w);
+    odg_mem_free(m->mem, w); /* the partials with it */
     m->impl = NULL;
 }
+
+/* The impl struct's bytes rounded up to a cache line, where the partials start. */
+#define IMPL_HEAD ((sizeof(mlp_impl) + 63) / 64 * 64)
 
 static const odg_model_ops mlp_blas_ops = {mlp_f_blas, mlp_vjp_blas, mlp_destroy};
 static const odg_model_ops mlp_ref_ops = {mlp_f_ref, mlp_vjp_ref, mlp_destroy};
@@ -261,6 +637,11 @@ odg_status odg_mlp_create(odg_model *m)
     if (nW1 > maxn - H || nW1 + H > maxn - nW2 || nW1 + H + nW2 > maxn - D) { /* P */
         return ODG_EINVAL;
     }
+    /* the BLAS version's partials, nchunks x P, share the impl's block */
+    const size_t P = nW1 + H + nW2 + D, nch = m->nchunks;
+    if (!o->reference && (P > (maxn - IMPL_HEAD / sizeof(double)) / nch)) {
+        return ODG_EINVAL;
+    }
     m->nviews = 4;
     m->view[0] = (odg_param_view){"W1", 0, H, Din};
     m->view[1] = (odg_param_view){"b1", nW1, H, 1};
@@ -268,10 +649,12 @@ odg_status odg_mlp_create(odg_model *m)
     m->view[3] = (odg_param_view){"b2", nW1 + H + nW2, D, 1};
     m->P = nW1 + H + nW2 + D;
 
-    mlp_impl *w = odg_mem_alloc(m->mem, ODG_TAG_MODEL, sizeof *w);
+    const size_t npart = o->reference ? 0 : nch * P;
+    mlp_impl *w = odg_mem_alloc(m->mem, ODG_TAG_MODEL, IMPL_HEAD + npart * sizeof(double));
     if (w == NULL) {
         return ODG_ENOMEM;
     }
+    w->gpart = o->reference ? NULL : (double *)((unsigned char *)w + IMPL_HEAD);
     w->Hh = odg_mem_doubles(m->mem, ODG_TAG_MODEL, B * H);
     w->Gu = odg_mem_doubles(m->mem, ODG_TAG_MODEL, B * H);
     if (w->Hh == NULL || w->Gu == NULL) {

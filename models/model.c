@@ -1,10 +1,11 @@
-/* The model layer's common part: names generated from models.def and spectra.def, default
- * options, option checks, create/destroy dispatch to mlp.c and linear.c, seeded init, named
- * views of theta, and .npy load/save of those views.
- * THEORY.md section 8 (mlp), section 7 (linear); DESIGN.md "Canonical problems".
+/* The model layer's common part: names generated from models.def, spectra.def and blasmodes.def,
+ * default options, option checks, the choice of BLAS mode, create/destroy dispatch to mlp.c and
+ * linear.c, seeded init, named views of theta, and .npy load/save of those views.
+ * THEORY.md section 8 (mlp), section 7 (linear); DESIGN.md "Canonical problems", "Parallelism".
  */
 #include "odegrad/models.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -58,6 +59,18 @@ static const char *const spectrum_descs[] = {
 #undef ODG_SPECTRUM
 };
 
+static const char *const blas_names[] = {
+#define ODG_BLAS_MODE(e, name, desc) name,
+#include "odegrad/blasmodes.def"
+#undef ODG_BLAS_MODE
+};
+
+static const char *const blas_descs[] = {
+#define ODG_BLAS_MODE(e, name, desc) desc,
+#include "odegrad/blasmodes.def"
+#undef ODG_BLAS_MODE
+};
+
 const char *odg_model_kind_name(odg_model_kind k)
 {
     return (k >= 0 && k < ODG_NMODELS) ? kind_names[k] : "?";
@@ -106,6 +119,70 @@ odg_status odg_spectrum_from_name(const char *name, odg_spectrum *out)
     return ODG_EINVAL;
 }
 
+const char *odg_blas_mode_name(odg_blas_mode b)
+{
+    return (b >= 0 && b < ODG_NBLAS_MODES) ? blas_names[b] : "?";
+}
+
+const char *odg_blas_mode_desc(odg_blas_mode b)
+{
+    return (b >= 0 && b < ODG_NBLAS_MODES) ? blas_descs[b] : "?";
+}
+
+odg_status odg_blas_mode_from_name(const char *name, odg_blas_mode *out)
+{
+    if (name == NULL || out == NULL) {
+        return ODG_EINVAL;
+    }
+    for (int b = 0; b < ODG_NBLAS_MODES; b++) {
+        if (strcmp(name, blas_names[b]) == 0) {
+            *out = (odg_blas_mode)b;
+            return ODG_OK;
+        }
+    }
+    return ODG_EINVAL;
+}
+
+/* ---- the BLAS mode ------------------------------------------------------------------------ */
+
+/* openblas_get_parallel(): 0 sequential build, 1 pthreads build, 2 OpenMP build. */
+#define ODG_OPENBLAS_SEQUENTIAL 0
+#define ODG_OPENBLAS_OPENMP 2
+
+odg_status odg_blas_mode_resolve(odg_blas_mode want, odg_blas_mode *out)
+{
+    if (out == NULL || want < 0 || want >= ODG_NBLAS_MODES) {
+        return ODG_EINVAL;
+    }
+    const int par = openblas_get_parallel();
+    const int chunk_ok = par == ODG_OPENBLAS_OPENMP || par == ODG_OPENBLAS_SEQUENTIAL;
+    if (want == ODG_BLAS_CHUNKED && !chunk_ok) {
+        return ODG_EUNSUP;
+    }
+    if (want == ODG_BLAS_AUTO) {
+        /* the deterministic mode wherever it can run (see models.h) */
+        *out = chunk_ok ? ODG_BLAS_CHUNKED : ODG_BLAS_THREADED;
+    } else {
+        *out = want;
+    }
+    return ODG_OK;
+}
+
+odg_status odg_model_set_blas_mode(odg_model *m, odg_blas_mode want)
+{
+    if (m == NULL) {
+        return ODG_EINVAL;
+    }
+    odg_blas_mode got;
+    odg_status st = odg_blas_mode_resolve(want, &got);
+    if (st != ODG_OK) {
+        return st;
+    }
+    m->opts.blas_mode = want;
+    m->blas = got;
+    return ODG_OK;
+}
+
 /* ---- options, create, destroy ------------------------------------------------------------- */
 
 void odg_model_opts_default(odg_model_opts *o)
@@ -120,6 +197,7 @@ void odg_model_opts_default(odg_model_opts *o)
     o->spectrum = ODG_SPECTRUM_RANDOM;
     o->stiffness = 1.0;
     o->reference = 0;
+    o->blas_mode = ODG_BLAS_AUTO;
 }
 
 /* The checks every kind shares.  Sizes are also passed to BLAS and LAPACK as int, hence the
@@ -127,6 +205,9 @@ void odg_model_opts_default(odg_model_opts *o)
 static odg_status check_opts(const odg_model_opts *o)
 {
     if (o->kind < 0 || o->kind >= ODG_NMODELS || o->spectrum < 0 || o->spectrum >= ODG_NSPECTRA) {
+        return ODG_EINVAL;
+    }
+    if (o->blas_mode < 0 || o->blas_mode >= ODG_NBLAS_MODES) {
         return ODG_EINVAL;
     }
     if (o->D < 1 || o->B < 1 || o->D > INT_MAX || o->B > INT_MAX) {
@@ -157,6 +238,11 @@ odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *m
     if (kinds[o->kind].create == NULL) {
         return ODG_EUNSUP;
     }
+    odg_blas_mode blas;
+    st = odg_blas_mode_resolve(o->blas_mode, &blas);
+    if (st != ODG_OK) {
+        return st;
+    }
     /* The struct itself is counted too, so nlive returns to its old value after destroy. */
     odg_model *m = odg_mem_alloc(mem, ODG_TAG_MODEL, sizeof *m);
     if (m == NULL) {
@@ -166,6 +252,8 @@ odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *m
     m->B = o->B;
     m->D = o->D;
     m->mem = mem;
+    m->blas = blas;
+    m->nchunks = (o->B + ODG_BATCH_CHUNK - 1) / ODG_BATCH_CHUNK;
     st = kinds[o->kind].create(m); /* P, views, ops, impl */
     if (st != ODG_OK) {
         goto fail;

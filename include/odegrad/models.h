@@ -36,12 +36,13 @@ typedef enum {
     ODG_NBLAS_MODES
 } odg_blas_mode;
 
-/* Rows of the batch per chunk.  Chunk c holds rows [c * 64, min(B, (c + 1) * 64)), whatever the
- * thread count, so a gradient is bit-identical for any OMP_NUM_THREADS.  64 rows: a chunk's (64, H)
- * hidden activations stay in L2 (128 KiB at H = 256, 256 KiB at H = 512) between the GEMMs that
- * make and use them; 64 rows are 16 of OpenBLAS's 4-row micro-tiles, so a per-chunk GEMM runs near
- * full speed; and the per-chunk parameter-gradient partials (B / 64 of them, P each) cost half the
- * memory and reduction traffic that 32-row chunks would. */
+/* Rows of the batch per chunk.  Chunk c holds rows [c * 64, min(B, (c + 1) * 64)) whatever the
+ * thread count, so a gradient is bit-identical for any OMP_NUM_THREADS (CHUNKED mode).  64 rows:
+ * a chunk's (64, H) hidden activations stay in L2 (128 KiB at H = 256, 256 KiB at H = 512)
+ * between the GEMMs that make and use them; 64 rows are 16 of OpenBLAS's 4-row micro-tiles, so a
+ * per-chunk GEMM runs near full speed; and the per-chunk parameter-gradient partials (B / 64 of
+ * them, P numbers each) cost half the memory and reduction traffic that 32-row chunks would,
+ * while B = 128 still gives two chunks to share. */
 #define ODG_BATCH_CHUNK 64
 
 const char *odg_model_kind_name(odg_model_kind k);
@@ -52,7 +53,7 @@ const char *odg_spectrum_desc(odg_spectrum s);
 odg_status odg_spectrum_from_name(const char *name, odg_spectrum *out);
 const char *odg_blas_mode_name(odg_blas_mode b); /* "auto" | "threaded" | "chunked"; "?" */
 const char *odg_blas_mode_desc(odg_blas_mode b);
-odg_status odg_blas_mode_from_name(const char *name, odg_blas_mode *out); /* ODG_EINVAL if unknown */
+odg_status odg_blas_mode_from_name(const char *name, odg_blas_mode *out); /* unknown: EINVAL */
 
 typedef struct odg_model_opts {
     odg_model_kind kind;
@@ -68,15 +69,23 @@ typedef struct odg_model_opts {
 /* mlp, D=16 H=64 B=128, gain 1, random, S=1, blas auto */
 void odg_model_opts_default(odg_model_opts *o);
 
-/* The mode a model asking for `want` runs in, with B rows and `threads` OpenMP threads
- * (omp_get_max_threads() when threads < 1).  AUTO: CHUNKED when every thread gets at least two
- * chunks (ceil(B / ODG_BATCH_CHUNK) >= 2 * threads) or there is one thread, THREADED otherwise;
- * with a sequential OpenBLAS build always CHUNKED, with a pthreads build always THREADED.
- * CHUNKED needs OpenBLAS's OpenMP build (openblas_get_parallel() == 2) or its sequential build:
- * called inside our parallel region, the OpenMP build runs single-threaded by itself, while a
- * pthreads build would start its own threads on top of ours; so CHUNKED with a pthreads build is
- * ODG_EUNSUP.  ODG_EINVAL for a mode out of range or a NULL out. */
-odg_status odg_blas_mode_resolve(odg_blas_mode want, size_t B, int threads, odg_blas_mode *out);
+/* The mode a model asking for `want` runs in.  What is bit-identical across thread counts:
+ *   CHUNKED: everything (f, the VJP, whole gradients, adaptive step sequences), by construction:
+ *     every BLAS call has the same arguments and runs single-threaded whatever the thread count.
+ *   THREADED: only where OpenBLAS runs a GEMM on one thread (M N K <= 262144).  Otherwise it
+ *     splits the rows of C among its threads in ranges that depend on the thread count, and its
+ *     DGEMM kernel rounds a row that falls into a range's one-row tail differently from the same
+ *     row inside a 4-row block (measured with OpenBLAS 0.3.21: C = A B^T, 200 x 40 x 40, 3 threads
+ *     against 1: rows 66, 133, 166, 199 differ in the last bit), so results differ by a few ulps
+ *     per GEMM.  It is repeatable at a fixed thread count.
+ *   AUTO: CHUNKED, so that the default is bit-identical too; a rule that picked THREADED by size
+ *     or thread count would make the bits depend on the thread count.  With a pthreads OpenBLAS,
+ *     where CHUNKED cannot run, THREADED.
+ * CHUNKED needs OpenBLAS's OpenMP build (openblas_get_parallel() == 2), which called inside our
+ * parallel region runs single-threaded by itself, or its sequential build (0); a pthreads build
+ * (1) would start its own threads on top of ours, so CHUNKED with it is ODG_EUNSUP.  ODG_EINVAL
+ * for a mode out of range or a NULL out. */
+odg_status odg_blas_mode_resolve(odg_blas_mode want, odg_blas_mode *out);
 
 /* A named view of theta: rows x cols numbers at offset (a vector has cols == 1). */
 typedef struct odg_param_view {
@@ -113,17 +122,18 @@ struct odg_model {
 
 /* Creates a model with theta zeroed; all its memory comes from mem (tag model).  Checks the
  * options (sizes > 0, products that overflow, stiffness >= 1, blas mode in range): ODG_EINVAL;
- * CHUNKED with a pthreads OpenBLAS: ODG_EUNSUP.  The blas mode is resolved here with the thread
- * count of this moment (odg_blas_mode_resolve): set the thread count first, or call
- * odg_model_set_blas_mode after changing it.  Nothing here or in f and vjp reconfigures OpenBLAS
- * (openblas_set_num_threads would also change OpenMP's thread count: in the OpenMP build it calls
- * omp_set_num_threads). */
+ * CHUNKED with a pthreads OpenBLAS: ODG_EUNSUP (odg_blas_mode_resolve).  Nothing here or in f
+ * and vjp configures OpenBLAS: both modes use omp_get_max_threads() threads as they find it when
+ * called (OpenBLAS's OpenMP build follows it), so a caller sets the thread count once, before a
+ * solve.  Note that openblas_set_num_threads(n) in the OpenMP build also calls
+ * omp_set_num_threads(n), and that with n = 1 OpenBLAS stays single-threaded even if OpenMP's
+ * count is raised again later. */
 odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *mem);
 void odg_model_destroy(odg_model **m);
 
-/* Resolves `want` again with the current thread count and switches the model to it (the buffers
- * serve both modes: nothing is allocated).  Call between solves, never inside one.  Returns as
- * odg_blas_mode_resolve; on error the model keeps its mode. */
+/* Switches the model to the mode `want` resolves to (the buffers serve both modes: nothing is
+ * allocated).  Call between solves, never inside one.  Returns as odg_blas_mode_resolve; on
+ * error the model keeps its mode. */
 odg_status odg_model_set_blas_mode(odg_model *m, odg_blas_mode want);
 
 /* Seeded initialisation (DESIGN.md "Canonical problems"), drawing from rng in view order:

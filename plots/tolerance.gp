@@ -1,0 +1,43 @@
+# Figure "tolerance": adaptive solves (dopri5 solid, tsit5 dashed) over rtol = 1e-2 ... 1e-10
+# (experiments/tolerance.ini), each method's gradient error against the work it did: f
+# evaluations (forward + backward) on the left, median wall time on the right.  The field is
+# made hard enough (longer horizon t1, larger gain) that the step count spans over a decade.
+figure = "tolerance"; experiment = "tolerance"; figw = 2; figh = 1.1
+load system(sprintf("dirname '%s'", ARG0)) . "/styles.gp"
+
+stats csv using (D0 = column("D"), H0 = column("H"), B0 = column("B"), G0 = column("gain"), \
+                 T0 = column("t1"), 0) every ::0::0 nooutput
+stats csv using (strcol("status") eq "ok" ? column("steps") : NaN) nooutput
+NLO = STATS_min; NHI = STATS_max
+stats csv using "rtol" nooutput
+RLO = STATS_min; RHI = STATS_max
+decade(x) = floor(log10(x) + 0.5)
+
+SCHEMES = "dopri5 tsit5"
+sel(m, j, x) = ok(m) && strcol("scheme") eq word(SCHEMES, j) ? x : NaN
+
+heading = sprintf("{/:Bold Adaptive steps: gradient error against work, rtol = 10^{%d} ... " . \
+                "10^{%d}}  (mlp D=%d H=%d B=%d, gain %g, t1 = %g: %d ... %d accepted steps)", \
+                decade(RHI), decade(RLO), D0, H0, B0, G0, T0, NLO, NHI)
+set multiplot layout 1, 2 title heading font ",12"
+set logscale xy
+set ylabel "relative L2 error of the gradient against the reference"
+set format y "10^{%L}"
+
+set title "error against function evaluations (solid: dopri5, dashed: tsit5)"
+set xlabel "f evaluations, forward + backward"
+set format x "10^{%L}"
+set key bottom left
+plot for [i=1:NM] for [j=1:2] csv \
+         using (sel(method(i), j, column("nfe_forward") + column("nfe_backward"))): \
+               "err_vs_reference" \
+         with linespoints ls (j == 1 ? i : 10 + i) title (j == 1 ? method(i) : "")
+
+set title "error against time (solid: dopri5, dashed: tsit5)"
+set xlabel "median time of one gradient"
+set format x @FMT_SECONDS
+unset key
+plot for [i=1:NM] for [j=1:2] csv \
+         using (sel(method(i), j, column("time_median_s"))):"err_vs_reference" \
+         with linespoints ls (j == 1 ? i : 10 + i) notitle
+unset multiplot

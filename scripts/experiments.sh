@@ -1,0 +1,46 @@
+#!/bin/sh
+# Runs the experiment set and draws every figure: `make experiments` (default: fits in 15
+# minutes on a two-core machine) and `make experiments-full` (paper scale: larger N and D, more
+# repeats; hours).  Results go to results/<experiment>/<host>-<date>.csv with a .json sidecar,
+# figures to plots/.  An interrupted run resumes where it stopped: the sweep skips what the
+# day's results file already records for the same commit.
+#
+# Usage: scripts/experiments.sh default|full [ODEGRAD]     (ODEGRAD: default build/odegrad)
+set -eu
+
+scale=${1:-default}
+bin=${2:-build/odegrad}
+case $bin in
+    /*) ;;
+    *) bin=$PWD/$bin ;;
+esac
+cd "$(dirname "$0")/.."
+
+case $scale in
+    default) dir=experiments ;;
+    full) dir=experiments/full ;;
+    *)
+        echo "usage: scripts/experiments.sh default|full [ODEGRAD]" >&2
+        exit 2
+        ;;
+esac
+if [ ! -x "$bin" ]; then
+    echo "experiments.sh: $bin is not built (make)" >&2
+    exit 2
+fi
+
+# The headline experiment first, so an interrupted run already has its figure.
+files=""
+for name in steps dims checkpoints stiffness tolerance threads; do
+    [ -f "$dir/$name.ini" ] && files="$files $dir/$name.ini"
+done
+
+start=$(date +%s)
+status=0
+# shellcheck disable=SC2086
+"$bin" sweep $files || status=$?
+end=$(date +%s)
+echo "experiments.sh: $scale set: $(( (end - start) / 60 )) min $(( (end - start) % 60 )) s of sweeps" >&2
+
+scripts/plots.sh || status=$?
+exit "$status"

@@ -1,0 +1,711 @@
+/* Determinism across thread counts (DESIGN.md "Parallelism", STYLE.md "OpenMP"): a gradient is
+ * bit-identical for OMP_NUM_THREADS = 1, 2, 3 and 8, with fixed and adaptive steps, for the
+ * discrete and both continuous kinds, in the chunked and auto BLAS modes; the threaded mode
+ * (OpenBLAS splitting each GEMM, which is not bit-identical across thread counts: models.h) is
+ * repeatable at each thread count, and how far it moves is printed.  With the batch cut into
+ * several chunks the BLAS paths stay within their round-off bound of the plain-loop reference.
+ *
+ * libgomp and OpenBLAS read OMP_NUM_THREADS once, at start-up, so the test runs itself again
+ * (fork, then exec of /proc/self/exe with "--child") once per thread count; each child computes
+ * every case and writes the results' bytes to a pipe, and the parent compares them with the
+ * one-thread child's, bit for bit.
+ */
+#include "check.h"
+#include "odegrad/gradients.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---- the cases ---------------------------------------------------------------------------- */
+
+typedef struct dcase {
+    char label[96];
+    odg_model_opts mo;
+    odg_scheme scheme;
+    long steps; /* 0: adaptive */
+    odg_method method;
+} dcase;
+
+#define MAX_CASES 32
+
+/* The mlp at B = 256, D = 8, H = 32: four chunks of 64 rows, so 1, 2, 3 and 8 threads split
+ * them in four different ways (and 8 threads leave some idle).  rk4 with fixed steps and dopri5
+ * with adaptive ones; the discrete adjoint, the stored continuous adjoint and backsolve (whose
+ * backward pass calls f and the VJP inside the augmented field); the three BLAS modes.  Then
+ * the time-input column (rk4, backprop), the mlp at D = 16, H = 128, where OpenBLAS does split
+ * the threaded mode's GEMMs (M N K > 262144), and the linear model with two gA tiles (D = 40). */
+static int make_cases(dcase *cs)
+{
+    const odg_blas_mode modes[] = {ODG_BLAS_CHUNKED, ODG_BLAS_THREADED, ODG_BLAS_AUTO};
+    const odg_method methods[] = {ODG_METHOD_BACKPROP, ODG_METHOD_STORED_ADJOINT,
+                                  ODG_METHOD_BACKSOLVE_ADJOINT};
+    const odg_scheme schemes[] = {ODG_SCHEME_RK4, ODG_SCHEME_DOPRI5};
+    int n = 0;
+    for (int b = 0; b < 3; b++) {
+        for (int s = 0; s < 2; s++) {
+            for (int k = 0; k < 3; k++) {
+                dcase *c = &cs[n++];
+                odg_model_opts_default(&c->mo);
+                c->mo.B = 256;
+                c->mo.D = 8;
+                c->mo.H = 32;
+                c->mo.blas_mode = modes[b];
+                c->scheme = schemes[s];
+                c->steps = s == 0 ? 16 : 0;
+                c->method = methods[k];
+            }
+        }
+    }
+    for (int b = 0; b < 2; b++) {
+        dcase *c = &cs[n++];
+        odg_model_opts_default(&c->mo);
+        c->mo.B = 256;
+        c->mo.D = 16;
+        c->mo.H = 128;
+        c->mo.blas_mode = modes[b];
+        c->scheme = ODG_SCHEME_RK4;
+        c->steps = 4;
+        c->method = ODG_METHOD_BACKPROP;
+    }
+    for (int b = 0; b < 2; b++) {
+        dcase *c = &cs[n++];
+        odg_model_opts_default(&c->mo);
+        c->mo.B = 256;
+        c->mo.D = 8;
+        c->mo.H = 32;
+        c->mo.time_input = 1;
+        c->mo.blas_mode = modes[b];
+        c->scheme = ODG_SCHEME_RK4;
+        c->steps = 8;
+        c->method = ODG_METHOD_BACKPROP;
+    }
+    for (int b = 0; b < 2; b++) {
+        for (int k = 0; k < 3; k += 2) {
+            dcase *c = &cs[n++];
+            odg_model_opts_default(&c->mo);
+            c->mo.kind = ODG_MODEL_LINEAR;
+            c->mo.B = 200; /* four chunks, the last one short */
+            c->mo.D = 40;
+            c->mo.blas_mode = modes[b];
+            c->scheme = ODG_SCHEME_RK4;
+            c->steps = 8;
+            c->method = methods[k];
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        dcase *c = &cs[i];
+        char steps[32];
+        if (c->steps > 0) {
+            snprintf(steps, sizeof steps, "N=%ld", c->steps);
+        } else {
+            snprintf(steps, sizeof steps, "adaptive");
+        }
+        snprintf(c->label, sizeof c->label, "%s%s B=%zu D=%zu H=%zu %s %s %s blas=%s",
+                 odg_model_kind_name(c->mo.kind), c->mo.time_input ? "+t" : "", c->mo.B, c->mo.D,
+                 c->mo.kind == ODG_MODEL_MLP ? c->mo.H : 0, odg_scheme_name(c->scheme), steps,
+                 odg_method_name(c->method), odg_blas_mode_name(c->mo.blas_mode));
+    }
+    return n;
+}
+
+/* What a child sends for each case, followed by P + M doubles (gtheta, then gz0). */
+typedef struct result_head {
+    int status;
+    int blas;   /* the mode the model resolved to */
+    int repeat; /* 1: a second gradient in the same process gave the same bits */
+    long steps, rejected;
+    double loss;
+    size_t n; /* P + M */
+} result_head;
+
+/* What a child sends first. */
+typedef struct child_head {
+    int omp_threads, blas_threads, blas_parallel;
+    int ncases;
+} child_head;
+
+/* ---- the child ---------------------------------------------------------------------------- */
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* One gradient; writes its head and numbers to fd.  Returns 0, or -1 if the pipe failed. */
+static int run_case(const dcase *c, int fd)
+{
+    result_head h;
+    memset(&h, 0, sizeof h);
+    odg_mem mem;
+    odg_mem_init(&mem);
+    odg_model *m = NULL;
+    double *z0 = NULL, *w = NULL, *g = NULL;
+    h.status = odg_model_create(&m, &c->mo, &mem);
+    if (h.status == ODG_OK) {
+        odg_rng rng;
+        odg_rng_seed(&rng, 2024);
+        odg_model_init(m, &rng);
+        const size_t M = c->mo.B * c->mo.D;
+        h.n = m->P + M;
+        h.blas = m->blas;
+        z0 = malloc(M * sizeof(double));
+        w = malloc(M * sizeof(double));
+        g = calloc(h.n, sizeof(double));
+        if (z0 == NULL || w == NULL || g == NULL) {
+            h.status = ODG_ENOMEM;
+            h.n = 0;
+        } else {
+            odg_rng_fill_normal(&rng, z0, M, 0, 1);
+            odg_rng_fill_normal(&rng, w, M, 0, 1);
+            odg_problem p = {.model = m,
+                             .tab = odg_scheme_tableau(c->scheme),
+                             .t0 = 0,
+                             .t1 = 1,
+                             .steps = c->steps,
+                             .z0 = z0,
+                             .w = w};
+            odg_adapt_defaults(&p.adapt, 1e-7, 1e-9);
+            odg_grad_opts o;
+            odg_grad_opts_default(&o, c->method);
+            odg_grad_stats S;
+            h.status = odg_gradient(&p, &o, &mem, g, g + m->P, &S);
+            h.steps = S.steps;
+            h.rejected = S.rejected;
+            h.loss = S.loss;
+            double *g2 = malloc(h.n * sizeof(double));
+            if (h.status == ODG_OK && g2 != NULL &&
+                odg_gradient(&p, &o, &mem, g2, g2 + m->P, &S) == ODG_OK) {
+                h.repeat = memcmp(g, g2, h.n * sizeof(double)) == 0;
+            }
+            free(g2);
+        }
+    }
+    int rc = write_all(fd, &h, sizeof h);
+    if (rc == 0 && h.n > 0) {
+        rc = write_all(fd, g, h.n * sizeof(double));
+    }
+    free(z0);
+    free(w);
+    free(g);
+    odg_model_destroy(&m);
+    return rc;
+}
+
+static int child_main(void)
+{
+    static dcase cs[MAX_CASES];
+    const int n = make_cases(cs);
+    child_head ch = {omp_get_max_threads(), openblas_get_num_threads(), openblas_get_parallel(), n};
+    if (write_all(STDOUT_FILENO, &ch, sizeof ch) != 0) {
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (run_case(&cs[i], STDOUT_FILENO) != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the parent: run the children, compare ------------------------------------------------ */
+
+typedef struct child_out {
+    unsigned char *buf;
+    size_t len;
+} child_out;
+
+/* Runs this program with --child under OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = threads and
+ * collects its output.  Returns 0 on success. */
+static int run_child(int threads, child_out *out)
+{
+    out->buf = NULL;
+    out->len = 0;
+    /* the environment is built before fork: between fork and exec only async-signal-safe calls */
+    size_t nenv = 0;
+    while (environ[nenv] != NULL) {
+        nenv++;
+    }
+    char **env = calloc(nenv + 3, sizeof(char *));
+    char omp[48], blas[48];
+    if (env == NULL) {
+        return -1;
+    }
+    snprintf(omp, sizeof omp, "OMP_NUM_THREADS=%d", threads);
+    snprintf(blas, sizeof blas, "OPENBLAS_NUM_THREADS=%d", threads);
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++) {
+        if (strncmp(environ[i], "OMP_NUM_THREADS=", 16) != 0 &&
+            strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0) {
+            env[k++] = environ[i];
+        }
+    }
+    env[k++] = omp;
+    env[k++] = blas;
+    env[k] = NULL;
+    char self[] = "/proc/self/exe", flag[] = "--child";
+    char *argv[] = {self, flag, NULL};
+
+    int fds[2];
+    if (pipe(fds) != 0) {
+        free(env);
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        free(env);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        if (dup2(fds[1], STDOUT_FILENO) < 0) {
+            _exit(126);
+        }
+        close(fds[1]);
+        execve(self, argv, env);
+        _exit(127);
+    }
+    close(fds[1]);
+    free(env);
+    size_t cap = 1 << 16;
+    out->buf = malloc(cap);
+    int rc = out->buf ? 0 : -1;
+    while (rc == 0) {
+        if (out->len == cap) {
+            unsigned char *b = realloc(out->buf, 2 * cap);
+            if (b == NULL) {
+                rc = -1;
+                break;
+            }
+            out->buf = b;
+            cap *= 2;
+        }
+        ssize_t r = read(fds[0], out->buf + out->len, cap - out->len);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            rc = -1;
+        } else if (r == 0) {
+            break;
+        } else {
+            out->len += (size_t)r;
+        }
+    }
+    close(fds[0]);
+    int wst = 0;
+    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
+        fprintf(stderr, "test_determinism: child with %d threads: exit status %d\n", threads,
+                WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* A cursor over a child's output. */
+typedef struct reader {
+    const unsigned char *p, *end;
+} reader;
+
+static int take(reader *r, void *dst, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n) {
+        return -1;
+    }
+    memcpy(dst, r->p, n);
+    r->p += n;
+    return 0;
+}
+
+static void test_threads(void)
+{
+    static dcase cs[MAX_CASES];
+    const int ncases = make_cases(cs);
+    const int threads[] = {1, 2, 3, 8};
+    const int nt = (int)(sizeof threads / sizeof threads[0]);
+    child_out outs[4];
+    for (int t = 0; t < nt; t++) {
+        int rc = run_child(threads[t], &outs[t]);
+        CHECK(rc == 0, "child with OMP_NUM_THREADS=%d failed", threads[t]);
+    }
+    for (int t = 0; t < nt; t++) {
+        reader r = {outs[t].buf, outs[t].buf + outs[t].len};
+        reader r1 = {outs[0].buf, outs[0].buf + outs[0].len};
+        child_head h, h1;
+        if (outs[t].buf == NULL || outs[0].buf == NULL || take(&r, &h, sizeof h) ||
+            take(&r1, &h1, sizeof h1)) {
+            CHECK(0, "threads=%d: no output to compare", threads[t]);
+            continue;
+        }
+        CHECK(h.omp_threads == threads[t], "child asked for %d threads has omp_get_max_threads %d",
+              threads[t], h.omp_threads);
+        CHECK(h.ncases == ncases, "threads=%d: %d cases, expected %d", threads[t], h.ncases,
+              ncases);
+        int same = 0, nsame = 0, auto_blas = -1;
+        size_t tdiff = 0, tnum = 0;
+        double tworst = 0;
+        for (int i = 0; i < ncases && i < h.ncases; i++) {
+            result_head a, b;
+            if (take(&r, &a, sizeof a) || take(&r1, &b, sizeof b)) {
+                CHECK(0, "threads=%d: output cut short at case %d", threads[t], i);
+                break;
+            }
+            double *ga = malloc((a.n ? a.n : 1) * sizeof(double));
+            double *gb = malloc((b.n ? b.n : 1) * sizeof(double));
+            if (ga == NULL || gb == NULL || take(&r, ga, a.n * sizeof(double)) ||
+                take(&r1, gb, b.n * sizeof(double))) {
+                CHECK(0, "threads=%d: output cut short at case %d", threads[t], i);
+                free(ga);
+                free(gb);
+                break;
+            }
+            const dcase *c = &cs[i];
+            if (c->mo.blas_mode == ODG_BLAS_AUTO) {
+                auto_blas = a.blas;
+            }
+            CHECK(a.status == ODG_OK, "%s, threads=%d: %s", c->label, threads[t],
+                  odg_status_str((odg_status)a.status));
+            CHECK(a.repeat, "%s, threads=%d: two gradients in one process differ", c->label,
+                  threads[t]);
+            const size_t nd = a.n == b.n ? check_bit_diff(ga, gb, a.n) : a.n + b.n;
+            const double rd = a.n == b.n ? check_rel_diff(ga, gb, a.n) : NAN;
+            const int ok = a.status == ODG_OK && b.status == ODG_OK && a.n == b.n && nd == 0 &&
+                           a.steps == b.steps && a.rejected == b.rejected &&
+                           memcmp(&a.loss, &b.loss, sizeof a.loss) == 0;
+            if (a.blas == ODG_BLAS_THREADED) {
+                /* not promised: count and print */
+                tdiff += nd;
+                tnum += a.n;
+                tworst = rd > tworst ? rd : tworst;
+            } else {
+                CHECK(ok,
+                      "%s: threads=%d differs from threads=1: %zu of %zu numbers, steps %ld/%ld "
+                      "rejected %ld/%ld, loss %.17g/%.17g, rel diff %.3g",
+                      c->label, threads[t], nd, a.n, a.steps, b.steps, a.rejected, b.rejected,
+                      a.loss, b.loss, rd);
+                same += ok;
+                nsame++;
+            }
+            free(ga);
+            free(gb);
+        }
+        printf("threads=%d (OpenBLAS %d threads, build %d): chunked/auto %d of %d gradients "
+               "bit-identical to threads=1 (auto ran %s); threaded: %zu of %zu numbers differ, "
+               "rel diff <= %.2g\n",
+               threads[t], h.blas_threads, h.blas_parallel, same, nsame,
+               odg_blas_mode_name((odg_blas_mode)auto_blas), tdiff, tnum, tworst);
+    }
+    for (int t = 0; t < nt; t++) {
+        free(outs[t].buf);
+    }
+}
+
+/* ---- BLAS against the plain-loop reference at several chunks ------------------------------ */
+
+static const double U_RND = DBL_EPSILON / 2;
+
+static double gam(size_t n)
+{
+    return (double)n * U_RND / (1 - (double)n * U_RND);
+}
+
+/* Elementwise bounds on |computed - exact| for either implementation of the mlp, to first order
+ * in u: the derivation of tests/test_models.c (error_bounds), in short.  A sum of n products is
+ * within gamma_n sum |x_k y_k| of the exact value in any order (Higham, Accuracy and Stability,
+ * 3.1); chunking only reorders the batch sums (rows - 1 + nchunks - 1 additions and, with time
+ * input, one product per chunk, at most B + 1 roundings), so gamma_B (gamma_{B+1}) still covers
+ * them.  Errors in Hh and Gu are carried through the Lipschitz constants of what follows; either
+ * tanh is within 2 ulp <= 4u |tanh| (glibc's; mlp.c's own, 1.33 ulp).  eF, eZbar (B, D), eg (P). */
+static void mlp_bounds(const odg_model *m, double t, const double *Z, const double *G, double *eF,
+                       double *eZbar, double *eg)
+{
+    const size_t B = m->B, D = m->D, H = m->opts.H, Din = m->view[0].cols;
+    const int ti = m->opts.time_input;
+    const double u = U_RND;
+    const double *W1 = m->theta + m->view[0].offset, *b1 = m->theta + m->view[1].offset;
+    const double *W2 = m->theta + m->view[2].offset, *b2 = m->theta + m->view[3].offset;
+    double *eW1 = eg + m->view[0].offset, *eb1 = eg + m->view[1].offset;
+    double *eW2 = eg + m->view[2].offset, *eb2 = eg + m->view[3].offset;
+    double *Hh = calloc(B * H, sizeof(double)), *eH = calloc(B * H, sizeof(double));
+    double *Gu = calloc(B * H, sizeof(double)), *eGu = calloc(B * H, sizeof(double));
+    if (Hh == NULL || eH == NULL || Gu == NULL || eGu == NULL) {
+        fprintf(stderr, "test_determinism: out of memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < B; i++) {
+        for (size_t j = 0; j < H; j++) {
+            double uv = b1[j], mu = fabs(b1[j]);
+            if (ti) {
+                uv += t * W1[j * Din + D];
+                mu += fabs(t * W1[j * Din + D]);
+            }
+            for (size_t k = 0; k < D; k++) {
+                uv += Z[i * D + k] * W1[j * Din + k];
+                mu += fabs(Z[i * D + k] * W1[j * Din + k]);
+            }
+            Hh[i * H + j] = tanh(uv);
+            eH[i * H + j] = gam(Din + 1) * mu + 4 * u * fabs(Hh[i * H + j]);
+        }
+    }
+    for (size_t i = 0; i < B; i++) {
+        for (size_t j = 0; j < D; j++) {
+            double mf = fabs(b2[j]), prop = 0;
+            for (size_t h = 0; h < H; h++) {
+                mf += fabs(Hh[i * H + h] * W2[j * H + h]);
+                prop += fabs(W2[j * H + h]) * eH[i * H + h];
+            }
+            eF[i * D + j] = gam(H + 1) * mf + prop;
+        }
+        for (size_t h = 0; h < H; h++) {
+            double p = 0, mp = 0;
+            for (size_t j = 0; j < D; j++) {
+                p += G[i * D + j] * W2[j * H + h];
+                mp += fabs(G[i * D + j] * W2[j * H + h]);
+            }
+            const double y = Hh[i * H + h], s = 1 - y * y;
+            Gu[i * H + h] = p * s;
+            eGu[i * H + h] = gam(D) * mp * fabs(s) +
+                             fabs(p) * (2 * fabs(y) * eH[i * H + h] + 2 * u) + u * fabs(p * s);
+        }
+    }
+    for (size_t j = 0; j < D; j++) {
+        double mb = 0;
+        for (size_t i = 0; i < B; i++) {
+            mb += fabs(G[i * D + j]);
+        }
+        eb2[j] = gam(B) * mb;
+        for (size_t h = 0; h < H; h++) {
+            double mw = 0, prop = 0;
+            for (size_t i = 0; i < B; i++) {
+                mw += fabs(G[i * D + j] * Hh[i * H + h]);
+                prop += fabs(G[i * D + j]) * eH[i * H + h];
+            }
+            eW2[j * H + h] = gam(B) * mw + prop;
+        }
+    }
+    for (size_t h = 0; h < H; h++) {
+        double mcol = 0, pcol = 0;
+        for (size_t i = 0; i < B; i++) {
+            mcol += fabs(Gu[i * H + h]);
+            pcol += eGu[i * H + h];
+        }
+        eb1[h] = gam(B) * mcol + pcol;
+        if (ti) {
+            eW1[h * Din + D] = fabs(t) * (gam(B + 1) * mcol + pcol);
+        }
+        for (size_t k = 0; k < D; k++) {
+            double mw = 0, prop = 0;
+            for (size_t i = 0; i < B; i++) {
+                mw += fabs(Gu[i * H + h] * Z[i * D + k]);
+                prop += eGu[i * H + h] * fabs(Z[i * D + k]);
+            }
+            eW1[h * Din + k] = gam(B) * mw + prop;
+        }
+    }
+    for (size_t i = 0; i < B; i++) {
+        for (size_t k = 0; k < D; k++) {
+            double mz = 0, prop = 0;
+            for (size_t h = 0; h < H; h++) {
+                mz += fabs(Gu[i * H + h] * W1[h * Din + k]);
+                prop += eGu[i * H + h] * fabs(W1[h * Din + k]);
+            }
+            eZbar[i * D + k] = gam(H) * mz + prop;
+        }
+    }
+    free(Hh);
+    free(eH);
+    free(Gu);
+    free(eGu);
+}
+
+/* Entries with |a - b| > 2e (both paths within e of the exact value), with 1% slack for the
+ * second-order terms; *worst = max |a - b| / 2e. */
+static size_t outside(const double *a, const double *b, const double *e, size_t n, double *worst)
+{
+    size_t bad = 0;
+    *worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs(a[i] - b[i]), lim = 2 * e[i];
+        bad += !(d <= 1.01 * lim);
+        if (lim > 0 && d / lim > *worst) {
+            *worst = d / lim;
+        }
+    }
+    return bad;
+}
+
+static double *normals(uint64_t seed, size_t n)
+{
+    double *x = malloc(n * sizeof(double));
+    if (x == NULL) {
+        fprintf(stderr, "test_determinism: out of memory\n");
+        exit(2);
+    }
+    odg_rng r;
+    odg_rng_seed(&r, seed);
+    odg_rng_fill_normal(&r, x, n, 0, 1);
+    return x;
+}
+
+static void test_vs_reference(odg_blas_mode mode, int ti)
+{
+    const size_t B = 200, D = 8, H = 48; /* four chunks, the last one of 8 rows */
+    odg_model_opts o;
+    odg_model_opts_default(&o);
+    o.B = B;
+    o.D = D;
+    o.H = H;
+    o.time_input = ti;
+    o.blas_mode = mode;
+    odg_mem mem;
+    odg_mem_init(&mem);
+    odg_model *mb = NULL, *mr = NULL;
+    CHECK(odg_model_create(&mb, &o, &mem) == ODG_OK, "create");
+    o.reference = 1;
+    CHECK(odg_model_create(&mr, &o, &mem) == ODG_OK, "create reference");
+    if (mb == NULL || mr == NULL) {
+        odg_model_destroy(&mb);
+        odg_model_destroy(&mr);
+        return;
+    }
+    CHECK(mb->blas == mode && mb->nchunks == 4, "blas %s, %zu chunks", odg_blas_mode_name(mb->blas),
+          mb->nchunks);
+    odg_rng rng;
+    odg_rng_seed(&rng, 77);
+    odg_model_init(mb, &rng);
+    memcpy(mr->theta, mb->theta, mb->P * sizeof(double));
+    const size_t n = B * D, P = mb->P;
+    const double t = 0.4;
+    double *Z = normals(78, n), *G = normals(79, n);
+    double *Fb = calloc(n, sizeof(double)), *Fr = calloc(n, sizeof(double));
+    double *Zb = calloc(n, sizeof(double)), *Zr = calloc(n, sizeof(double));
+    double *gb = calloc(P, sizeof(double)), *gr = calloc(P, sizeof(double));
+    double *eF = calloc(n, sizeof(double)), *eZ = calloc(n, sizeof(double));
+    double *eg = calloc(P, sizeof(double));
+    if (!Fb || !Fr || !Zb || !Zr || !gb || !gr || !eF || !eZ || !eg) {
+        fprintf(stderr, "test_determinism: out of memory\n");
+        exit(2);
+    }
+    const long nalloc = mem.nalloc;
+    odg_model_f(mb, t, Z, Fb);
+    odg_model_f(mr, t, Z, Fr);
+    odg_model_vjp(mb, t, Z, G, Zb, gb);
+    odg_model_vjp(mr, t, Z, G, Zr, gr);
+    CHECK(mem.nalloc == nalloc, "f or vjp allocated");
+    mlp_bounds(mb, t, Z, G, eF, eZ, eg);
+    double wf, wz, wg;
+    const size_t bf = outside(Fb, Fr, eF, n, &wf), bz = outside(Zb, Zr, eZ, n, &wz);
+    const size_t bg = outside(gb, gr, eg, P, &wg);
+    CHECK(bf == 0, "%s time=%d: F, %zu outside, worst |diff|/bound %.3g", odg_blas_mode_name(mode),
+          ti, bf, wf);
+    CHECK(bz == 0, "%s time=%d: Zbar, %zu outside, worst %.3g", odg_blas_mode_name(mode), ti, bz,
+          wz);
+    CHECK(bg == 0, "%s time=%d: gtheta, %zu outside, worst %.3g", odg_blas_mode_name(mode), ti, bg,
+          wg);
+    printf("blas=%s time=%d vs reference (B=%zu, 4 chunks): worst |diff|/bound F %.3f, Zbar %.3f, "
+           "gtheta %.3f\n",
+           odg_blas_mode_name(mode), ti, B, wf, wz, wg);
+    free(Z);
+    free(G);
+    free(Fb);
+    free(Fr);
+    free(Zb);
+    free(Zr);
+    free(gb);
+    free(gr);
+    free(eF);
+    free(eZ);
+    free(eg);
+    odg_model_destroy(&mb);
+    odg_model_destroy(&mr);
+    CHECK(mem.nlive == 0, "leak");
+}
+
+/* ---- the mode's names and choice ---------------------------------------------------------- */
+
+static void test_modes(void)
+{
+    for (int b = 0; b < ODG_NBLAS_MODES; b++) {
+        odg_blas_mode back;
+        CHECK(odg_blas_mode_from_name(odg_blas_mode_name((odg_blas_mode)b), &back) == ODG_OK &&
+                  back == (odg_blas_mode)b && odg_blas_mode_desc((odg_blas_mode)b)[0] != '\0',
+              "blas mode %d round trip", b);
+    }
+    odg_blas_mode m;
+    CHECK(odg_blas_mode_from_name("chunky", &m) == ODG_EINVAL, "unknown mode name");
+    CHECK(odg_blas_mode_resolve(ODG_NBLAS_MODES, &m) == ODG_EINVAL, "mode out of range");
+    const int omp_build = openblas_get_parallel() == 2;
+    CHECK(omp_build, "OpenBLAS is not its OpenMP build (openblas_get_parallel() = %d)",
+          openblas_get_parallel());
+    if (omp_build) {
+        CHECK(odg_blas_mode_resolve(ODG_BLAS_AUTO, &m) == ODG_OK && m == ODG_BLAS_CHUNKED,
+              "auto resolved to %s", odg_blas_mode_name(m));
+        CHECK(odg_blas_mode_resolve(ODG_BLAS_CHUNKED, &m) == ODG_OK && m == ODG_BLAS_CHUNKED,
+              "chunked asked for");
+        CHECK(odg_blas_mode_resolve(ODG_BLAS_THREADED, &m) == ODG_OK && m == ODG_BLAS_THREADED,
+              "threaded asked for");
+    }
+    /* switching modes allocates nothing; a bad mode is refused and leaves the model as it was */
+    odg_model_opts o;
+    odg_model_opts_default(&o);
+    odg_mem mem;
+    odg_mem_init(&mem);
+    odg_model *md = NULL;
+    o.blas_mode = (odg_blas_mode)7;
+    CHECK(odg_model_create(&md, &o, &mem) == ODG_EINVAL && md == NULL, "bad blas mode accepted");
+    o.blas_mode = ODG_BLAS_THREADED;
+    CHECK(odg_model_create(&md, &o, &mem) == ODG_OK, "create");
+    if (md != NULL) {
+        const long nalloc = mem.nalloc;
+        CHECK(md->blas == ODG_BLAS_THREADED, "threaded asked for, got %s",
+              odg_blas_mode_name(md->blas));
+        CHECK(odg_model_set_blas_mode(md, ODG_BLAS_CHUNKED) == ODG_OK &&
+                  md->blas == ODG_BLAS_CHUNKED && mem.nalloc == nalloc,
+              "set_blas_mode");
+        CHECK(odg_model_set_blas_mode(md, (odg_blas_mode)-1) == ODG_EINVAL &&
+                  md->blas == ODG_BLAS_CHUNKED,
+              "bad mode changed the model");
+        odg_model_destroy(&md);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--child") == 0) {
+        return child_main();
+    }
+    test_modes();
+    test_threads();
+    for (int ti = 0; ti < 2; ti++) {
+        test_vs_reference(ODG_BLAS_CHUNKED, ti);
+        test_vs_reference(ODG_BLAS_THREADED, ti);
+    }
+    return check_done("test_determinism");
+}
