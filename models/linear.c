@@ -72,7 +72,7 @@ static int linear_f_blas(odg_model *m, double t, const double *Z, double *F)
         return 0;
     }
     const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(m->B, c, &lo, &n);
@@ -92,7 +92,7 @@ static int linear_vjp_blas(odg_model *m, double t, const double *Z, const double
     if (m->blas == ODG_BLAS_THREADED) {
         linear_zbar_rows(m, G, Zbar, 0, B);
     }
-#pragma omp parallel
+#pragma omp parallel if (nch > 1 || ntile > 1)
     {
         if (m->blas != ODG_BLAS_THREADED) {
 #pragma omp for schedule(static)

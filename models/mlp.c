@@ -348,7 +348,7 @@ static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const doub
 {
     double *Hh = ((mlp_impl *)m->impl)->Hh;
     const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(p->B, c, &lo, &n);
@@ -366,7 +366,7 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
 {
     double *Hh = ((mlp_impl *)m->impl)->Hh;
     const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(p->B, c, &lo, &n);
@@ -374,7 +374,7 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
         mlp_out_bias_rows(p, F, lo, n);
     }
     mlp_u_gemm(p, Z, Hh, 0, p->B);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(p->B, c, &lo, &n);
@@ -403,7 +403,7 @@ static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const do
     mlp_impl *w = m->impl;
     double *Hh = w->Hh, *Gu = w->Gu;
     const long nch = (long)m->nchunks;
-#pragma omp parallel
+#pragma omp parallel if (nch > 1)
     {
 #pragma omp for schedule(static)
         for (long c = 0; c < nch; c++) {
@@ -430,7 +430,7 @@ static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const do
 static void colsum_par(const double *X, size_t rows, size_t cols, double *s)
 {
     const long nblk = (long)((cols + COLSUM_BLOCK - 1) / COLSUM_BLOCK);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nblk > 1)
     for (long b = 0; b < nblk; b++) {
         const size_t j0 = (size_t)b * COLSUM_BLOCK;
         const size_t nj = cols - j0 < COLSUM_BLOCK ? cols - j0 : COLSUM_BLOCK;
@@ -461,14 +461,14 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
     double *gW2 = gtheta + m->view[2].offset, *gb2 = gtheta + m->view[3].offset;
     const int B = (int)p->B, D = (int)p->D, H = (int)p->H, Din = (int)p->Din;
     const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(p->B, c, &lo, &n);
         mlp_bias_rows(p, t, Hh, lo, n);
     }
     mlp_u_gemm(p, Z, Hh, 0, p->B);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(p->B, c, &lo, &n);
@@ -477,7 +477,7 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
     // gW2 (D, H) += G^T (D, B) Hh (B, H)
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, H, B, 1.0, G, D, Hh, H, 1.0, gW2, H);
     mlp_gu_gemm(p, G, Gu, 0, p->B);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(p->B, c, &lo, &n);
