@@ -20,6 +20,14 @@
 
 /* ---- the commit --------------------------------------------------------------------------- */
 
+/* The build writes odg_build_info.h (scripts/build_info.cmake) with the commit it built. */
+#if defined(__has_include)
+#if __has_include("odg_build_info.h")
+#include "odg_build_info.h"
+#endif
+#endif
+
+#ifndef ODG_GIT_COMMIT
 /* `git describe` in the binary's own directory (a build directory inside the checkout), so the
  * answer does not depend on where the binary is run from. */
 static void git_describe(char *buf, size_t cap)
@@ -60,6 +68,8 @@ static void git_describe(char *buf, size_t cap)
         }
     }
 }
+
+#endif
 
 const char *odg_git_commit(void)
 {
