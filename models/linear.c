@@ -64,6 +64,15 @@ static void linear_zbar_rows(const odg_model *m, const double *G, double *Zbar, 
                 m->theta, D, 0.0, Zbar + lo * m->D, D);
 }
 
+/* Whether to open a parallel region: with more than one chunk or gA tile, or when a GEMM of the
+ * call (B x D x D at most) is one OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK),
+ * which would make the bits depend on the thread count. */
+static int linear_team(const odg_model *m, long nch, long ntile)
+{
+    const double B = (double)m->B, D = (double)m->D;
+    return nch > 1 || ntile > 1 || B * D * D > ODG_BLAS_SERIAL_MNK;
+}
+
 /* Z, F are (B, D) */
 static int linear_f_blas(odg_model *m, double t, const double *Z, double *F)
 {
@@ -72,7 +81,7 @@ static int linear_f_blas(odg_model *m, double t, const double *Z, double *F)
         return 0;
     }
     const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static) if (nch > 1)
+#pragma omp parallel for schedule(static) if (linear_team(m, nch, 1))
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(m->B, c, &lo, &n);
@@ -92,7 +101,7 @@ static int linear_vjp_blas(odg_model *m, double t, const double *Z, const double
     if (m->blas == ODG_BLAS_THREADED) {
         linear_zbar_rows(m, G, Zbar, 0, B);
     }
-#pragma omp parallel if (nch > 1 || ntile > 1)
+#pragma omp parallel if (linear_team(m, nch, ntile))
     {
         if (m->blas != ODG_BLAS_THREADED) {
 #pragma omp for schedule(static)

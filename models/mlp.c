@@ -170,7 +170,8 @@ static inline double mlp_tanh(double x)
     double scale;
     memcpy(&scale, &sb, sizeof scale);
     const double large = 1.0 - 2.0 / (er * scale + 1.0);
-    /* NaN fails a >= 0.625 and takes the rational form, which keeps it NaN */
+    /* NaN fails a >= 0.625 and takes the rational form, which keeps it NaN.  (Selecting the
+     * operands first to share one division stops GCC 12 from vectorizing the loop.) */
     const double t = bit_select(!(a >= 0.625), small, large);
     uint64_t bt, bsign;
     memcpy(&bt, &t, sizeof bt);
@@ -340,6 +341,14 @@ static void mlp_reduce(size_t P, size_t nchunks, const double *gpart, double *gt
 
 /* ---- BLAS version: f and vjp in the two modes ------------------------------------------------ */
 
+/* Whether CHUNKED opens a parallel region: with two or more chunks, or with one whose GEMMs
+ * (all n x H x D) OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK), which would make the
+ * bits depend on the thread count. */
+static int mlp_team(const mlp_parts *p, long nch)
+{
+    return nch > 1 || (double)p->B * (double)p->H * (double)p->D > ODG_BLAS_SERIAL_MNK;
+}
+
 /* CHUNKED: one parallel loop over the chunks; every GEMM is per chunk and, called inside an active
  * parallel region, OpenBLAS's OpenMP build runs it single-threaded (common_thread.h,
  * num_cpu_avail: omp_in_parallel() gives 1 thread).  With one thread the region is inactive and
@@ -348,7 +357,7 @@ static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const doub
 {
     double *Hh = ((mlp_impl *)m->impl)->Hh;
     const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static) if (nch > 1)
+#pragma omp parallel for schedule(static) if (mlp_team(p, nch))
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
         chunk_rows(p->B, c, &lo, &n);
@@ -403,7 +412,7 @@ static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const do
     mlp_impl *w = m->impl;
     double *Hh = w->Hh, *Gu = w->Gu;
     const long nch = (long)m->nchunks;
-#pragma omp parallel if (nch > 1)
+#pragma omp parallel if (mlp_team(p, nch))
     {
 #pragma omp for schedule(static)
         for (long c = 0; c < nch; c++) {

@@ -43,8 +43,10 @@ typedef struct dcase {
  * them in four different ways (and 8 threads leave some idle).  rk4 with fixed steps and dopri5
  * with adaptive ones; the discrete adjoint, the stored continuous adjoint and backsolve (whose
  * backward pass calls f and the VJP inside the augmented field); the three BLAS modes.  Then
- * the time-input column (rk4, backprop), the mlp at D = 16, H = 128, where OpenBLAS does split
- * the threaded mode's GEMMs (M N K > 262144), and the linear model with two gA tiles (D = 40). */
+ * the mlp at D = 16, H = 128, where OpenBLAS does split the threaded mode's GEMMs
+ * (M N K > 262144); a batch of one chunk (B = 64) whose GEMMs OpenBLAS would split if it were
+ * called outside a parallel region (64 x 256 x 32); the time-input column (rk4, backprop); and the
+ * linear model with two gA tiles (D = 40). */
 static int make_cases(dcase *cs)
 {
     const odg_blas_mode modes[] = {ODG_BLAS_CHUNKED, ODG_BLAS_THREADED, ODG_BLAS_AUTO};
@@ -73,6 +75,17 @@ static int make_cases(dcase *cs)
         c->mo.B = 256;
         c->mo.D = 16;
         c->mo.H = 128;
+        c->mo.blas_mode = modes[b];
+        c->scheme = ODG_SCHEME_RK4;
+        c->steps = 4;
+        c->method = ODG_METHOD_BACKPROP;
+    }
+    for (int b = 0; b < 2; b++) {
+        dcase *c = &cs[n++];
+        odg_model_opts_default(&c->mo);
+        c->mo.B = 64;
+        c->mo.D = 32;
+        c->mo.H = 256;
         c->mo.blas_mode = modes[b];
         c->scheme = ODG_SCHEME_RK4;
         c->steps = 4;

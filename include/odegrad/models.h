@@ -45,6 +45,13 @@ typedef enum {
  * while B = 128 still gives two chunks to share. */
 #define ODG_BATCH_CHUNK 64
 
+/* CHUNKED mode needs every GEMM single-threaded: inside an active parallel region OpenBLAS makes
+ * sure of it.  A batch of one chunk may skip the region (its idle threads' barrier costs more
+ * than a small chunk's work) only when no GEMM of the call could be split: OpenBLAS runs a DGEMM
+ * on one thread when M N K <= 65536 x GEMM_MULTITHREAD_THRESHOLD (interface/gemm.c; the build
+ * option is 4 by default and at least 1), so at or below 65536 it never splits. */
+#define ODG_BLAS_SERIAL_MNK 65536.0
+
 const char *odg_model_kind_name(odg_model_kind k);
 const char *odg_model_kind_desc(odg_model_kind k);
 odg_status odg_model_kind_from_name(const char *name, odg_model_kind *out);
