@@ -92,18 +92,18 @@ odg_status odg_store_create(odg_store *s, odg_storage kind, odg_schedule schedul
         if ((size_t)N > SIZE_MAX / sizeof(double) / WM) {
             return ODG_ENOMEM;
         }
-        s->all = odg_mem_doubles(mem, tag, (size_t)N * WM);
+        s->all = odg_mem_scratch(mem, tag, (size_t)N * WM);
         return s->all ? ODG_OK : ODG_ENOMEM;
     case ODG_STORAGE_CHECKPOINTS:
         if ((size_t)s->C > SIZE_MAX / sizeof(double) / M) {
             return ODG_ENOMEM;
         }
-        s->ck = odg_mem_doubles(mem, ODG_TAG_CHECKPOINT, (size_t)s->C * M);
+        s->ck = odg_mem_scratch(mem, ODG_TAG_CHECKPOINT, (size_t)s->C * M);
         if (!s->ck) {
             goto fail;
         }
         if (schedule == ODG_SCHEDULE_UNIFORM) {
-            s->seg = odg_mem_doubles(mem, ODG_TAG_CHECKPOINT, (size_t)s->K * WM);
+            s->seg = odg_mem_scratch(mem, ODG_TAG_CHECKPOINT, (size_t)s->K * WM);
             if (!s->seg) {
                 goto fail;
             }

@@ -574,6 +574,7 @@ static int measure_child(void *vctx, int fd)
     }
     m.threads = omp_get_max_threads();
     m.blas_threads = openblas_get_num_threads();
+    odg_malloc_retain();
 
     size_t n = r->model->P + r->model->B * r->model->D;
     double *g = malloc(n * sizeof(double));

@@ -4,7 +4,7 @@
  *
  * theta = [A (D, D), b (D)].  The field does not depend on t.  Threads: see "BLAS version".
  */
-#include "odegrad/models.h"
+#include "models_impl.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -12,19 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* out[j] += sum_i X[i, j], each column summed in row order into a local and added once, so two
- * calls add exactly twice and the order never depends on threads.  X is (rows, cols). */
-static void colsum_add(const double *X, size_t rows, size_t cols, double *out)
-{
-    for (size_t j = 0; j < cols; j++) {
-        double s = 0;
-        for (size_t i = 0; i < rows; i++) {
-            s += X[i * cols + j];
-        }
-        out[j] += s;
-    }
-}
 
 /* ---- BLAS version ------------------------------------------------------------------------- */
 
@@ -36,13 +23,6 @@ static void colsum_add(const double *X, size_t rows, size_t cols, double *out)
  * inside our parallel loop, so every element of gA comes from the same call whatever the thread
  * count.  (The mlp sums per-chunk partials instead; the linear model keeps no scratch.) */
 #define LINEAR_TILE 32
-
-/* Rows [lo, lo + n) of chunk c. */
-static void chunk_rows(size_t B, long c, size_t *lo, size_t *n)
-{
-    *lo = (size_t)c * ODG_BATCH_CHUNK;
-    *n = B - *lo < ODG_BATCH_CHUNK ? B - *lo : ODG_BATCH_CHUNK;
-}
 
 // F[lo:lo+n] (n, D) = 1 b^T + Z[lo:lo+n] (n, D) A^T (D, D)
 static void linear_f_rows(const odg_model *m, const double *Z, double *F, size_t lo, size_t n)
@@ -84,7 +64,7 @@ static int linear_f_blas(odg_model *m, double t, const double *Z, double *F)
 #pragma omp parallel for schedule(static) if (linear_team(m, nch, 1))
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        chunk_rows(m->B, c, &lo, &n);
+        odg_chunk_rows(m->B, c, &lo, &n);
         linear_f_rows(m, Z, F, lo, n);
     }
     return 0;
@@ -107,7 +87,7 @@ static int linear_vjp_blas(odg_model *m, double t, const double *Z, const double
 #pragma omp for schedule(static)
             for (long c = 0; c < nch; c++) {
                 size_t lo, n;
-                chunk_rows(B, c, &lo, &n);
+                odg_chunk_rows(B, c, &lo, &n);
                 linear_zbar_rows(m, G, Zbar, lo, n);
             }
         }
@@ -120,7 +100,7 @@ static int linear_vjp_blas(odg_model *m, double t, const double *Z, const double
                         G + r0, (int)D, Z, (int)D, 1.0, gA + r0 * D, (int)D);
         }
     }
-    colsum_add(G, B, D, gb);
+    odg_colsum_add(G, B, D, gb);
     return 0;
 }
 
@@ -166,7 +146,7 @@ static int linear_vjp_ref(odg_model *m, double t, const double *Z, const double 
             gA[j * D + k] += s;
         }
     }
-    colsum_add(G, B, D, gb);
+    odg_colsum_add(G, B, D, gb);
     return 0;
 }
 

@@ -15,7 +15,7 @@
  * OpenBLAS rounds a row differently depending on where its thread split puts it (models.h,
  * odg_blas_mode_resolve): THREADED is repeatable at a fixed thread count, not across them.
  */
-#include "odegrad/models.h"
+#include "models_impl.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -75,19 +75,6 @@ static void mlp_bias1_grad(const mlp_parts *p, double t, const double *Gu, doubl
         if (p->ti) {
             gW1[j * p->Din + p->D] += t * s;
         }
-    }
-}
-
-/* out[j] += sum_i X[i, j], column by column in row order (see mlp_bias1_grad).
- * X is (rows, cols). */
-static void colsum_add(const double *X, size_t rows, size_t cols, double *out)
-{
-    for (size_t j = 0; j < cols; j++) {
-        double s = 0;
-        for (size_t i = 0; i < rows; i++) {
-            s += X[i * cols + j];
-        }
-        out[j] += s;
     }
 }
 
@@ -194,13 +181,6 @@ mlp_tanh_inplace(double *restrict x, size_t n)
 }
 
 /* ---- BLAS version: pieces over rows [lo, lo + n) -------------------------------------------- */
-
-/* Rows [lo, lo + n) of chunk c. */
-static void chunk_rows(size_t B, long c, size_t *lo, size_t *n)
-{
-    *lo = (size_t)c * ODG_BATCH_CHUNK;
-    *n = B - *lo < ODG_BATCH_CHUNK ? B - *lo : ODG_BATCH_CHUNK;
-}
 
 /* Hh[lo:lo+n] = 1 c^T, c = b1 + t W1[:, D] (the hidden bias): the first row, then copies. */
 static void mlp_bias_rows(const mlp_parts *p, double t, double *Hh, size_t lo, size_t n)
@@ -360,7 +340,7 @@ static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const doub
 #pragma omp parallel for schedule(static) if (mlp_team(p, nch))
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(p->B, c, &lo, &n);
         mlp_bias_rows(p, t, Hh, lo, n);
         mlp_u_gemm(p, Z, Hh, lo, n);
         mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
@@ -378,7 +358,7 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(p->B, c, &lo, &n);
         mlp_bias_rows(p, t, Hh, lo, n);
         mlp_out_bias_rows(p, F, lo, n);
     }
@@ -386,7 +366,7 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(p->B, c, &lo, &n);
         mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
     }
     mlp_f_gemm(p, Hh, F, 0, p->B);
@@ -417,7 +397,7 @@ static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const do
 #pragma omp for schedule(static)
         for (long c = 0; c < nch; c++) {
             size_t lo, n;
-            chunk_rows(p->B, c, &lo, &n);
+            odg_chunk_rows(p->B, c, &lo, &n);
             double *gp = w->gpart + (size_t)c * m->P;
             mlp_bias_rows(p, t, Hh, lo, n);
             mlp_u_gemm(p, Z, Hh, lo, n);
@@ -473,14 +453,14 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(p->B, c, &lo, &n);
         mlp_bias_rows(p, t, Hh, lo, n);
     }
     mlp_u_gemm(p, Z, Hh, 0, p->B);
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(p->B, c, &lo, &n);
         mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
     }
     // gW2 (D, H) += G^T (D, B) Hh (B, H)
@@ -489,7 +469,7 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(p->B, c, &lo, &n);
         mlp_gu_scale(p, Hh, Gu, lo, n);
     }
     // gW1[:, :D] (H, D) += Gu^T (H, B) Z (B, D); leading dimension Din skips the time column
@@ -577,7 +557,7 @@ static int mlp_vjp_ref(odg_model *m, double t, const double *Z, const double *G,
             gW2[j * H + h] += s;
         }
     }
-    colsum_add(G, B, D, gb2);
+    odg_colsum_add(G, B, D, gb2);
     for (size_t i = 0; i < B; i++) { // Gu = (G W2) .* (1 - Hh^2)
         for (size_t h = 0; h < H; h++) {
             double s = 0;

@@ -1,5 +1,5 @@
 /* The counting allocator: exact current and peak bytes per tag and in total, 64-byte alignment,
- * zero fill, reset of peaks, and fault injection of the k-th attempt. */
+ * zero fill (and its absence in scratch blocks), reset of peaks, and fault injection of the k-th attempt. */
 #include "check.h"
 #include "odegrad/core.h"
 
@@ -48,6 +48,26 @@ int main(void)
     CHECK(f && !g && h, "fault injection failed the wrong attempt");
     CHECK(m.cur[ODG_TAG_MODEL] == 516, "a failed attempt is not accounted: %zu",
           m.cur[ODG_TAG_MODEL]);
+    /* scratch blocks (not zero-filled) are accounted, aligned and fault-injected the same way,
+     * large ones too (those get the huge-page advice, which must not disturb the block) */
+    const size_t big = (size_t)20 << 20;
+    const long before = m.nalloc;
+    m.fail_at = before + 1;
+    CHECK(odg_mem_scratch(&m, ODG_TAG_TAPE, 8) == NULL, "fault injection missed a scratch block");
+    double *s1 = odg_mem_scratch(&m, ODG_TAG_TAPE, big / sizeof(double));
+    CHECK(s1 && ((uintptr_t)s1 % 64) == 0, "scratch block failed or misaligned");
+    CHECK(m.nalloc == before + 2 && m.cur[ODG_TAG_TAPE] == big, "scratch: nalloc %ld cur %zu",
+          m.nalloc - before, m.cur[ODG_TAG_TAPE]);
+    if (s1) {
+        for (size_t i = 0; i < big / sizeof(double); i++) {
+            s1[i] = (double)i;
+        }
+        CHECK(s1[0] == 0.0 && s1[big / sizeof(double) - 1] == (double)(big / sizeof(double) - 1),
+              "scratch block does not hold what was written");
+    }
+    odg_mem_free(&m, s1);
+    CHECK(m.cur[ODG_TAG_TAPE] == 0, "scratch free not accounted: %zu", m.cur[ODG_TAG_TAPE]);
+    CHECK(odg_mem_scratch(&m, ODG_TAG_TAPE, SIZE_MAX / 4) == NULL, "scratch overflow not refused");
     /* sizes whose byte count overflows fail cleanly */
     CHECK(odg_mem_doubles(&m, ODG_TAG_MODEL, SIZE_MAX / 4) == NULL, "overflow not refused");
     CHECK(odg_mem_alloc(&m, ODG_NTAGS, 8) == NULL, "bad tag accepted");

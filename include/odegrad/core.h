@@ -56,6 +56,10 @@ void odg_mem_init(odg_mem *m);
 void *odg_mem_alloc(odg_mem *m, odg_tag tag, size_t bytes);
 /* Array of n doubles; NULL on overflow of n * 8 as well. */
 double *odg_mem_doubles(odg_mem *m, odg_tag tag, size_t n);
+/* The same without the zero fill, for blocks every reader finds written first (a tape, a
+ * trajectory, checkpoints): the fill is a pass over memory the kernel has just zeroed anyway, and
+ * for a backprop tape about a tenth of the gradient. */
+double *odg_mem_scratch(odg_mem *m, odg_tag tag, size_t n);
 /* Frees a block from odg_mem_alloc of the same m; NULL is ignored. */
 void odg_mem_free(odg_mem *m, void *p);
 /* Sets the peaks to the current values, so that a later phase can be measured on its own. */

@@ -223,6 +223,13 @@ char *odg_provenance_json(int argc, char *const *argv);
  * --always --dirty` run in the binary's directory at run time, else "unknown"). */
 const char *odg_git_commit(void);
 
+/* ---- a measuring process ------------------------------------------------------------------ */
+
+/* Makes memory a gradient frees stay in the process for its next gradient (glibc: large blocks
+ * from the heap, no trimming), as a training loop keeps its buffers.  Called once by a process
+ * that times repeated gradients: the run's child, the benchmarks. */
+void odg_malloc_retain(void);
+
 #ifdef __cplusplus
 }
 #endif

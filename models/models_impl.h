@@ -1,0 +1,31 @@
+/* What the models share and nobody else needs: the batch chunks (DESIGN.md "Parallelism") and the
+ * plain-loop column sum of the reference versions. */
+#ifndef ODEGRAD_MODELS_IMPL_H
+#define ODEGRAD_MODELS_IMPL_H
+
+#include "odegrad/models.h"
+
+#include <stddef.h>
+
+/* Rows [lo, lo + n) of chunk c of a batch of B rows: ODG_BATCH_CHUNK rows each, whatever the
+ * thread count, the last one shorter. */
+static inline void odg_chunk_rows(size_t B, long c, size_t *lo, size_t *n)
+{
+    *lo = (size_t)c * ODG_BATCH_CHUNK;
+    *n = B - *lo < ODG_BATCH_CHUNK ? B - *lo : ODG_BATCH_CHUNK;
+}
+
+/* out[j] += sum_i X[i, j], X (rows, cols): each column summed in row order into a local and added
+ * once, so two calls add exactly twice and the order never depends on threads. */
+static inline void odg_colsum_add(const double *X, size_t rows, size_t cols, double *out)
+{
+    for (size_t j = 0; j < cols; j++) {
+        double s = 0;
+        for (size_t i = 0; i < rows; i++) {
+            s += X[i * cols + j];
+        }
+        out[j] += s;
+    }
+}
+
+#endif
