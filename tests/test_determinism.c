@@ -39,6 +39,24 @@ typedef struct dcase {
 
 #define MAX_CASES 32
 
+/* Appends one case; H is ignored by the linear model. */
+static void add_case(dcase *cs, int *n, odg_model_kind kind, size_t B, size_t D, size_t H,
+                     int time_input, odg_blas_mode mode, odg_scheme scheme, long steps,
+                     odg_method method)
+{
+    dcase *c = &cs[(*n)++];
+    odg_model_opts_default(&c->mo);
+    c->mo.kind = kind;
+    c->mo.B = B;
+    c->mo.D = D;
+    c->mo.H = H;
+    c->mo.time_input = time_input;
+    c->mo.blas_mode = mode;
+    c->scheme = scheme;
+    c->steps = steps;
+    c->method = method;
+}
+
 /* The mlp at B = 256, D = 8, H = 32: four chunks of 64 rows, so 1, 2, 3 and 8 threads split
  * them in four different ways (and 8 threads leave some idle).  rk4 with fixed steps and dopri5
  * with adaptive ones; the discrete adjoint, the stored continuous adjoint and backsolve (whose
@@ -52,68 +70,23 @@ static int make_cases(dcase *cs)
     const odg_blas_mode modes[] = {ODG_BLAS_CHUNKED, ODG_BLAS_THREADED, ODG_BLAS_AUTO};
     const odg_method methods[] = {ODG_METHOD_BACKPROP, ODG_METHOD_STORED_ADJOINT,
                                   ODG_METHOD_BACKSOLVE_ADJOINT};
-    const odg_scheme schemes[] = {ODG_SCHEME_RK4, ODG_SCHEME_DOPRI5};
+    const odg_model_kind mlp = ODG_MODEL_MLP, lin = ODG_MODEL_LINEAR;
+    const odg_scheme rk4 = ODG_SCHEME_RK4;
+    const odg_method bp = ODG_METHOD_BACKPROP;
     int n = 0;
     for (int b = 0; b < 3; b++) {
-        for (int s = 0; s < 2; s++) {
-            for (int k = 0; k < 3; k++) {
-                dcase *c = &cs[n++];
-                odg_model_opts_default(&c->mo);
-                c->mo.B = 256;
-                c->mo.D = 8;
-                c->mo.H = 32;
-                c->mo.blas_mode = modes[b];
-                c->scheme = schemes[s];
-                c->steps = s == 0 ? 16 : 0;
-                c->method = methods[k];
-            }
+        for (int k = 0; k < 3; k++) {
+            add_case(cs, &n, mlp, 256, 8, 32, 0, modes[b], rk4, 16, methods[k]);
+            add_case(cs, &n, mlp, 256, 8, 32, 0, modes[b], ODG_SCHEME_DOPRI5, 0, methods[k]);
         }
     }
     for (int b = 0; b < 2; b++) {
-        dcase *c = &cs[n++];
-        odg_model_opts_default(&c->mo);
-        c->mo.B = 256;
-        c->mo.D = 16;
-        c->mo.H = 128;
-        c->mo.blas_mode = modes[b];
-        c->scheme = ODG_SCHEME_RK4;
-        c->steps = 4;
-        c->method = ODG_METHOD_BACKPROP;
-    }
-    for (int b = 0; b < 2; b++) {
-        dcase *c = &cs[n++];
-        odg_model_opts_default(&c->mo);
-        c->mo.B = 64;
-        c->mo.D = 32;
-        c->mo.H = 256;
-        c->mo.blas_mode = modes[b];
-        c->scheme = ODG_SCHEME_RK4;
-        c->steps = 4;
-        c->method = ODG_METHOD_BACKPROP;
-    }
-    for (int b = 0; b < 2; b++) {
-        dcase *c = &cs[n++];
-        odg_model_opts_default(&c->mo);
-        c->mo.B = 256;
-        c->mo.D = 8;
-        c->mo.H = 32;
-        c->mo.time_input = 1;
-        c->mo.blas_mode = modes[b];
-        c->scheme = ODG_SCHEME_RK4;
-        c->steps = 8;
-        c->method = ODG_METHOD_BACKPROP;
-    }
-    for (int b = 0; b < 2; b++) {
+        add_case(cs, &n, mlp, 256, 16, 128, 0, modes[b], rk4, 4, bp);
+        add_case(cs, &n, mlp, 64, 32, 256, 0, modes[b], rk4, 4, bp);
+        add_case(cs, &n, mlp, 256, 8, 32, 1, modes[b], rk4, 8, bp);
         for (int k = 0; k < 3; k += 2) {
-            dcase *c = &cs[n++];
-            odg_model_opts_default(&c->mo);
-            c->mo.kind = ODG_MODEL_LINEAR;
-            c->mo.B = 200; /* four chunks, the last one short */
-            c->mo.D = 40;
-            c->mo.blas_mode = modes[b];
-            c->scheme = ODG_SCHEME_RK4;
-            c->steps = 8;
-            c->method = methods[k];
+            /* B = 200: four chunks, the last one short */
+            add_case(cs, &n, lin, 200, 40, 0, 0, modes[b], rk4, 8, methods[k]);
         }
     }
     for (int i = 0; i < n; i++) {
