@@ -16,7 +16,7 @@
 /* ---- BLAS version ------------------------------------------------------------------------- */
 
 /* Determinism (DESIGN.md "Parallelism"; models.h, odg_blas_mode_resolve): F and Zbar are
- * row-wise, so CHUNKED computes them per fixed chunk of ODG_BATCH_CHUNK rows in an OpenMP loop
+ * row-wise, so CHUNKED computes them per fixed chunk of m->chunk rows in an OpenMP loop
  * (single-threaded BLAS inside it), bit-identical for any thread count, and THREADED as one GEMM
  * split by OpenBLAS's threads, which is not.  gA sums over the batch: in both modes it is cut into
  * fixed blocks of LINEAR_TILE rows of gA, each one GEMM over the whole batch run single-threaded
@@ -64,7 +64,7 @@ static int linear_f_blas(odg_model *m, double t, const double *Z, double *F)
 #pragma omp parallel for schedule(static) if (linear_team(m, nch, 1))
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        odg_chunk_rows(m->B, c, &lo, &n);
+        odg_chunk_rows(m, c, &lo, &n);
         linear_f_rows(m, Z, F, lo, n);
     }
     return 0;
@@ -87,7 +87,7 @@ static int linear_vjp_blas(odg_model *m, double t, const double *Z, const double
 #pragma omp for schedule(static)
             for (long c = 0; c < nch; c++) {
                 size_t lo, n;
-                odg_chunk_rows(B, c, &lo, &n);
+                odg_chunk_rows(m, c, &lo, &n);
                 linear_zbar_rows(m, G, Zbar, lo, n);
             }
         }

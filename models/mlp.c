@@ -6,7 +6,8 @@
  * theta = [W1 (H, Din), b1 (H), W2 (D, H), b2 (D)], Din = D + time_input; with time input, t
  * enters through the last column of W1, so U = Z W1[:, :D]^T + 1 (b1 + t W1[:, D])^T.
  *
- * Determinism: the batch is cut into chunks of ODG_BATCH_CHUNK rows whatever the thread count.
+ * Determinism: the batch is cut into chunks of m->chunk rows (ODG_BATCH_CHUNK by default)
+ * whatever the thread count.
  * Rows are independent in f, in Gu and in Zbar; the parameter gradient sums over rows, so each
  * chunk writes its own partial gradient (P numbers) and the partials are added in chunk order.
  * In CHUNKED mode every BLAS call then has the same arguments and runs single-threaded for any
@@ -340,7 +341,7 @@ static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const doub
 #pragma omp parallel for schedule(static) if (mlp_team(p, nch))
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        odg_chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(m, c, &lo, &n);
         mlp_bias_rows(p, t, Hh, lo, n);
         mlp_u_gemm(p, Z, Hh, lo, n);
         mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
@@ -358,7 +359,7 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        odg_chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(m, c, &lo, &n);
         mlp_bias_rows(p, t, Hh, lo, n);
         mlp_out_bias_rows(p, F, lo, n);
     }
@@ -366,7 +367,7 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        odg_chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(m, c, &lo, &n);
         mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
     }
     mlp_f_gemm(p, Hh, F, 0, p->B);
@@ -397,7 +398,7 @@ static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const do
 #pragma omp for schedule(static)
         for (long c = 0; c < nch; c++) {
             size_t lo, n;
-            odg_chunk_rows(p->B, c, &lo, &n);
+            odg_chunk_rows(m, c, &lo, &n);
             double *gp = w->gpart + (size_t)c * m->P;
             mlp_bias_rows(p, t, Hh, lo, n);
             mlp_u_gemm(p, Z, Hh, lo, n);
@@ -453,14 +454,14 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        odg_chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(m, c, &lo, &n);
         mlp_bias_rows(p, t, Hh, lo, n);
     }
     mlp_u_gemm(p, Z, Hh, 0, p->B);
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        odg_chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(m, c, &lo, &n);
         mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
     }
     // gW2 (D, H) += G^T (D, B) Hh (B, H)
@@ -469,7 +470,7 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo, n;
-        odg_chunk_rows(p->B, c, &lo, &n);
+        odg_chunk_rows(m, c, &lo, &n);
         mlp_gu_scale(p, Hh, Gu, lo, n);
     }
     // gW1[:, :D] (H, D) += Gu^T (H, B) Z (B, D); leading dimension Din skips the time column

@@ -216,6 +216,9 @@ static odg_status check_opts(const odg_model_opts *o)
     if (o->B > SIZE_MAX / sizeof(double) / o->D) { /* Z, F, G, Zbar are (B, D) */
         return ODG_EINVAL;
     }
+    if (o->batch_chunk > INT_MAX) {
+        return ODG_EINVAL;
+    }
     if (!isfinite(o->gain) || !(o->gain > 0) || !isfinite(o->stiffness) || !(o->stiffness >= 1)) {
         return ODG_EINVAL;
     }
@@ -253,7 +256,8 @@ odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *m
     m->D = o->D;
     m->mem = mem;
     m->blas = blas;
-    m->nchunks = (o->B + ODG_BATCH_CHUNK - 1) / ODG_BATCH_CHUNK;
+    m->chunk = o->batch_chunk > 0 ? o->batch_chunk : ODG_BATCH_CHUNK;
+    m->nchunks = (o->B + m->chunk - 1) / m->chunk;
     st = kinds[o->kind].create(m); /* P, views, ops, impl */
     if (st != ODG_OK) {
         goto fail;

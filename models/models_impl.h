@@ -7,12 +7,12 @@
 
 #include <stddef.h>
 
-/* Rows [lo, lo + n) of chunk c of a batch of B rows: ODG_BATCH_CHUNK rows each, whatever the
- * thread count, the last one shorter. */
-static inline void odg_chunk_rows(size_t B, long c, size_t *lo, size_t *n)
+/* Rows [lo, lo + n) of chunk c of m's batch: m->chunk rows each, whatever the thread count, the
+ * last one shorter. */
+static inline void odg_chunk_rows(const odg_model *m, long c, size_t *lo, size_t *n)
 {
-    *lo = (size_t)c * ODG_BATCH_CHUNK;
-    *n = B - *lo < ODG_BATCH_CHUNK ? B - *lo : ODG_BATCH_CHUNK;
+    *lo = (size_t)c * m->chunk;
+    *n = m->B - *lo < m->chunk ? m->B - *lo : m->chunk;
 }
 
 /* out[j] += sum_i X[i, j], X (rows, cols): each column summed in row order into a local and added

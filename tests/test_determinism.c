@@ -63,8 +63,8 @@ static void add_case(dcase *cs, int *n, odg_model_kind kind, size_t B, size_t D,
  * backward pass calls f and the VJP inside the augmented field); the three BLAS modes.  Then
  * the mlp at D = 16, H = 128, where OpenBLAS does split the threaded mode's GEMMs
  * (M N K > 262144); a batch of one chunk (B = 64) whose GEMMs OpenBLAS would split if it were
- * called outside a parallel region (64 x 256 x 32); the time-input column (rk4, backprop); and the
- * linear model with two gA tiles (D = 40). */
+ * called outside a parallel region (64 x 256 x 32); the time-input column (rk4, backprop); the
+ * linear model with two gA tiles (D = 40); and 20-row chunks (dopri5, backprop). */
 static int make_cases(dcase *cs)
 {
     const odg_blas_mode modes[] = {ODG_BLAS_CHUNKED, ODG_BLAS_THREADED, ODG_BLAS_AUTO};
@@ -89,6 +89,9 @@ static int make_cases(dcase *cs)
             add_case(cs, &n, lin, 200, 40, 0, 0, modes[b], rk4, 8, methods[k]);
         }
     }
+    /* another chunk size: 13 chunks of 20 rows, the last one 16 */
+    add_case(cs, &n, mlp, 256, 8, 32, 0, ODG_BLAS_CHUNKED, ODG_SCHEME_DOPRI5, 0, bp);
+    cs[n - 1].mo.batch_chunk = 20;
     for (int i = 0; i < n; i++) {
         dcase *c = &cs[i];
         char steps[32];
@@ -97,10 +100,12 @@ static int make_cases(dcase *cs)
         } else {
             snprintf(steps, sizeof steps, "adaptive");
         }
-        snprintf(c->label, sizeof c->label, "%s%s B=%zu D=%zu H=%zu %s %s %s blas=%s",
+        snprintf(c->label, sizeof c->label, "%s%s B=%zu D=%zu H=%zu chunk=%zu %s %s %s blas=%s",
                  odg_model_kind_name(c->mo.kind), c->mo.time_input ? "+t" : "", c->mo.B, c->mo.D,
-                 c->mo.kind == ODG_MODEL_MLP ? c->mo.H : 0, odg_scheme_name(c->scheme), steps,
-                 odg_method_name(c->method), odg_blas_mode_name(c->mo.blas_mode));
+                 c->mo.kind == ODG_MODEL_MLP ? c->mo.H : 0,
+                 c->mo.batch_chunk ? c->mo.batch_chunk : (size_t)ODG_BATCH_CHUNK,
+                 odg_scheme_name(c->scheme), steps, odg_method_name(c->method),
+                 odg_blas_mode_name(c->mo.blas_mode));
     }
     return n;
 }

@@ -56,6 +56,16 @@ static config linear_config(size_t B, size_t D, odg_spectrum s, double S)
     return c;
 }
 
+/* c with chunks of `rows` rows instead of ODG_BATCH_CHUNK (several chunks, the last one short,
+ * in the small batches here) */
+static config with_chunk(config c, size_t rows)
+{
+    c.o.batch_chunk = rows;
+    size_t len = strlen(c.label);
+    snprintf(c.label + len, sizeof c.label - len, " chunk=%zu", rows);
+    return c;
+}
+
 static double *zeros(size_t n)
 {
     double *x = calloc(n ? n : 1, sizeof(double));
@@ -868,6 +878,7 @@ static void test_bad_options(void)
     BAD("stiffness = NaN", stiffness, NAN, ODG_EINVAL);
     BAD("time_input = 2", time_input, 2, ODG_EINVAL);
     BAD("kind out of range", kind, ODG_NMODELS, ODG_EINVAL);
+    BAD("batch_chunk = 2^40 (over a BLAS int)", batch_chunk, (size_t)1 << 40, ODG_EINVAL);
     /* sizes that each fit a BLAS int but whose products overflow size_t (in bytes) */
     base.o.B = INT_MAX;
     BAD("B = D = INT_MAX (B * D overflows)", D, INT_MAX, ODG_EINVAL);
@@ -991,6 +1002,8 @@ int main(void)
         linear_config(7, 3, ODG_SPECTRUM_SPIRAL, 1),
         linear_config(3, 4, ODG_SPECTRUM_STIFF, 100),
         linear_config(7, 3, ODG_SPECTRUM_STIFF, 100),
+        with_chunk(mlp_config(7, 3, 8, 1), 2),
+        with_chunk(linear_config(7, 3, ODG_SPECTRUM_RANDOM, 1), 3),
     };
     const int nc = (int)(sizeof cs / sizeof cs[0]);
     for (int c = 0; c < nc; c++) {

@@ -36,13 +36,17 @@ typedef enum {
     ODG_NBLAS_MODES
 } odg_blas_mode;
 
-/* Rows of the batch per chunk.  Chunk c holds rows [c * 64, min(B, (c + 1) * 64)) whatever the
- * thread count, so a gradient is bit-identical for any OMP_NUM_THREADS (CHUNKED mode).  64 rows:
+/* Rows of the batch per chunk, by default (odg_model_opts.batch_chunk sets another).  Chunk c
+ * holds rows [c * 64, min(B, (c + 1) * 64)) whatever the thread count, so a gradient is
+ * bit-identical for any OMP_NUM_THREADS (CHUNKED mode); another chunk size gives other bits, as
+ * the GEMMs and the partial sums change.  64 rows:
  * a chunk's (64, H) hidden activations stay in L2 (128 KiB at H = 256, 256 KiB at H = 512)
  * between the GEMMs that make and use them; 64 rows are 16 of OpenBLAS's 4-row micro-tiles, so a
  * per-chunk GEMM runs near full speed; and the per-chunk parameter-gradient partials (B / 64 of
  * them, P numbers each) cost half the memory and reduction traffic that 32-row chunks would,
- * while B = 128 still gives two chunks to share. */
+ * while B = 128 still gives two chunks to share.  The chunks are also the unit of parallel work:
+ * B = 512 has 8 of them, so 16 threads cannot all be busy; 32-row chunks give 16, each running
+ * its GEMMs somewhat slower on one thread. */
 #define ODG_BATCH_CHUNK 64
 
 /* CHUNKED mode needs every GEMM single-threaded: inside an active parallel region OpenBLAS makes
@@ -71,6 +75,7 @@ typedef struct odg_model_opts {
     double stiffness;      /* linear stiff: ratio S >= 1 */
     int reference;         /* 1: plain-loop implementation (tests compare against it) */
     odg_blas_mode blas_mode; /* default AUTO (also what a zeroed struct holds) */
+    size_t batch_chunk;      /* rows per batch chunk; 0 (the default): ODG_BATCH_CHUNK */
 } odg_model_opts;
 
 /* mlp, D=16 H=64 B=128, gain 1, random, S=1, blas auto */
@@ -124,7 +129,8 @@ struct odg_model {
     odg_mem *mem;
     void *impl;        /* private scratch, allocated under ODG_TAG_MODEL at create */
     odg_blas_mode blas; /* the resolved mode (THREADED or CHUNKED) that f and vjp use */
-    size_t nchunks;     /* ceil(B / ODG_BATCH_CHUNK) */
+    size_t chunk;       /* rows per batch chunk (opts.batch_chunk, or ODG_BATCH_CHUNK) */
+    size_t nchunks;     /* ceil(B / chunk) */
 };
 
 /* Creates a model with theta zeroed; all its memory comes from mem (tag model).  Checks the
