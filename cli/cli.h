@@ -19,7 +19,8 @@ int odg_cli_run(int argc, char **argv);
 int odg_cli_reference(int argc, char **argv);
 int odg_cli_list(int argc, char **argv);
 int odg_cli_version(int argc, char **argv);
-int odg_cli_sweep(int argc, char **argv); /* cli/sweep.c */
+int odg_cli_sweep(int argc, char **argv);    /* cli/sweep.c */
+int odg_cli_roofline(int argc, char **argv); /* cli/roofline.c */
 
 /* The whole command line as main() received it (for the provenance); argc 0 if unknown. */
 void odg_cli_command_line(int *argc, char ***argv);
@@ -42,6 +43,14 @@ int odg_cli_list_len(const odg_cli_names *l);
 /* "a, b, c" into buf. */
 void odg_cli_list_names(const odg_cli_names *l, char *buf, size_t cap);
 
+/* ---- help text ---------------------------------------------------------------------------- */
+
+/* One flag of a --help: its name in a 20-column field, then text wrapped at 80 columns. */
+void odg_cli_opt(FILE *f, const char *flag, const char *text);
+/* "PRE NAMES (DEFAULT)" for a flag that takes one of the names of a list. */
+void odg_cli_opt_list(FILE *f, const char *flag, const char *pre, const char *list,
+                      const char *dflt);
+
 /* ---- flag values -------------------------------------------------------------------------- */
 
 /* Each parses text for flag, or prints "odegrad CMD: FLAG: 'TEXT' is not ..." to stderr and
@@ -62,11 +71,19 @@ typedef struct odg_cli_run_opts {
     odg_run_config cfg;
     const char *csv; /* --csv FILE or NULL */
     int json;        /* --json */
+    double min_time; /* roofline: --min-time SECONDS (ODG_CLI_MIN_TIME) */
 } odg_cli_run_opts;
 
-/* Parses the `run` flags in argv[1 ..] into o (defaults first).  Returns 0, ODG_EXIT_USAGE after
- * printing the problem, or -1 after printing --help to stdout (the caller exits 0). */
+#define ODG_CLI_MIN_TIME 0.5
+
+/* Parses the flags of `cmd` in argv[1 ..] into o (defaults first): every `run` flag for run,
+ * reference and sweep; for roofline only --model, --dim, --hidden, --batch, --threads and its
+ * own --min-time, --json, --help.  Returns 0, ODG_EXIT_USAGE after printing the problem, or -1
+ * after printing --help to stdout (the caller exits 0). */
 int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *o);
 void odg_cli_run_usage(FILE *f, const char *cmd);
+void odg_cli_roofline_usage(FILE *f);
+/* The help of the flags that decide a model's shapes (--model, --dim, --hidden, --batch). */
+void odg_cli_shape_usage(FILE *f);
 
 #endif

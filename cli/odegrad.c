@@ -1,5 +1,6 @@
 /* odegrad: gradients through ODE solvers, measured.  The command dispatches to its
- * subcommands (cli/run.c, cli/sweep.c, cli/list.c, cli/version.c); DESIGN.md "Layers". */
+ * subcommands (cli/run.c, cli/sweep.c, cli/roofline.c, cli/list.c, cli/version.c); DESIGN.md
+ * "Layers". */
 #include "cli.h"
 
 #include <string.h>
@@ -12,6 +13,8 @@ static const struct {
     {"run", odg_cli_run, "measure one configuration and record it (CSV row, JSON)"},
     {"sweep", odg_cli_sweep, "run a sweep file: many configurations, resumable"},
     {"reference", odg_cli_reference, "compute or find the cached reference gradient of a problem"},
+    {"roofline", odg_cli_roofline,
+     "this machine's DGEMM rate at a model's shapes, and at its peak"},
     {"list", odg_cli_list, "models, schemes, methods, schedules, interpolations, columns, ..."},
     {"version", odg_cli_version, "version, commit and (--json) the provenance record"},
 };
@@ -27,6 +30,20 @@ void odg_cli_command_line(int *argc, char ***argv)
 }
 
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+/* "run, sweep, ..." for messages. */
+static void command_names(char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < NCOMMANDS; k++) {
+        int n = snprintf(buf + len, cap - len, "%s%s", k ? ", " : "", commands[k].name);
+        if (n < 0 || (size_t)n >= cap - len) {
+            return;
+        }
+        len += (size_t)n;
+    }
+}
 
 static void usage(FILE *f)
 {
@@ -45,9 +62,10 @@ int main(int argc, char **argv)
 {
     full_argc = argc;
     full_argv = argv;
+    char names[256];
+    command_names(names, sizeof names);
     if (argc < 2) {
-        fprintf(stderr, "odegrad: no command (run, sweep, reference, list, version; see odegrad "
-                        "--help)\n");
+        fprintf(stderr, "odegrad: no command (%s; see odegrad --help)\n", names);
         return ODG_EXIT_USAGE;
     }
     const char *cmd = argv[1];
@@ -63,9 +81,6 @@ int main(int argc, char **argv)
             return commands[k].fn(argc - 1, argv + 1);
         }
     }
-    fprintf(stderr,
-            "odegrad: unknown command '%s' (run, sweep, reference, list, version; see "
-            "odegrad --help)\n",
-            cmd);
+    fprintf(stderr, "odegrad: unknown command '%s' (%s; see odegrad --help)\n", cmd, names);
     return ODG_EXIT_USAGE;
 }

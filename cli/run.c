@@ -1,5 +1,7 @@
 /* `odegrad run`: one configuration, honestly measured, recorded with provenance; and
- * `odegrad reference`: the same problem flags, the cached reference gradient alone.
+ * `odegrad reference`: the same problem flags, the cached reference gradient alone.  The flag
+ * parser also serves `odegrad roofline` (cli/roofline.c), which takes the flags that decide a
+ * model's shapes and the thread count.
  *
  * Order matters: every flag, every file --load names and every output path is checked before
  * anything is created or appended, so bad input (exit 2) leaves no trace. */
@@ -20,6 +22,7 @@ enum {
     OPT_TIME_INPUT,
     OPT_GAIN,
     OPT_BLAS,
+    OPT_BATCH_CHUNK,
     OPT_SCHEME,
     OPT_STEPS,
     OPT_RTOL,
@@ -38,6 +41,8 @@ enum {
     OPT_REPEAT,
     OPT_WARMUP,
     OPT_THREADS,
+    OPT_ROOFLINE_GFLOPS,
+    OPT_MIN_TIME,
     OPT_TIMEOUT,
     OPT_MEM_LIMIT,
     OPT_REFERENCE,
@@ -56,7 +61,9 @@ static const struct option run_options[] = {
     {"stiffness", required_argument, NULL, OPT_STIFFNESS},
     {"time-input", no_argument, NULL, OPT_TIME_INPUT},
     {"gain", required_argument, NULL, OPT_GAIN},
-    {"blas", required_argument, NULL, OPT_BLAS},
+    {"blas-mode", required_argument, NULL, OPT_BLAS},
+    {"blas", required_argument, NULL, OPT_BLAS}, /* the old name, kept as a synonym */
+    {"batch-chunk", required_argument, NULL, OPT_BATCH_CHUNK},
     {"scheme", required_argument, NULL, OPT_SCHEME},
     {"steps", required_argument, NULL, OPT_STEPS},
     {"rtol", required_argument, NULL, OPT_RTOL},
@@ -75,6 +82,8 @@ static const struct option run_options[] = {
     {"repeat", required_argument, NULL, OPT_REPEAT},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"roofline-gflops", required_argument, NULL, OPT_ROOFLINE_GFLOPS},
+    {"min-time", required_argument, NULL, OPT_MIN_TIME},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"mem-limit", required_argument, NULL, OPT_MEM_LIMIT},
     {"reference", required_argument, NULL, OPT_REFERENCE},
@@ -91,40 +100,12 @@ static const struct option run_options[] = {
 #define MAX_STEPS (1L << 40)
 #define MAX_REPEAT 1000000L
 
-/* One flag of the help: its name in a 20-column field, then text wrapped at 80 columns. */
-static void opt(FILE *f, const char *flag, const char *text)
+void odg_cli_shape_usage(FILE *f)
 {
-    const int indent = 22, width = 80;
-    fprintf(f, "  %-19s ", flag);
-    if ((int)strlen(flag) > 19) {
-        fprintf(f, "\n%*s", indent, "");
-    }
-    int col = indent;
-    const char *p = text;
-    while (*p) {
-        size_t w = strcspn(p, " ");
-        if (col > indent && col + 1 + (int)w > width) {
-            fprintf(f, "\n%*s", indent, "");
-            col = indent;
-        } else if (col > indent) {
-            fputc(' ', f);
-            col++;
-        }
-        fprintf(f, "%.*s", (int)w, p);
-        col += (int)w;
-        p += w;
-        p += strspn(p, " ");
-    }
-    fputc('\n', f);
-}
-
-/* "TEXT one of NAMES (DEFAULT)" for a flag that takes a name from a list. */
-static void opt_list(FILE *f, const char *flag, const char *pre, const char *list, const char *dflt)
-{
-    char names[512], text[1024];
-    odg_cli_list_names(odg_cli_list_find(list), names, sizeof names);
-    snprintf(text, sizeof text, "%s%s (%s)", pre, names, dflt);
-    opt(f, flag, text);
+    odg_cli_opt_list(f, "--model NAME", "", "models", "mlp");
+    odg_cli_opt(f, "--dim D", "state dimension (16)");
+    odg_cli_opt(f, "--hidden H", "hidden width, mlp only (64)");
+    odg_cli_opt(f, "--batch B", "batch size (128)");
 }
 
 void odg_cli_run_usage(FILE *f, const char *cmd)
@@ -142,60 +123,94 @@ void odg_cli_run_usage(FILE *f, const char *cmd)
                    "$ODEGRAD_CACHE, else\nresults/reference.\n");
     }
     fprintf(f, "\nProblem:\n");
-    opt_list(f, "--model NAME", "", "models", "mlp");
-    opt(f, "--dim D", "state dimension (16)");
-    opt(f, "--hidden H", "hidden width, mlp only (64)");
-    opt(f, "--batch B", "batch size (128)");
-    opt(f, "--time-input", "mlp: t is an extra input of the first layer");
-    opt_list(f, "--spectrum NAME", "linear only: ", "spectra", "random");
-    opt(f, "--stiffness S", "linear --spectrum stiff: eigenvalue ratio, >= 1 (1)");
-    opt(f, "--gain G", "initial-weight gain (1)");
-    opt(f, "--t1 T", "end time, t in [0, T] (1)");
-    opt(f, "--seed S", "RNG seed: theta, then z0, then w are drawn from it (1)");
-    opt(f, "--load DIR",
+    odg_cli_shape_usage(f);
+    odg_cli_opt(f, "--time-input", "mlp: t is an extra input of the first layer");
+    odg_cli_opt_list(f, "--spectrum NAME", "linear only: ", "spectra", "random");
+    odg_cli_opt(f, "--stiffness S", "linear --spectrum stiff: eigenvalue ratio, >= 1 (1)");
+    odg_cli_opt(f, "--gain G", "initial-weight gain (1)");
+    odg_cli_opt(f, "--t1 T", "end time, t in [0, T] (1)");
+    odg_cli_opt(f, "--seed S", "RNG seed: theta, then z0, then w are drawn from it (1)");
+    odg_cli_opt(
+        f, "--load DIR",
         "read W1.npy b1.npy W2.npy b2.npy (or A.npy b.npy), z0.npy and w.npy from DIR; what is "
         "absent comes from the seed; every shape is checked");
-    opt_list(f, "--blas MODE", "how f and its VJP use threads: ", "blas-modes", "auto");
+    odg_cli_opt_list(f, "--blas-mode MODE",
+                     "how f and its VJP use threads (--blas is a synonym): ", "blas-modes", "auto");
+    odg_cli_opt(f, "--batch-chunk ROWS",
+                "rows per batch chunk, the unit of parallel work in chunked mode; a gradient's "
+                "bits depend on it, never on the thread count (64)");
     fprintf(f, "Solver:\n");
-    opt_list(f, "--scheme NAME", "", "schemes", "rk4");
-    opt(f, "--steps N", "fixed steps (64)");
-    opt(f, "--rtol R", "adaptive steps instead of --steps (adaptive schemes only)");
-    opt(f, "--atol A", "absolute tolerance (default: the same as --rtol, and the other way)");
+    odg_cli_opt_list(f, "--scheme NAME", "", "schemes", "rk4");
+    odg_cli_opt(f, "--steps N", "fixed steps (64)");
+    odg_cli_opt(f, "--rtol R", "adaptive steps instead of --steps (adaptive schemes only)");
+    odg_cli_opt(f, "--atol A",
+                "absolute tolerance (default: the same as --rtol, and the other way)");
     fprintf(f, "Gradient:\n");
-    opt_list(f, "--method NAME", "", "methods", "backprop");
-    opt_list(f, "--schedule NAME", "checkpointing methods: ", "schedules", "uniform");
-    opt(f, "--checkpoints C",
-        "checkpointing methods: the checkpoint count (default: uniform about sqrt(N) steps "
-        "apart, binomial ceil(log2 N) + 1)");
-    opt_list(f, "--interp NAME", "stored-adjoint and checkpoint-adjoint: ", "interpolations",
-             "hermite");
-    opt(f, "--adj-rtol R", "continuous adjoints: their own adaptive steps, with these tolerances");
-    opt(f, "--adj-atol A", "(default: the same as --adj-rtol, and the other way)");
-    opt_list(f, "--reference KIND", "", "references", "auto");
+    odg_cli_opt_list(f, "--method NAME", "", "methods", "backprop");
+    odg_cli_opt_list(f, "--schedule NAME", "checkpointing methods: ", "schedules", "uniform");
+    odg_cli_opt(f, "--checkpoints C",
+                "checkpointing methods: the checkpoint count (default: uniform about sqrt(N) steps "
+                "apart, binomial ceil(log2 N) + 1)");
+    odg_cli_opt_list(f, "--interp NAME",
+                     "stored-adjoint and checkpoint-adjoint: ", "interpolations", "hermite");
+    odg_cli_opt(f, "--adj-rtol R",
+                "continuous adjoints: their own adaptive steps, with these tolerances");
+    odg_cli_opt(f, "--adj-atol A", "(default: the same as --adj-rtol, and the other way)");
+    odg_cli_opt_list(f, "--reference KIND", "", "references", "auto");
     if (run) {
         fprintf(f, "Measurement:\n");
-        opt(f, "--repeat R", "timed gradients (3)");
-        opt(f, "--warmup W", "untimed gradients first (1)");
-        opt(f, "--threads T", "OpenMP and OpenBLAS threads (default: as OMP_NUM_THREADS says)");
-        opt(f, "--timeout SECONDS", "stop the run there and record status timeout");
-        opt(f, "--mem-limit BYTES",
+        odg_cli_opt(f, "--repeat R", "timed gradients (3)");
+        odg_cli_opt(f, "--warmup W", "untimed gradients first (1)");
+        odg_cli_opt(f, "--threads T",
+                    "OpenMP and OpenBLAS threads (default: as OMP_NUM_THREADS says)");
+        odg_cli_opt(f, "--roofline-gflops G",
+                    "record G as roofline_gflops instead of measuring the DGEMM rate at the "
+                    "model's shapes after the timed gradients (odegrad sweep passes the rate an "
+                    "earlier run of the same shapes and threads measured)");
+        odg_cli_opt(f, "--timeout SECONDS", "stop the run there and record status timeout");
+        odg_cli_opt(
+            f, "--mem-limit BYTES",
             "refuse (and record as oom) a configuration whose memory by THEORY.md section 6 "
             "exceeds BYTES; BYTES may end in K, M, G or T (powers of 1024); auto = 80% of the "
             "memory available (default), none = no limit");
         fprintf(f, "Output:\n");
-        opt(f, "--csv FILE",
-            "append one row (the header from columns.def when the file is new) and write "
-            "FILE.json with the provenance");
-        opt(f, "--json", "print the whole record as one JSON object on the last line");
-        opt(f, "--experiment NAME", "the experiment column (adhoc)");
-        opt(f, "--save-grad DIR", "write gW1.npy ... (or gA.npy gb.npy) and gz0.npy to DIR");
-        opt(f, "--help", "this text");
+        odg_cli_opt(f, "--csv FILE",
+                    "append one row (the header from columns.def when the file is new) and write "
+                    "FILE.json with the provenance");
+        odg_cli_opt(f, "--json", "print the whole record as one JSON object on the last line");
+        odg_cli_opt(f, "--experiment NAME", "the experiment column (adhoc)");
+        odg_cli_opt(f, "--save-grad DIR",
+                    "write gW1.npy ... (or gA.npy gb.npy) and gz0.npy to DIR");
+        odg_cli_opt(f, "--help", "this text");
         fprintf(f, "\nExit status: 0 ok; 1 the results could not be written; 2 bad input (nothing "
                    "was\nwritten); 3 recorded with a status other than ok (diverged, oom, "
                    "timeout, error).\n");
     } else {
-        opt(f, "--json", "print the reference's description as JSON");
-        opt(f, "--help", "this text");
+        odg_cli_opt(f, "--json", "print the reference's description as JSON");
+        odg_cli_opt(f, "--help", "this text");
+    }
+}
+
+/* Whether a flag belongs to the command: `roofline` takes the flags that decide the model's
+ * shapes, the thread count and its own --min-time; the others take every flag but --min-time
+ * (`reference` refuses the output flags itself). */
+static int flag_applies(const char *cmd, int code)
+{
+    if (strcmp(cmd, "roofline") != 0) {
+        return code != OPT_MIN_TIME;
+    }
+    switch (code) {
+    case OPT_MODEL:
+    case OPT_DIM:
+    case OPT_HIDDEN:
+    case OPT_BATCH:
+    case OPT_THREADS:
+    case OPT_MIN_TIME:
+    case OPT_JSON:
+    case OPT_HELP:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -213,6 +228,7 @@ static const char *option_name(int code)
 int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->min_time = ODG_CLI_MIN_TIME;
     odg_run_config *c = &o->cfg;
     odg_run_config_default(c);
     int rc = 0;
@@ -227,6 +243,11 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
             break;
         }
         snprintf(flag, sizeof flag, "--%s", option_name(opt));
+        if (opt >= OPT_MODEL && !flag_applies(cmd, opt)) {
+            fprintf(stderr, "odegrad %s: %s does not apply to odegrad %s (see odegrad %s --help)\n",
+                    cmd, flag, cmd, cmd);
+            return ODG_EXIT_USAGE;
+        }
         /* "--dim --batch 4": the value is missing; no value of ours starts with "--" */
         if (opt >= OPT_MODEL && optarg && strncmp(optarg, "--", 2) == 0) {
             fprintf(stderr, "odegrad %s: %s needs a value (found the flag '%s')\n", cmd, flag,
@@ -270,6 +291,10 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
         case OPT_BLAS:
             rc = odg_cli_name(cmd, odg_cli_list_find("blas-modes"), optarg, &idx);
             c->model.blas_mode = (odg_blas_mode)idx;
+            break;
+        case OPT_BATCH_CHUNK:
+            rc = odg_cli_posint(cmd, flag, optarg, MAX_SIZE, &v);
+            c->model.batch_chunk = (size_t)v;
             break;
         case OPT_SCHEME:
             rc = odg_cli_name(cmd, odg_cli_list_find("schemes"), optarg, &idx);
@@ -342,6 +367,12 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
             rc = odg_cli_posint(cmd, flag, optarg, 4096, &v);
             c->threads = (int)v;
             break;
+        case OPT_ROOFLINE_GFLOPS:
+            rc = odg_cli_posreal(cmd, flag, optarg, &c->roofline_gflops);
+            break;
+        case OPT_MIN_TIME:
+            rc = odg_cli_real_min(cmd, flag, optarg, 0.0, &o->min_time);
+            break;
         case OPT_TIMEOUT:
             rc = odg_cli_posreal(cmd, flag, optarg, &c->timeout_s);
             break;
@@ -368,7 +399,11 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
             }
             break;
         case OPT_HELP:
-            odg_cli_run_usage(stdout, cmd);
+            if (strcmp(cmd, "roofline") == 0) {
+                odg_cli_roofline_usage(stdout);
+            } else {
+                odg_cli_run_usage(stdout, cmd);
+            }
             return -1;
         case ':':
             fprintf(stderr, "odegrad %s: --%s needs a value\n", cmd, option_name(optopt));
@@ -504,6 +539,15 @@ static void print_summary(FILE *f, const odg_run_record *rec)
         fprintf(f, "  work     %lld f forward, %lld f backward, %lld VJPs, %lld steps recomputed\n",
                 cl[ODG_COL_nfe_forward].i, cl[ODG_COL_nfe_backward].i, cl[ODG_COL_nvjp].i,
                 cl[ODG_COL_recomputed_steps].i);
+    }
+    if (cl[ODG_COL_gflops].type == ODG_CELL_REAL) {
+        fprintf(f, "  rate     %.3g GFLOP/s (blas %s)", cl[ODG_COL_gflops].x,
+                cl[ODG_COL_blas_mode].s);
+        if (cl[ODG_COL_roofline_frac].type == ODG_CELL_REAL) {
+            fprintf(f, ", %.1f%% of the DGEMM rate at these shapes (%.3g GFLOP/s)",
+                    100 * cl[ODG_COL_roofline_frac].x, cl[ODG_COL_roofline_gflops].x);
+        }
+        fprintf(f, "\n");
     }
     bytes_str(real_of(cell(rec, ODG_COL_accounted_peak_bytes)), a, sizeof a);
     bytes_str(real_of(cell(rec, ODG_COL_theory_bytes)), b, sizeof b);

@@ -3,6 +3,10 @@
  * are its own.  Resumable: configurations already in the results file for the same commit are
  * skipped.  The file format is described in `odegrad sweep --help` and docs/experiments.md.
  *
+ * The DGEMM rate at a model's shapes (the roofline_gflops column) depends only on the shapes
+ * and the thread count: the first run of each (model, dim, hidden, batch, threads) measures it,
+ * and the later runs of the same key are given its value (--roofline-gflops).
+ *
  * Every file is read and expanded before anything runs, so a typo on line 40 costs nothing. */
 
 #include <ini.h>
@@ -64,6 +68,7 @@ enum {
     K_ADJ_RTOL,
     K_ADJ_ATOL,
     K_BLAS,
+    K_BATCH_CHUNK,
     K_THREADS,
     K_METHOD,
     K_SEED,
@@ -98,7 +103,8 @@ static const struct sweep_key {
     [K_INTERP] = {"interp", V_NAME, "interpolations", "interp"},
     [K_ADJ_RTOL] = {"adj-rtol", V_POS, NULL, NULL},
     [K_ADJ_ATOL] = {"adj-atol", V_POS, NULL, NULL},
-    [K_BLAS] = {"blas", V_NAME, "blas-modes", NULL},
+    [K_BLAS] = {"blas-mode", V_NAME, "blas-modes", "blas_mode"},
+    [K_BATCH_CHUNK] = {"batch-chunk", V_COUNT, NULL, "batch_chunk"},
     [K_THREADS] = {"threads", V_COUNT, NULL, "threads"},
     [K_METHOD] = {"method", V_NAME, "methods", "method"},
     [K_SEED] = {"seed", V_NONNEG, NULL, "seed"},
@@ -200,6 +206,12 @@ static int sweep_name_known(const char *list, const char *s)
     return 0;
 }
 
+/* Other names a key is known by: blas-mode's column name and its old flag name. */
+static const struct {
+    const char *name;
+    int key;
+} key_aliases[] = {{"blas_mode", K_BLAS}, {"blas", K_BLAS}};
+
 static int sweep_key_index(const char *name)
 {
     for (int k = 0; k < NKEYS; k++) {
@@ -207,7 +219,24 @@ static int sweep_key_index(const char *name)
             return k;
         }
     }
+    for (size_t a = 0; a < sizeof key_aliases / sizeof key_aliases[0]; a++) {
+        if (strcmp(key_aliases[a].name, name) == 0) {
+            return key_aliases[a].key;
+        }
+    }
     return -1;
+}
+
+/* The name a column records for a key's value: a BLAS mode as the run resolves it (auto is
+ * recorded as chunked or threaded); other values as they are. */
+static const char *sweep_recorded_name(int k, const char *v)
+{
+    odg_blas_mode want, got;
+    if (k == K_BLAS && odg_blas_mode_from_name(v, &want) == ODG_OK &&
+        odg_blas_mode_resolve(want, &got) == ODG_OK) {
+        return odg_blas_mode_name(got);
+    }
+    return v;
 }
 
 static long sweep_nproc(void)
@@ -937,7 +966,7 @@ static int sweep_expand(sweep_file *sf, char *err, size_t len, int *err_line)
     return 0;
 }
 
-static char **sweep_argv(const sweep_file *sf, const sweep_config *c);
+static char **sweep_argv(const sweep_file *sf, const sweep_config *c, const char *roofline);
 
 /* Every configuration through the parser and the checks of `odegrad run` itself, so that what
  * the sweep accepts the child accepts: a mistake is reported now with its line, not as a failed
@@ -946,7 +975,7 @@ static int sweep_check_configs(const sweep_file *sf, char *err, size_t len, int 
 {
     for (int i = 0; i < sf->ncfg; i++) {
         const sweep_config *c = &sf->cfg[i];
-        char **argv = sweep_argv(sf, c);
+        char **argv = sweep_argv(sf, c, NULL);
         int argc = 0;
         while (argv[argc]) {
             argc++;
@@ -1226,7 +1255,7 @@ static int sweep_row_matches(const sweep_csv *t, int i, const sweep_config *c, c
         if (j < 0) {
             return 0;
         }
-        int same = keys[k].type == V_NAME ? strcmp(row[j], c->val[k]) == 0
+        int same = keys[k].type == V_NAME ? strcmp(row[j], sweep_recorded_name(k, c->val[k])) == 0
                                           : sweep_same_number(row[j], c->val[k]);
         if (!same) {
             return 0;
@@ -1273,10 +1302,11 @@ static void sweep_on_signal(int sig)
     sweep_interrupted = sig;
 }
 
-/* The child's argument vector: odegrad run --KEY VALUE ... --csv FILE --experiment NAME. */
-static char **sweep_argv(const sweep_file *sf, const sweep_config *c)
+/* The child's argument vector: odegrad run --KEY VALUE ... --csv FILE --experiment NAME, and
+ * --roofline-gflops ROOFLINE when it is not NULL. */
+static char **sweep_argv(const sweep_file *sf, const sweep_config *c, const char *roofline)
 {
-    char **argv = sweep_alloc((2 * NKEYS + 8) * sizeof *argv);
+    char **argv = sweep_alloc((2 * NKEYS + 10) * sizeof *argv);
     int n = 0;
     argv[n++] = "odegrad";
     argv[n++] = "run";
@@ -1292,6 +1322,10 @@ static char **sweep_argv(const sweep_file *sf, const sweep_config *c)
     argv[n++] = sf->csv ? sf->csv : "results.csv"; /* not yet chosen while checking */
     argv[n++] = "--experiment";
     argv[n++] = sf->name;
+    if (roofline) {
+        argv[n++] = "--roofline-gflops";
+        argv[n++] = (char *)roofline;
+    }
     argv[n] = NULL;
     return argv;
 }
@@ -1380,25 +1414,78 @@ static long sweep_file_size(const char *path)
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
-/* The last row of the results file (the one the child appended): status and median time. */
-static void sweep_last_row(const char *csv, char *status, size_t slen, char *tmed, size_t tlen)
+/* Fields of the last row of the results file (the one the child appended): out[i] is the
+ * column names[i], "?" when there is no such row or column. */
+#define SWEEP_FIELD_LEN 40
+static void sweep_last_row(const char *csv, const char *const *names, int n,
+                           char (*out)[SWEEP_FIELD_LEN])
 {
-    snprintf(status, slen, "?");
-    snprintf(tmed, tlen, "?");
+    for (int i = 0; i < n; i++) {
+        snprintf(out[i], SWEEP_FIELD_LEN, "?");
+    }
     sweep_csv t;
     if (sweep_csv_read(csv, &t) || t.nrow == 0) {
         sweep_csv_free(&t);
         return;
     }
-    int js = sweep_csv_col(&t, "status"), jt = sweep_csv_col(&t, "time_median_s");
     char **row = t.rows[t.nrow - 1];
-    if (js >= 0) {
-        snprintf(status, slen, "%s", row[js]);
-    }
-    if (jt >= 0) {
-        snprintf(tmed, tlen, "%s", row[jt]);
+    for (int i = 0; i < n; i++) {
+        int j = sweep_csv_col(&t, names[i]);
+        if (j >= 0) {
+            snprintf(out[i], SWEEP_FIELD_LEN, "%s", row[j]);
+        }
     }
     sweep_csv_free(&t);
+}
+
+/* ---- the roofline rates measured so far ------------------------------------------------------ */
+
+typedef struct {
+    char key[160];              /* model|dim|hidden|batch|threads as the configuration says */
+    char rate[SWEEP_FIELD_LEN]; /* roofline_gflops as the first run of the key recorded it */
+} sweep_roof;
+
+typedef struct {
+    sweep_roof *v;
+    int n;
+} sweep_roofs;
+
+/* The key of a configuration's roofline: what decides the model's GEMM shapes, and the threads
+ * (a value left to the child's default is the same default in every child). */
+static void sweep_roof_key(const sweep_config *c, char *out, size_t len)
+{
+    static const int parts[] = {K_MODEL, K_DIM, K_HIDDEN, K_BATCH, K_THREADS};
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s|", c->val[parts[i]] ? c->val[parts[i]] : "");
+    }
+}
+
+static const char *sweep_roof_find(const sweep_roofs *rs, const sweep_config *c)
+{
+    char key[160];
+    sweep_roof_key(c, key, sizeof key);
+    for (int i = 0; i < rs->n; i++) {
+        if (strcmp(rs->v[i].key, key) == 0) {
+            return rs->v[i].rate;
+        }
+    }
+    return NULL;
+}
+
+/* Keeps the rate a run recorded, if it is one (a row that is not ok has none). */
+static void sweep_roof_add(sweep_roofs *rs, const sweep_config *c, const char *rate)
+{
+    char *end;
+    double v = strtod(rate, &end);
+    if (end == rate || *end != '\0' || !(v > 0) || !isfinite(v) || sweep_roof_find(rs, c)) {
+        return;
+    }
+    rs->v = sweep_grow(rs->v, (size_t)(rs->n + 1) * sizeof *rs->v);
+    sweep_roof *r = &rs->v[rs->n++];
+    sweep_roof_key(c, r->key, sizeof r->key);
+    snprintf(r->rate, sizeof r->rate, "%s", rate);
 }
 
 /* Prints the tail of the child's output (it went to a temporary file). */
@@ -1425,10 +1512,10 @@ static void sweep_print_tail(FILE *log)
 
 /* Runs one configuration; returns 0 when the child wrote its row, 1 when it did not. */
 static int sweep_run_one(const sweep_file *sf, const sweep_config *c, sweep_progress *pg,
-                         const char *what)
+                         sweep_roofs *roofs, const char *what)
 {
     FILE *log = tmpfile();
-    char **argv = sweep_argv(sf, c);
+    char **argv = sweep_argv(sf, c, sweep_roof_find(roofs, c));
     long before = sweep_file_size(sf->csv);
     double t0 = odg_now();
     fflush(stdout);
@@ -1490,14 +1577,16 @@ static int sweep_run_one(const sweep_file *sf, const sweep_config *c, sweep_prog
     /* `odegrad run` exits 0 for an ok row and ODG_EXIT_NOTOK for a row with another status */
     if (wrote && WIFEXITED(st) &&
         (WEXITSTATUS(st) == ODG_EXIT_OK || WEXITSTATUS(st) == ODG_EXIT_NOTOK)) {
-        char status[32], tmed[32], shown[48] = "";
-        sweep_last_row(sf->csv, status, sizeof status, tmed, sizeof tmed);
+        static const char *const names[] = {"status", "time_median_s", "roofline_gflops"};
+        char got[3][SWEEP_FIELD_LEN], shown[48] = "";
+        sweep_last_row(sf->csv, names, 3, got);
         char *end;
-        double t = strtod(tmed, &end);
-        if (end != tmed && isfinite(t)) {
+        double t = strtod(got[1], &end);
+        if (end != got[1] && isfinite(t)) {
             snprintf(shown, sizeof shown, "median %.3g s, ", t);
         }
-        sweep_progress_line(pg, "[%ld/%ld] %-8s %s (%s%s)\n", pg->done + 1, pg->total, status, what,
+        sweep_roof_add(roofs, c, got[2]);
+        sweep_progress_line(pg, "[%ld/%ld] %-8s %s (%s%s)\n", pg->done + 1, pg->total, got[0], what,
                             shown, secs);
     } else {
         char why[96];
@@ -1570,7 +1659,11 @@ static void sweep_usage(FILE *fp)
         fprintf(fp, " %s", keys[k].name);
         col += w;
     }
-    fprintf(fp, "\n");
+    fprintf(fp, "\nand the other names of a key:");
+    for (size_t a = 0; a < sizeof key_aliases / sizeof key_aliases[0]; a++) {
+        fprintf(fp, "%s %s (%s)", a ? "," : "", key_aliases[a].name, keys[key_aliases[a].key].name);
+    }
+    fprintf(fp, ".\n");
 }
 
 static int sweep_mkdirs(const char *dir)
@@ -1679,6 +1772,16 @@ int odg_cli_sweep(int argc, char **argv)
             sfs[f].csv = sweep_strdup(path);
         }
     }
+    /* A results file written by a version with other columns cannot take this version's rows:
+     * refused now rather than by every child.  (Other problems with the file, such as a
+     * directory in its place, are each child's to report.) */
+    for (int f = 0; f < nfiles && rc == 0; f++) {
+        char err[ODG_ERRLEN];
+        if (odg_csv_check(sfs[f].csv, err) == ODG_EFORMAT) {
+            fprintf(stderr, "odegrad sweep: %s (--output DIR or --host NAME names another)\n", err);
+            rc = ODG_EXIT_USAGE;
+        }
+    }
     /* only now, with every file accepted, is anything created */
     for (int f = 0; f < nfiles && rc == 0 && !dry; f++) {
         char dir[PATH_MAX];
@@ -1729,7 +1832,7 @@ int odg_cli_sweep(int argc, char **argv)
             printf("# %s (%s): %d configuration%s -> %s\n", sfs[f].name, sfs[f].path, sfs[f].ncfg,
                    sfs[f].ncfg == 1 ? "" : "s", sfs[f].csv);
             for (int i = 0; i < sfs[f].ncfg; i++) {
-                char **av = sweep_argv(&sfs[f], &sfs[f].cfg[i]);
+                char **av = sweep_argv(&sfs[f], &sfs[f].cfg[i], NULL);
                 printf("%s", todo[f][i] ? "" : "# recorded: ");
                 for (int j = 0; av[j]; j++) {
                     printf("%s%s", j ? " " : "", av[j]);
@@ -1769,6 +1872,7 @@ int odg_cli_sweep(int argc, char **argv)
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
         long failed = 0;
+        sweep_roofs roofs = {NULL, 0};
         double t0 = odg_now();
         for (int f = 0; f < nfiles && !sweep_interrupted; f++) {
             for (int i = 0; i < sfs[f].ncfg && !sweep_interrupted; i++) {
@@ -1778,11 +1882,12 @@ int odg_cli_sweep(int argc, char **argv)
                 char what[512];
                 sweep_describe(&sfs[f], &sfs[f].cfg[i], what, sizeof what);
                 sweep_progress_draw(&pg, what, 0);
-                failed += sweep_run_one(&sfs[f], &sfs[f].cfg[i], &pg, what);
+                failed += sweep_run_one(&sfs[f], &sfs[f].cfg[i], &pg, &roofs, what);
                 pg.cost_done += sweep_cost(&sfs[f].cfg[i]);
                 pg.done++;
             }
         }
+        free(roofs.v);
         char wall[32];
         sweep_format_duration(odg_now() - t0, wall, sizeof wall);
         if (pg.tty) {

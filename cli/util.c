@@ -158,7 +158,7 @@ const odg_cli_names odg_cli_lists[] = {
     {"schedules", "--schedule", ODG_NSCHEDULES, schedule_name, schedule_desc},
     {"interpolations", "--interp", ODG_NINTERPS, interp_name, interp_desc},
     {"spectra", "--spectrum", ODG_NSPECTRA, spectrum_name, spectrum_desc},
-    {"blas-modes", "--blas", ODG_NBLAS_MODES, blas_name, blas_desc},
+    {"blas-modes", "--blas-mode", ODG_NBLAS_MODES, blas_name, blas_desc},
     {"references", "--reference", ODG_REF_NONE + 1, ref_name, ref_desc},
     {"columns", NULL, ODG_NCOLUMNS, column_name, column_desc},
     {"statuses", NULL, -1, status_name, status_desc},
@@ -210,6 +210,43 @@ int odg_cli_name(const char *cmd, const odg_cli_names *l, const char *text, int 
     fprintf(stderr, "odegrad %s: %s: '%s' is not one of %s\n", cmd, l->flag ? l->flag : l->what,
             text, names);
     return ODG_EXIT_USAGE;
+}
+
+/* ---- help text ---------------------------------------------------------------------------- */
+
+void odg_cli_opt(FILE *f, const char *flag, const char *text)
+{
+    const int indent = 22, width = 80;
+    fprintf(f, "  %-19s ", flag);
+    if ((int)strlen(flag) > 19) {
+        fprintf(f, "\n%*s", indent, "");
+    }
+    int col = indent;
+    const char *p = text;
+    while (*p) {
+        size_t w = strcspn(p, " ");
+        if (col > indent && col + 1 + (int)w > width) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%.*s", (int)w, p);
+        col += (int)w;
+        p += w;
+        p += strspn(p, " ");
+    }
+    fputc('\n', f);
+}
+
+void odg_cli_opt_list(FILE *f, const char *flag, const char *pre, const char *list,
+                      const char *dflt)
+{
+    char names[512], text[1024];
+    odg_cli_list_names(odg_cli_list_find(list), names, sizeof names);
+    snprintf(text, sizeof text, "%s%s (%s)", pre, names, dflt);
+    odg_cli_opt(f, flag, text);
 }
 
 /* ---- numbers ------------------------------------------------------------------------------ */

@@ -216,6 +216,9 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN])
     if (c->threads < 0) {
         return fail(err, ODG_EINVAL, "--threads must be a positive integer");
     }
+    if (!isfinite(c->roofline_gflops) || c->roofline_gflops < 0) {
+        return fail(err, ODG_EINVAL, "--roofline-gflops must be a positive number");
+    }
     if (!isfinite(c->timeout_s) || c->timeout_s < 0) {
         return fail(err, ODG_EINVAL, "--timeout must be a positive number of seconds");
     }

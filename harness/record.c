@@ -415,7 +415,10 @@ static json_t *detail_json(const odg_run_record *rec)
     json_object_set_new(d, "rss_baseline_bytes", real_or_null(rec->rss_baseline_bytes));
     json_object_set_new(d, "rss_method", json_string(rec->rss_method));
     json_object_set_new(d, "discrete_method", json_string(rec->discrete_method));
-    json_object_set_new(d, "blas_mode", json_string(rec->blas_mode));
+    json_t *roof = json_object();
+    json_object_set_new(roof, "source", json_string(rec->roofline_source));
+    json_object_set_new(roof, "seconds", real_or_null(rec->roofline_s));
+    json_object_set_new(d, "roofline", roof);
     json_object_set_new(d, "reference", ref_json(&rec->ref));
     json_object_set_new(d, "save_grad_error", json_string(rec->save_grad_error));
     return d;

@@ -7,7 +7,9 @@
  * (status oom), get the reference (THEORY.md section 7), and measure in a forked child: W
  * warm-up gradients, then R timed ones with the resident-set high-water mark reset just before
  * them, then the errors against the reference and against the discrete-exact gradient at the
- * same steps.  The child reports after measuring and again after the errors, so a child stopped
+ * same steps.  Right after the timed gradients, with the same threads, it measures the DGEMM rate
+ * at the model's shapes (the roofline, THEORY.md section 8) that the gradient's own rate is read
+ * against.  The child reports after measuring and again after the errors, so a child stopped
  * late (timeout, OOM killer) still leaves its timings in the record. */
 #include "harness_impl.h"
 
@@ -214,7 +216,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         goto fail;
     }
     if (st == ODG_EUNSUP) {
-        st = fail(err, st, "--blas %s needs OpenBLAS's OpenMP or sequential build",
+        st = fail(err, st, "--blas-mode %s needs OpenBLAS's OpenMP or sequential build",
                   odg_blas_mode_name(r->cfg.model.blas_mode));
         goto fail;
     }
@@ -356,17 +358,19 @@ static void record_config(const odg_run *r, odg_run_record *rec)
     odg_cell_int(&cl[ODG_COL_threads], c->threads > 0 ? c->threads : omp_get_max_threads());
     odg_cell_int(&cl[ODG_COL_blas_threads],
                  c->threads > 0 ? c->threads : openblas_get_num_threads());
+    odg_cell_str(&cl[ODG_COL_blas_mode], odg_blas_mode_name(r->model->blas));
+    odg_cell_int(&cl[ODG_COL_batch_chunk], (long long)r->model->chunk);
     odg_cell_int(&cl[ODG_COL_repeats], c->repeat);
     odg_cell_int(&cl[ODG_COL_seed], (long long)c->seed);
     odg_cell_str(&cl[ODG_COL_commit], odg_git_commit());
 
-    snprintf(rec->blas_mode, sizeof rec->blas_mode, "%s", odg_blas_mode_name(r->model->blas));
     rec->mem_limit_bytes = isfinite(r->mem_limit) ? r->mem_limit : NAN;
     rec->theory_stored_bytes = NAN;
     rec->forward_min_s = rec->forward_max_s = NAN;
     rec->backward_min_s = rec->backward_max_s = NAN;
     rec->rejected = rec->adj_steps = rec->interval = -1;
     rec->rss_baseline_bytes = NAN;
+    rec->roofline_s = NAN;
     rec->ref.kind = ODG_REF_NONE;
     rec->ref.change = rec->ref.loss = NAN;
 }
@@ -396,6 +400,8 @@ typedef struct measure_msg {
     int have_stats;
     double rss_peak, rss_base;
     int rss_cleared;
+    double roofline_gflops; /* 0: not known */
+    double roofline_s;      /* what measuring it took (NaN: given, not measured) */
     double err_ref, err_disc;
     char disc_method[32];
     char save_err[ODG_ERRLEN];
@@ -558,6 +564,20 @@ static void errors(const measure_ctx *mc, measure_msg *m, const double *g)
     free(gd);
 }
 
+/* The DGEMM rate at the model's shapes, with the thread counts the gradients just ran with, or
+ * the rate the configuration gives.  After the timed gradients and their resident-set reading,
+ * so that its operands (malloc'ed, not counted) touch neither. */
+static void roofline(const odg_run *r, measure_msg *m)
+{
+    if (r->cfg.roofline_gflops > 0) {
+        m->roofline_gflops = r->cfg.roofline_gflops;
+        return;
+    }
+    double t0 = odg_now();
+    m->roofline_gflops = odg_roofline_model(r->model, ODG_RUN_ROOFLINE_S);
+    m->roofline_s = odg_now() - t0;
+}
+
 static int measure_child(void *vctx, int fd)
 {
     measure_ctx *mc = vctx;
@@ -567,7 +587,7 @@ static int measure_child(void *vctx, int fd)
     memset(&m, 0, sizeof m);
     m.t_med = m.t_min = m.t_max = m.f_med = m.f_min = m.f_max = NAN;
     m.b_med = m.b_min = m.b_max = NAN;
-    m.rss_peak = m.rss_base = m.err_ref = m.err_disc = NAN;
+    m.rss_peak = m.rss_base = m.err_ref = m.err_disc = m.roofline_s = NAN;
     if (c->threads > 0) {
         omp_set_num_threads(c->threads);
         openblas_set_num_threads(c->threads);
@@ -584,6 +604,7 @@ static int measure_child(void *vctx, int fd)
         snprintf(m.msg, sizeof m.msg, "out of memory for the gradient");
         send_msg(fd, &m);
     } else if (timed_gradients(r, &m, g, times, fd) == 0 && m.status == ODG_OK) {
+        roofline(r, &m);
         errors(mc, &m, g);
         m.phase = 2;
         send_msg(fd, &m);
@@ -655,12 +676,42 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
             rec->peak_bytes[t] = (double)S->peak[t];
         }
     }
+    if (m->phase >= 2 && m->roofline_gflops > 0) {
+        odg_cell_real(&cl[ODG_COL_roofline_gflops], m->roofline_gflops);
+        snprintf(rec->roofline_source, sizeof rec->roofline_source, "%s",
+                 isnan(m->roofline_s) ? "given" : "measured");
+        rec->roofline_s = m->roofline_s;
+    }
     if (m->phase >= 2) {
         odg_cell_real(&cl[ODG_COL_err_vs_reference], m->err_ref);
         odg_cell_real(&cl[ODG_COL_err_vs_discrete], m->err_disc);
         snprintf(rec->discrete_method, sizeof rec->discrete_method, "%s", m->disc_method);
     }
     snprintf(rec->save_grad_error, sizeof rec->save_grad_error, "%s", m->save_err);
+}
+
+/* The gradient's rate and its fraction of the roofline, for a record whose status is ok (the
+ * others keep these cells empty, roofline_gflops included): every f and VJP counted at the
+ * GEMM flops of odg_model_flops, over the median time of one gradient. */
+static void record_rates(const odg_run *r, odg_run_record *rec)
+{
+    odg_cell *cl = rec->cell;
+    double f_flops, vjp_flops;
+    if (strcmp(cl[ODG_COL_status].s, "ok") != 0 || cl[ODG_COL_nvjp].type != ODG_CELL_INT ||
+        cl[ODG_COL_time_median_s].type != ODG_CELL_REAL ||
+        odg_model_flops(r->model, &f_flops, &vjp_flops) != ODG_OK) {
+        odg_cell_empty(&cl[ODG_COL_roofline_gflops]);
+        rec->roofline_source[0] = '\0';
+        rec->roofline_s = NAN;
+        return;
+    }
+    const double nfe = (double)(cl[ODG_COL_nfe_forward].i + cl[ODG_COL_nfe_backward].i);
+    const double flops = nfe * f_flops + (double)cl[ODG_COL_nvjp].i * vjp_flops;
+    const double gflops = flops / cl[ODG_COL_time_median_s].x / 1e9;
+    odg_cell_real(&cl[ODG_COL_gflops], gflops);
+    if (cl[ODG_COL_roofline_gflops].type == ODG_CELL_REAL) {
+        odg_cell_real(&cl[ODG_COL_roofline_frac], gflops / cl[ODG_COL_roofline_gflops].x);
+    }
 }
 
 static const char *signal_name(int s)
@@ -750,6 +801,7 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
     } else {
         set_status(rec, odg_status_record((odg_status)m.status), m.msg[0] ? "%s" : NULL, m.msg);
     }
+    record_rates(r, rec);
     odg_child_free(&res);
     return ODG_OK;
 }

@@ -8,6 +8,8 @@
 # Tidying: when a configuration was measured more than once in one file (a sweep rerun after a
 # rebuild appends rows for the new commit), only its last row is kept; rows are then sorted so
 # that every curve is drawn in the order of its x (steps, D, C, threads; rtol from loose to tight).
+# A configuration is named by its columns up to the BLAS mode: the threads experiment measures
+# the same configuration in both modes.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -37,7 +39,7 @@ tidy() {
         NR == 1 {
             for (i = 1; i <= NF; i++) col[$i] = i
             n = split("experiment model D H B spectrum stiffness gain t1 scheme rtol atol " \
-                      "method schedule checkpoints interp threads seed", id, " ")
+                      "method schedule checkpoints interp threads blas_mode seed", id, " ")
             next
         }
         {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Bad input to `odegrad run` (and a few to the other commands): every case must exit with
+# Bad input to `odegrad run` (and to the other commands, roofline's flags among them): every
+# case must exit with
 # status 2, print exactly one line on stderr that names the problem, print nothing on stdout,
 # and write nothing: an existing CSV and its sidecar stay byte-identical, a new CSV is not
 # created, no reference is cached, --save-grad and --save-problem directories stay empty.
@@ -7,17 +8,7 @@
 # usage: bash test_cli_badinput.sh ODEGRAD_BINARY SOURCE_DIR
 set -u
 BIN=${1:?usage: test_cli_badinput.sh ODEGRAD_BINARY SOURCE_DIR}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-export ODEGRAD_CACHE="$W/cache"
-export OMP_NUM_THREADS=1
-npass=0
-nfail=0
-pass() { npass=$((npass + 1)); }
-fail() {
-    nfail=$((nfail + 1))
-    echo "FAIL: $*"
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 # Small and fast: no reference, one gradient.
 MLP=(--dim 2 --hidden 8 --batch 4 --steps 8 --repeat 1 --warmup 0 --reference none)
@@ -103,6 +94,15 @@ run "bad warmup" "--warmup: 'x' is not a non-negative integer" "${MLP[@]}" --war
 run "zero threads" "--threads: '0' is not a positive integer" "${MLP[@]}" --threads 0
 run "zero timeout" "--timeout: '0' is not a positive number" "${MLP[@]}" --timeout 0
 run "bad mem-limit" "--mem-limit: 'lots' is not a size in bytes" "${MLP[@]}" --mem-limit lots
+run "unknown blas mode" "--blas-mode: 'fast' is not one of auto, threaded, chunked" "${MLP[@]}" \
+    --blas-mode fast
+run "unknown blas mode (old name)" "--blas-mode: 'fast' is not one of" "${MLP[@]}" --blas fast
+run "zero batch chunk" "--batch-chunk: '0' is not a positive integer" "${MLP[@]}" --batch-chunk 0
+run "batch chunk not a number" "--batch-chunk: '1e3' is not a positive integer" "${MLP[@]}" \
+    --batch-chunk 1e3
+run "zero roofline rate" "--roofline-gflops: '0' is not a positive number" "${MLP[@]}" \
+    --roofline-gflops 0
+run "roofline's flag" "--min-time does not apply to odegrad run" "${MLP[@]}" --min-time 1
 run "stiffness < 1" "--stiffness: '0.5' is not a number >= 1" "${LIN[@]}" --spectrum stiff \
     --stiffness 0.5
 run "bad experiment" "--experiment: 'a,b'" "${MLP[@]}" --experiment a,b
@@ -163,5 +163,27 @@ check "reference none" "--reference none leaves nothing to compute" "$BIN" refer
 check "reference with a bad flag" "--dim: 'x' is not a positive integer" "$BIN" reference \
     --dim x
 
-echo "$npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+# ---- roofline: the shape flags of run, --threads and its own --min-time -------------------
+check "roofline: bad dim" "odegrad roofline: --dim: 'abc' is not a positive integer" \
+    "$BIN" roofline --dim abc
+check "roofline: zero batch" "--batch: '0' is not a positive integer" "$BIN" roofline --batch 0
+check "roofline: unknown model" "--model: 'cnf' is not one of mlp, linear" "$BIN" roofline \
+    --model cnf
+check "roofline: negative min-time" "--min-time: '-1' is not a number >= 0" "$BIN" roofline \
+    --min-time -1
+check "roofline: non-numeric min-time" "--min-time: 'soon' is not a number >= 0" \
+    "$BIN" roofline --min-time soon
+check "roofline: missing min-time" "--min-time needs a value" "$BIN" roofline --min-time
+check "roofline: stray argument" "unexpected argument 'extra'" "$BIN" roofline --dim 2 extra
+check "roofline: a flag of run" "--method does not apply to odegrad roofline" "$BIN" roofline \
+    --method backprop
+check "roofline: --csv" "--csv does not apply to odegrad roofline" "$BIN" roofline \
+    --csv "$W/new.csv"
+check "roofline: hidden with linear" "--hidden applies only to --model mlp" "$BIN" roofline \
+    --model linear --hidden 8
+check "roofline: zero threads" "--threads: '0' is not a positive integer" "$BIN" roofline \
+    --threads 0
+check "roofline: too large to allocate" "too large to allocate" "$BIN" roofline \
+    --dim 2000000000 --batch 2000000000
+
+summary

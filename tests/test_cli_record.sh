@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `odegrad run` records: the CSV header is columns.def; the --json record equals the CSV row
-# field by field; the sidecar holds the provenance; failures (oom, diverged, timeout) are rows
-# too; kill -9 never leaves a torn line; --save-problem / --load / --save-grad reproduce a
+# field by field; the rate columns agree with the row's own counts and time, and are empty in a
+# row that is not ok; blas_mode is the mode the run resolved to; the sidecar holds the
+# provenance; failures (oom, diverged, timeout) are rows too; kill -9 never leaves a torn line; --save-problem / --load / --save-grad reproduce a
 # gradient bit for bit, and so does the same seed in another process; references are cached;
 # the resident-memory figure grows with N for backprop and stays flat for backsolve-adjoint.
 #
@@ -9,24 +10,7 @@
 set -u
 BIN=${1:?usage: test_cli_record.sh ODEGRAD_BINARY SOURCE_DIR}
 SRC=${2:?usage: test_cli_record.sh ODEGRAD_BINARY SOURCE_DIR}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-export ODEGRAD_CACHE="$W/cache"
-# One thread: the machine may be shared, and an OpenMP barrier waiting on a descheduled thread
-# turns milliseconds into seconds.  Nothing here depends on the thread count.
-export OMP_NUM_THREADS=1
-npass=0
-nfail=0
-pass() { npass=$((npass + 1)); }
-fail() {
-    nfail=$((nfail + 1))
-    echo "FAIL: $*"
-}
-expect() { # expect DESCRIPTION COMMAND...: the command must succeed
-    local what=$1
-    shift
-    if "$@"; then pass; else fail "$what"; fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 SMALL=(--dim 2 --hidden 8 --batch 4 --steps 8 --repeat 1 --warmup 0)
 
@@ -65,6 +49,25 @@ elif cmd == "roundtrip":  # roundtrip CSV JSONLINES: row k+1 against JSON line k
         assert [k for k in rec if k != "detail"] == head, "JSON keys are not the columns"
         for name, c in zip(head, row):
             assert same(name, c, rec[name]), (name, c, rec[name])
+elif cmd == "rates":  # rates CSV: gflops, roofline_gflops, roofline_frac of every row
+    table = rows(sys.argv[2])
+    head = table[0]
+    for row in table[1:]:
+        r = dict(zip(head, row))
+        rates = [r["gflops"], r["roofline_gflops"], r["roofline_frac"]]
+        assert r["blas_mode"] in ("chunked", "threaded"), r["blas_mode"]
+        if r["status"] != "ok":
+            assert rates == ["", "", ""], (r["status"], rates)
+            continue
+        # THEORY.md section 8 and odg_model_flops: GEMM flops of one f and one VJP
+        B, D, H = int(r["B"]), int(r["D"]), int(r["H"])
+        f, v = (4 * B * D * H, 10 * B * D * H) if r["model"] == "mlp" else \
+            (2 * B * D * D, 4 * B * D * D)
+        n = int(r["nfe_forward"]) + int(r["nfe_backward"])
+        want = (n * f + int(r["nvjp"]) * v) / float(r["time_median_s"]) / 1e9
+        g, roof, frac = (float(x) for x in rates)
+        assert g > 0 and abs(g - want) <= 1e-12 * want, (r["method"], g, want)
+        assert roof > 0 and abs(frac - g / roof) <= 1e-15 * frac, (r["method"], frac, g / roof)
 elif cmd == "fields":  # fields CSV: every line has the header's field count
     table = rows(sys.argv[2])
     n = len(table[0])
@@ -109,6 +112,23 @@ tail -n 1 "$W/out3" >> "$W/json.lines"
 expect "the header is columns.def" py header "$W/a.csv" "$SRC/include/odegrad/columns.def"
 expect "the JSON records equal the CSV rows" py roundtrip "$W/a.csv" "$W/json.lines"
 expect "the sidecar holds the provenance" py sidecar "$W/a.csv.json" "$W/a.csv"
+expect "the rate columns agree with the rows' counts and times" py rates "$W/a.csv"
+# auto is chunked with the OpenMP build of OpenBLAS that the build requires (CMakeLists.txt)
+[ "$(py get "$W/a.csv" 1 blas_mode)" = chunked ] && pass || fail "auto did not run chunked"
+"$BIN" run "${SMALL[@]}" --reference none --blas-mode threaded --batch-chunk 3 \
+    --csv "$W/b.csv" > /dev/null || fail "--blas-mode threaded --batch-chunk 3"
+"$BIN" run "${SMALL[@]}" --reference none --blas chunked --roofline-gflops 12.5 \
+    --csv "$W/b.csv" --json > "$W/out4" || fail "--blas chunked --roofline-gflops 12.5"
+[ "$(py get "$W/b.csv" 1 blas_mode)" = threaded ] && pass || fail "--blas-mode threaded"
+[ "$(py get "$W/b.csv" 2 blas_mode)" = chunked ] && pass || fail "--blas, the old name"
+[ "$(py get "$W/b.csv" 1 batch_chunk)" = 3 ] && [ "$(py get "$W/b.csv" 2 batch_chunk)" = 64 ] &&
+    pass || fail "batch_chunk: --batch-chunk 3, and the default 64"
+[ "$(py get "$W/b.csv" 2 roofline_gflops)" = 12.5 ] &&
+    [ "$(py jget "$W/out4" detail.roofline.source)" = given ] && pass ||
+    fail "--roofline-gflops is not recorded as given"
+[ "$(py jget "$W/out1" detail.roofline.source)" = measured ] && pass ||
+    fail "run 1's roofline was not measured"
+expect "the rates with --blas-mode and --roofline-gflops" py rates "$W/b.csv"
 [ "$(grep -c '^experiment,' "$W/a.csv")" -eq 1 ] && pass || fail "the header is written once"
 [ "$(py get "$W/a.csv" -1 status)" = ok ] && pass || fail "run 3 is not ok"
 # the linear run has the analytic reference; dopri5 at rtol 1e-8 with a linearly interpolated
@@ -141,6 +161,7 @@ reps=$(py get "$W/f.csv" -1 repeats)
 [ -n "$(py get "$W/f.csv" -1 time_median_s)" ] && [ "$reps" -gt 0 ] && [ "$reps" -lt 1000000 ] &&
     pass || fail "timeout: the completed gradients are not recorded (repeats '$reps')"
 n=$(py fields "$W/f.csv") && [ "$n" -eq 3 ] && pass || fail "failure rows: $n rows, not 3"
+expect "failure rows have no rates" py rates "$W/f.csv"
 
 # ---- kill -9 never tears a line -------------------------------------------------------------
 # Runs of about 0.1-0.5 s, killed at moments spread over their life, appending to one CSV.
@@ -229,5 +250,4 @@ import sys
 sys.exit(0 if abs(float('$bs512') - float('$bs64')) < 4 * 2**20 else 1)" && pass ||
     fail "backsolve-adjoint rss is not flat ($bs64 -> $bs512)"
 
-echo "$npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+summary

@@ -2,7 +2,9 @@
  * (numbers read back bit for bit, unknowns empty and null, strings quoted when they must be);
  * the header is columns.def; odg_csv_check refuses another header; odg_run_config_check names
  * the flag of every combination that does not exist; a prepared run refuses a configuration over
- * its memory limit as an oom record without starting it. */
+ * its memory limit as an oom record without starting it; a run's rate columns agree with its
+ * own counts and time (gflops from nfe, nvjp and odg_model_flops; roofline_frac the quotient),
+ * blas_mode is the mode auto resolves to, and a given roofline rate is recorded as given. */
 #include "check.h"
 #include "odegrad/harness.h"
 
@@ -236,8 +238,96 @@ static void test_refused(void)
               rec.cell[ODG_COL_theory_bytes].x >= 192000,
           "theory bytes %g", rec.cell[ODG_COL_theory_bytes].x);
     CHECK(strstr(rec.message, "refused") != NULL, "message '%s'", rec.message);
+    CHECK(rec.cell[ODG_COL_gflops].type == ODG_CELL_EMPTY &&
+              rec.cell[ODG_COL_roofline_gflops].type == ODG_CELL_EMPTY &&
+              rec.cell[ODG_COL_roofline_frac].type == ODG_CELL_EMPTY,
+          "no rates for a refused run");
+    CHECK(rec.cell[ODG_COL_blas_mode].type == ODG_CELL_STR, "blas_mode is configuration");
     odg_run_destroy(&r);
     CHECK(r == NULL, "destroy clears the pointer");
+}
+
+/* Runs c and returns its record (status ok expected). */
+static int run_ok(const odg_run_config *c, odg_run_record *rec, double *f_flops, double *vjp_flops)
+{
+    char err[ODG_ERRLEN];
+    odg_run *r = NULL;
+    CHECK(odg_run_prepare(&r, c, err) == ODG_OK, "prepare: %s", err);
+    if (!r) {
+        return 0;
+    }
+    CHECK(odg_model_flops(odg_run_model(r), f_flops, vjp_flops) == ODG_OK, "flops");
+    CHECK(odg_run_execute(r, rec, err) == ODG_OK, "execute: %s", err);
+    odg_run_destroy(&r);
+    CHECK(strcmp(rec->cell[ODG_COL_status].s, "ok") == 0, "status '%s': %s",
+          rec->cell[ODG_COL_status].s, rec->message);
+    return strcmp(rec->cell[ODG_COL_status].s, "ok") == 0;
+}
+
+static void test_rates(void)
+{
+    odg_run_config c;
+    odg_run_config_default(&c);
+    c.model.D = 3;
+    c.model.H = 5;
+    c.model.B = 4;
+    c.steps = 6;
+    c.repeat = 2;
+    c.warmup = 0;
+    c.threads = 1;
+    c.reference = ODG_REF_NONE;
+    c.grad.method = ODG_METHOD_CHECKPOINT_ADJOINT; /* recomputes: nfe_backward > 0 */
+    odg_run_record rec;
+    double f, v;
+    if (run_ok(&c, &rec, &f, &v)) {
+        const odg_cell *cl = rec.cell;
+        /* THEORY.md section 8: f = 4 B D H, the VJP 8 B D H plus the hidden layer again */
+        CHECK(f == 4.0 * 4 * 3 * 5 && v == 10.0 * 4 * 3 * 5, "flops %g %g", f, v);
+        CHECK(cl[ODG_COL_nfe_backward].i > 0 && cl[ODG_COL_nvjp].i > 0, "the counts");
+        double want = ((double)(cl[ODG_COL_nfe_forward].i + cl[ODG_COL_nfe_backward].i) * f +
+                       (double)cl[ODG_COL_nvjp].i * v) /
+                      cl[ODG_COL_time_median_s].x / 1e9;
+        CHECK(cl[ODG_COL_gflops].type == ODG_CELL_REAL && cl[ODG_COL_gflops].x > 0 &&
+                  fabs(cl[ODG_COL_gflops].x - want) <= 1e-12 * want,
+              "gflops %.17g, the row's own counts give %.17g", cl[ODG_COL_gflops].x, want);
+        CHECK(cl[ODG_COL_roofline_gflops].type == ODG_CELL_REAL &&
+                  cl[ODG_COL_roofline_gflops].x > 0,
+              "a roofline was measured");
+        CHECK(cl[ODG_COL_roofline_frac].type == ODG_CELL_REAL &&
+                  cl[ODG_COL_roofline_frac].x ==
+                      cl[ODG_COL_gflops].x / cl[ODG_COL_roofline_gflops].x,
+              "roofline_frac = gflops / roofline_gflops");
+        CHECK(strcmp(rec.roofline_source, "measured") == 0 && rec.roofline_s > 0,
+              "source '%s', %g s", rec.roofline_source, rec.roofline_s);
+        odg_blas_mode want_mode;
+        CHECK(odg_blas_mode_resolve(ODG_BLAS_AUTO, &want_mode) == ODG_OK &&
+                  strcmp(cl[ODG_COL_blas_mode].s, odg_blas_mode_name(want_mode)) == 0,
+              "blas_mode '%s' for auto", cl[ODG_COL_blas_mode].s);
+        CHECK(cl[ODG_COL_threads].i == 1 && cl[ODG_COL_blas_threads].i == 1, "one thread");
+        char *js = odg_record_json(&rec);
+        json_t *o = js ? json_loads(js, 0, NULL) : NULL;
+        json_t *roof = json_object_get(json_object_get(o, "detail"), "roofline");
+        CHECK(json_is_string(json_object_get(roof, "source")) &&
+                  json_is_real(json_object_get(roof, "seconds")),
+              "detail.roofline: %s", js ? js : "(none)");
+        json_decref(o);
+        free(js);
+    }
+    /* a rate given (as a sweep passes it) is recorded as it is, and not measured */
+    c.roofline_gflops = 12.5;
+    c.model.blas_mode = ODG_BLAS_THREADED;
+    if (run_ok(&c, &rec, &f, &v)) {
+        CHECK(rec.cell[ODG_COL_roofline_gflops].x == 12.5 &&
+                  strcmp(rec.roofline_source, "given") == 0 && isnan(rec.roofline_s),
+              "given: %g, '%s'", rec.cell[ODG_COL_roofline_gflops].x, rec.roofline_source);
+        CHECK(rec.cell[ODG_COL_roofline_frac].x == rec.cell[ODG_COL_gflops].x / 12.5,
+              "roofline_frac with the given rate");
+        CHECK(strcmp(rec.cell[ODG_COL_blas_mode].s, "threaded") == 0, "blas_mode '%s'",
+              rec.cell[ODG_COL_blas_mode].s);
+    }
+    odg_run_config_default(&c);
+    c.roofline_gflops = -1;
+    config_err(&c, "--roofline-gflops");
 }
 
 int main(void)
@@ -247,5 +337,6 @@ int main(void)
     test_csv_check();
     test_config_check();
     test_refused();
+    test_rates();
     return check_done("test_harness");
 }

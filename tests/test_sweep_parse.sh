@@ -54,6 +54,8 @@ refused "rtol with a fixed-step scheme" 9 "$head[run]\nmethod = backprop\nrtol =
 refused "run's own check (analytic reference for mlp)" 9 "$head[run]\nmethod = backprop\nreference = analytic\n"
 refused "no method" 7 "$head[run]\nsteps = 8\n"
 refused "no name" 1 "[sweep]\n[run]\nmethod = backprop\n"
+refused "bad value (unknown blas mode)" 9 "$head[run]\nmethod = backprop\nblas-mode = fast\n"
+refused "one key under two names" 10 "$head[run]\nmethod = backprop\nblas = chunked\nblas_mode = threaded\n"
 
 # An error in a second file: nothing of the first runs either.
 printf '[sweep]\nname = good\ndim = 2\nhidden = 8\nbatch = 4\nrepeat = 1\n[run]\nmethod = backprop\nsteps = 8\n' > good.ini
@@ -93,6 +95,15 @@ if [ "$n" -eq 10 ] &&
 else
     bad "expansion: $n configurations:"
     echo "$lines"
+fi
+
+# blas-mode under its other names: the column's (blas_mode) and the old flag's (blas).
+printf '%b' "$head[run]\nmethod = backprop\nsteps = 8\nblas = threaded\n[run]\nmethod = backprop\nsteps = 8\nblas_mode = chunked\n" > modes.ini
+lines=$("$bin" sweep --dry-run modes.ini)
+if echo "$lines" | grep -q -- '--blas-mode threaded' && echo "$lines" | grep -q -- '--blas-mode chunked'; then
+    ok "blas and blas_mode are blas-mode"
+else
+    bad "blas and blas_mode: $lines"
 fi
 
 # The shipped sweep files parse (default and full set).

@@ -2,7 +2,9 @@
 # A tiny sweep end to end: every configuration in its own child, one row each with the .json
 # sidecar; resume (a results file that already holds one configuration gets only the other);
 # a configuration that fails (status oom) is recorded and the sweep goes on; a child that
-# writes no row is reported and the sweep goes on, exiting 1.
+# writes no row is reported and the sweep goes on, exiting 1.  The roofline is measured once per
+# shapes and threads and passed to the later runs; the two BLAS modes are two configurations,
+# also on resume; a results file with another header is refused before anything runs.
 # Usage: bash test_sweep_run.sh ODEGRAD SOURCE_DIR
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -55,6 +57,9 @@ check "provenance sidecar $csv.json" [ -s "$csv.json" ]
 check "experiment column is the sweep's name" [ "$(col "$csv" experiment | sort -u)" = tiny ]
 check "both methods recorded" [ "$(col "$csv" method | sort | tr '\n' ' ')" = "backprop backsolve-adjoint " ]
 check "progress lines on a non-terminal" grep -q '^\[2/2\] ok' stderr.txt
+# the second run has the same shapes and threads: it is given the first one's rate
+check "one roofline rate for one key, in both rows" \
+    [ "$(col "$csv" roofline_gflops | sort -u | grep -c '^[0-9]')" = 1 ]
 
 # 2. Resume: a file holding only the first configuration gets only the second.
 head -n 2 "$csv" > partial.csv
@@ -101,7 +106,28 @@ check "no row: exit 1" [ $rc -eq 1 ]
 check "no row: both configurations tried" [ "$(grep -c 'FAILED' stderr4.txt)" = 2 ]
 check "no row: reported as such" grep -q 'no row written' stderr4.txt
 
-# 5. Dry run: prints the command lines, runs nothing.
+# 5. Both BLAS modes (the key under its column's name): two rows, and a resume that has only
+#    the chunked one runs only the threaded one.
+sed -e 's/^name = tiny/name = modes/' -e 's/^method = .*/blas_mode = chunked, threaded\nmethod = backprop/' \
+    tiny.ini > modes.ini
+"$bin" sweep --resume modes.csv modes.ini > /dev/null 2>&1
+check "modes: one row per mode" [ "$(col modes.csv blas_mode | tr '\n' ' ')" = "chunked threaded " ]
+head -n 2 modes.csv > modes1.csv
+"$bin" sweep --resume modes1.csv modes.ini > /dev/null 2> stderr5.txt
+check "modes: resume runs only the other mode" [ "$(col modes1.csv blas_mode | tr '\n' ' ')" = "chunked threaded " ]
+check "modes: the recorded mode is skipped" grep -q '1 already recorded' stderr5.txt
+
+# 6. A results file with another header (an older version's columns) is refused up front.
+head -n 1 "$csv" | sed 's/,roofline_frac//' > old.csv
+tail -n 1 "$csv" >> old.csv
+cp old.csv old.before
+"$bin" sweep --resume old.csv tiny.ini > /dev/null 2> stderr6.txt
+rc=$?
+check "old header: exit 2" [ $rc -eq 2 ]
+check "old header: says so" grep -q "header is not this version's columns" stderr6.txt
+check "old header: the file is untouched" cmp -s old.csv old.before
+
+# 7. Dry run: prints the command lines, runs nothing.
 "$bin" sweep --dry-run --output dry tiny.ini > dry.txt 2>&1
 check "dry run: two command lines" [ "$(grep -c '^odegrad run ' dry.txt)" = 2 ]
 check "dry run: nothing written" [ ! -e dry ]

@@ -115,6 +115,9 @@ typedef struct odg_run_config {
     uint64_t seed;                /* 1; at most 2^63 - 1 (a JSON integer) */
     int repeat, warmup;           /* 3, 1 */
     int threads;                  /* OpenMP and OpenBLAS threads; 0 = leave the defaults */
+    double roofline_gflops;       /* > 0: record this DGEMM rate as roofline_gflops instead of
+                                     measuring it (a sweep passes the rate an earlier run of
+                                     the same shapes and threads measured); 0 = measure */
     double timeout_s;             /* 0 = none */
     size_t mem_limit;             /* bytes, or ODG_MEM_AUTO / ODG_MEM_NONE */
     odg_ref_kind reference;       /* auto */
@@ -149,7 +152,9 @@ typedef struct odg_run_record {
     double rss_baseline_bytes;
     char rss_method[16];      /* "clear_refs" (VmHWM reset) or "vmrss" (baseline = VmRSS) */
     char discrete_method[32]; /* the method err_vs_discrete compared against */
-    char blas_mode[16];       /* the model's resolved BLAS mode (threaded | chunked) */
+    char roofline_source[16]; /* "measured" (in the measuring child) or "given"
+                                 (--roofline-gflops); "" when there is no roofline_gflops */
+    double roofline_s;        /* what measuring it took, s (NaN when given or not measured) */
     odg_ref_info ref;
     char save_grad_error[ODG_ERRLEN]; /* --save-grad failed: why ("" otherwise) */
 } odg_run_record;
@@ -157,6 +162,10 @@ typedef struct odg_run_record {
 /* ---- a run -------------------------------------------------------------------------------- */
 
 typedef struct odg_run odg_run;
+
+/* How long a run measures its roofline_gflops (min_seconds of odg_roofline_model): long enough
+ * for a repeatable rate at the suite's shapes, short beside the timed gradients. */
+#define ODG_RUN_ROOFLINE_S 0.1
 
 /* Everything that computes runs in a forked child.  A process that calls odg_run_execute or
  * odg_run_reference must not have run an OpenMP parallel region itself (nor BLAS with more than
@@ -183,9 +192,13 @@ const double *odg_run_w(const odg_run *r);
 odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char err[ODG_ERRLEN]);
 
 /* Runs the configuration and fills rec (every column; EMPTY for what is not known).  Writes the
- * --save-problem files first and the --save-grad files from the child.  Returns ODG_OK when rec
- * is complete, whatever the run's own status (the `status` column); an odg_status with err only
- * if the harness itself failed (a pipe or fork that could not be made). */
+ * --save-problem files first and the --save-grad files from the child.  Right after the timed
+ * gradients the child measures the DGEMM rate at the model's shapes with the same threads
+ * (odg_roofline_model for ODG_RUN_ROOFLINE_S seconds), unless the configuration gives it;
+ * gflops, roofline_gflops and roofline_frac are filled only in a record whose status is ok.
+ * Returns ODG_OK when rec is complete, whatever the run's own status (the `status` column); an
+ * odg_status with err only if the harness itself failed (a pipe or fork that could not be
+ * made). */
 odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]);
 
 /* ---- output ------------------------------------------------------------------------------- */
