@@ -39,7 +39,7 @@ tidy() {
         NR == 1 {
             for (i = 1; i <= NF; i++) col[$i] = i
             n = split("experiment model D H B spectrum stiffness gain t1 scheme rtol atol " \
-                      "method schedule checkpoints interp threads blas_mode seed", id, " ")
+                      "method schedule checkpoints interp threads blas_mode batch_chunk seed", id, " ")
             next
         }
         {
@@ -72,7 +72,7 @@ missing=""
 failed=""
 # figure:experiment whose results it reads
 for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints \
-            stiffness:stiffness tolerance:tolerance threads:threads; do
+            stiffness:stiffness tolerance:tolerance threads:threads targets:targets; do
     fig=${pair%%:*}
     exp=${pair#*:}
     csv=$(newest "$exp")
