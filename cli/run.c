@@ -204,6 +204,7 @@ static int flag_applies(const char *cmd, int code)
     case OPT_DIM:
     case OPT_HIDDEN:
     case OPT_BATCH:
+    case OPT_BATCH_CHUNK:
     case OPT_THREADS:
     case OPT_MIN_TIME:
     case OPT_JSON:

@@ -3,9 +3,10 @@
  * are its own.  Resumable: configurations already in the results file for the same commit are
  * skipped.  The file format is described in `odegrad sweep --help` and docs/experiments.md.
  *
- * The DGEMM rate at a model's shapes (the roofline_gflops column) depends only on the shapes
- * and the thread count: the first run of each (model, dim, hidden, batch, threads) measures it,
- * and the later runs of the same key are given its value (--roofline-gflops).
+ * The DGEMM rate at a model's shapes (the roofline_gflops column) depends only on the shapes,
+ * the batch chunk and the thread count: the first run of each (model, dim, hidden, batch,
+ * batch-chunk, threads) measures it, and the later runs of the same key are given its value
+ * (--roofline-gflops).
  *
  * Every file is read and expanded before anything runs, so a typo on line 40 costs nothing. */
 
@@ -1441,7 +1442,7 @@ static void sweep_last_row(const char *csv, const char *const *names, int n,
 /* ---- the roofline rates measured so far ------------------------------------------------------ */
 
 typedef struct {
-    char key[160];              /* model|dim|hidden|batch|threads as the configuration says */
+    char key[160]; /* model|dim|hidden|batch|batch-chunk|threads as the configuration says */
     char rate[SWEEP_FIELD_LEN]; /* roofline_gflops as the first run of the key recorded it */
 } sweep_roof;
 
@@ -1450,11 +1451,11 @@ typedef struct {
     int n;
 } sweep_roofs;
 
-/* The key of a configuration's roofline: what decides the model's GEMM shapes, and the threads
- * (a value left to the child's default is the same default in every child). */
+/* The key of a configuration's roofline: what decides the model's GEMM shapes, the chunks and
+ * the threads (a value left to the child's default is the same default in every child). */
 static void sweep_roof_key(const sweep_config *c, char *out, size_t len)
 {
-    static const int parts[] = {K_MODEL, K_DIM, K_HIDDEN, K_BATCH, K_THREADS};
+    static const int parts[] = {K_MODEL, K_DIM, K_HIDDEN, K_BATCH, K_BATCH_CHUNK, K_THREADS};
     out[0] = '\0';
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         size_t used = strlen(out);

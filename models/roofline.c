@@ -10,7 +10,9 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flops)
 {
@@ -40,11 +42,13 @@ odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flop
 }
 
 /* One GEMM to time: C (m, n) = alpha op(A) op(B) + beta C, row-major, with its leading
- * dimensions, as the models call it. */
+ * dimensions, as the models call it.  batch_k: the batch is k (a sum over the batch, as in a
+ * parameter gradient), else m (one row of C per sample). */
 typedef struct gemm_shape {
     int ta, tb; /* 1: transposed */
     int m, n, k;
     double beta;
+    int batch_k;
 } gemm_shape;
 
 static void run_shape(const gemm_shape *g, const double *A, const double *Bm, double *C)
@@ -54,56 +58,131 @@ static void run_shape(const gemm_shape *g, const double *A, const double *Bm, do
                 g->m, g->n, g->k, 1.0, A, lda, Bm, ldb, g->beta, C, g->n);
 }
 
-/* Times the list of GEMMs run back to back, repeated until min_seconds have passed (at least 3
- * times, after one untimed warm-up), and returns GFLOP/s; 0.0 on bad input or no memory. */
-static double time_shapes(const gemm_shape *g, int ns, double min_seconds)
+/* g with its batch dimension cut to `rows` */
+static gemm_shape with_rows(const gemm_shape *g, int rows)
 {
-    if (!(min_seconds >= 0) || !isfinite(min_seconds) || ns < 1) {
-        return 0.0;
+    gemm_shape c = *g;
+    if (g->batch_k) {
+        c.k = rows;
+    } else {
+        c.m = rows;
     }
-    size_t na = 0, nb = 0, nc = 0;
+    return c;
+}
+
+/* Operands big enough for every shape of the list, filled with fixed, modest values (no
+ * denormals, no overflow however long it runs); 0, or -1 when memory runs out (all NULL). */
+typedef struct operands {
+    double *A, *B, *C;
+} operands;
+
+static int operands_make(operands *o, const gemm_shape *g, int ns)
+{
+    size_t na = 1, nb = 1, nc = 1;
+    for (int i = 0; i < ns; i++) {
+        const size_t m = (size_t)g[i].m, n = (size_t)g[i].n, k = (size_t)g[i].k;
+        na = m * k > na ? m * k : na;
+        nb = n * k > nb ? n * k : nb;
+        nc = m * n > nc ? m * n : nc;
+    }
+    o->A = malloc(na * sizeof(double));
+    o->B = malloc(nb * sizeof(double));
+    o->C = calloc(nc, sizeof(double));
+    if (o->A == NULL || o->B == NULL || o->C == NULL) {
+        free(o->A);
+        free(o->B);
+        free(o->C);
+        o->A = o->B = o->C = NULL;
+        return -1;
+    }
+    for (size_t i = 0; i < na; i++) {
+        o->A[i] = 1e-3 * (double)(i % 17) - 8e-3;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        o->B[i] = 1e-3 * (double)(i % 13) - 6e-3;
+    }
+    return 0;
+}
+
+static void operands_free(operands *o)
+{
+    free(o->A);
+    free(o->B);
+    free(o->C);
+}
+
+/* The list's flops, or 0.0 if a shape is empty. */
+static double shapes_flops(const gemm_shape *g, int ns)
+{
     double flops = 0;
     for (int i = 0; i < ns; i++) {
         if (g[i].m < 1 || g[i].n < 1 || g[i].k < 1) {
             return 0.0;
         }
-        const size_t m = (size_t)g[i].m, n = (size_t)g[i].n, k = (size_t)g[i].k;
-        na = m * k > na ? m * k : na;
-        nb = n * k > nb ? n * k : nb;
-        nc = m * n > nc ? m * n : nc;
-        flops += 2.0 * (double)m * (double)n * (double)k;
+        flops += 2.0 * (double)g[i].m * (double)g[i].n * (double)g[i].k;
     }
-    double *A = malloc(na * sizeof(double)), *Bm = malloc(nb * sizeof(double));
-    double *C = calloc(nc, sizeof(double));
-    double rate = 0.0;
-    if (A == NULL || Bm == NULL || C == NULL) {
-        goto out;
-    }
-    /* fixed, modest values: no denormals, no overflow however long it runs */
-    for (size_t i = 0; i < na; i++) {
-        A[i] = 1e-3 * (double)(i % 17) - 8e-3;
-    }
-    for (size_t i = 0; i < nb; i++) {
-        Bm[i] = 1e-3 * (double)(i % 13) - 6e-3;
-    }
-    for (int i = 0; i < ns; i++) {
-        run_shape(&g[i], A, Bm, C);
-    }
-    long reps = 0;
-    const double t0 = odg_now();
-    double el = 0;
-    do {
+    return flops;
+}
+
+/* One pass over the list: rows == 0, every GEMM over the whole batch (OpenBLAS threads it);
+ * otherwise the batch cut into chunks of `rows` (of `batch`), shared among the OpenMP threads, each
+ * chunk's GEMMs single-threaded in its own thread's operands, as CHUNKED mode runs them. */
+static void pass(const gemm_shape *g, int ns, int batch, int rows, operands *ops)
+{
+    if (rows == 0) {
         for (int i = 0; i < ns; i++) {
-            run_shape(&g[i], A, Bm, C);
+            run_shape(&g[i], ops[0].A, ops[0].B, ops[0].C);
         }
-        reps++;
-        el = odg_now() - t0;
-    } while (el < min_seconds || reps < 3);
-    rate = flops * (double)reps / el * 1e-9;
-out:
-    free(A);
-    free(Bm);
-    free(C);
+        return;
+    }
+    const int nch = (batch + rows - 1) / rows;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < nch; c++) {
+        const operands *o = &ops[omp_get_thread_num()];
+        const int n = batch - c * rows < rows ? batch - c * rows : rows;
+        for (int i = 0; i < ns; i++) {
+            const gemm_shape gc = with_rows(&g[i], n);
+            run_shape(&gc, o->A, o->B, o->C);
+        }
+    }
+}
+
+/* Times passes over the list (pass()), repeated until min_seconds have passed (at least 3 times,
+ * after one untimed warm-up), and returns GFLOP/s; 0.0 on bad input or no memory. */
+static double time_shapes(const gemm_shape *g, int ns, int batch, int rows, double min_seconds)
+{
+    const double flops = shapes_flops(g, ns);
+    if (!(min_seconds >= 0) || !isfinite(min_seconds) || ns < 1 || ns > 8 || flops == 0.0 ||
+        rows < 0) {
+        return 0.0;
+    }
+    const int nops = rows == 0 ? 1 : omp_get_max_threads();
+    operands *ops = calloc((size_t)nops, sizeof *ops);
+    gemm_shape sized[8];
+    for (int i = 0; i < ns; i++) {
+        sized[i] = rows == 0 ? g[i] : with_rows(&g[i], rows < batch ? rows : batch);
+    }
+    int fail = ops == NULL;
+    for (int t = 0; t < nops && !fail; t++) {
+        fail = operands_make(&ops[t], sized, ns) != 0;
+    }
+    double rate = 0.0;
+    if (!fail) {
+        pass(g, ns, batch, rows, ops);
+        long reps = 0;
+        const double t0 = odg_now();
+        double el = 0;
+        do {
+            pass(g, ns, batch, rows, ops);
+            reps++;
+            el = odg_now() - t0;
+        } while (el < min_seconds || reps < 3);
+        rate = flops * (double)reps / el * 1e-9;
+    }
+    for (int t = 0; ops != NULL && t < nops; t++) {
+        operands_free(&ops[t]);
+    }
+    free(ops);
     return rate;
 }
 
@@ -112,29 +191,46 @@ double odg_roofline_dgemm(size_t m, size_t n, size_t k, double min_seconds)
     if (m < 1 || n < 1 || k < 1 || m > INT_MAX || n > INT_MAX || k > INT_MAX) {
         return 0.0;
     }
-    const gemm_shape g = {0, 1, (int)m, (int)n, (int)k, 1.0};
-    return time_shapes(&g, 1, min_seconds);
+    const gemm_shape g = {0, 1, (int)m, (int)n, (int)k, 1.0, 0};
+    return time_shapes(&g, 1, (int)m, 0, min_seconds);
+}
+
+odg_status odg_roofline_model_detail(const odg_model *m, double min_seconds, odg_roofline *out)
+{
+    if (m == NULL || out == NULL || m->B > INT_MAX || m->chunk > INT_MAX) {
+        return ODG_EINVAL;
+    }
+    const int B = (int)m->B, D = (int)m->D, rows = (int)m->chunk;
+    gemm_shape g[8];
+    int ns = 0;
+    if (m->opts.kind == ODG_MODEL_MLP) {
+        const int H = (int)m->opts.H;
+        /* f: U, F; the VJP: U, gW2, Gu, gW1, Zbar (mlp.c) */
+        const gemm_shape mlp[] = {
+            {0, 1, B, H, D, 1.0, 0}, {0, 1, B, D, H, 1.0, 0}, {0, 1, B, H, D, 1.0, 0},
+            {1, 0, D, H, B, 1.0, 1}, {0, 0, B, H, D, 0.0, 0}, {1, 0, H, D, B, 1.0, 1},
+            {0, 0, B, D, H, 0.0, 0},
+        };
+        ns = (int)(sizeof mlp / sizeof mlp[0]);
+        memcpy(g, mlp, sizeof mlp);
+    } else if (m->opts.kind == ODG_MODEL_LINEAR) {
+        /* f: F; the VJP: Zbar, gA (linear.c) */
+        const gemm_shape lin[] = {{0, 1, B, D, D, 1.0, 0}, {0, 0, B, D, D, 0.0, 0},
+                                  {1, 0, D, D, B, 1.0, 1}};
+        ns = 3;
+        memcpy(g, lin, sizeof lin);
+    } else {
+        return ODG_EINVAL;
+    }
+    out->threaded_gflops = time_shapes(g, ns, B, 0, min_seconds);
+    out->chunked_gflops = time_shapes(g, ns, B, rows, min_seconds);
+    out->gflops = out->threaded_gflops > out->chunked_gflops ? out->threaded_gflops
+                                                             : out->chunked_gflops;
+    return out->gflops > 0 ? ODG_OK : ODG_ENOMEM;
 }
 
 double odg_roofline_model(const odg_model *m, double min_seconds)
 {
-    if (m == NULL) {
-        return 0.0;
-    }
-    const int B = (int)m->B, D = (int)m->D;
-    if (m->opts.kind == ODG_MODEL_MLP) {
-        const int H = (int)m->opts.H;
-        /* f: U, F; the VJP: U, gW2, Gu, gW1, Zbar (mlp.c, THREADED mode) */
-        const gemm_shape g[] = {
-            {0, 1, B, H, D, 1.0}, {0, 1, B, D, H, 1.0}, {0, 1, B, H, D, 1.0}, {1, 0, D, H, B, 1.0},
-            {0, 0, B, H, D, 0.0}, {1, 0, H, D, B, 1.0}, {0, 0, B, D, H, 0.0},
-        };
-        return time_shapes(g, (int)(sizeof g / sizeof g[0]), min_seconds);
-    }
-    if (m->opts.kind == ODG_MODEL_LINEAR) {
-        /* f: F; the VJP: Zbar, gA (linear.c) */
-        const gemm_shape g[] = {{0, 1, B, D, D, 1.0}, {0, 0, B, D, D, 0.0}, {1, 0, D, D, B, 1.0}};
-        return time_shapes(g, 3, min_seconds);
-    }
-    return 0.0;
+    odg_roofline r;
+    return odg_roofline_model_detail(m, min_seconds, &r) == ODG_OK ? r.gflops : 0.0;
 }

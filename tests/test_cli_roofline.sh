@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `odegrad roofline`: --json prints one JSON object with the shapes, the thread counts, the
 # model's flops per f and VJP (THEORY.md section 8: mlp 4 B D H and 10 B D H, linear 2 B D^2
-# and 4 B D^2), positive rates and their quotient; the text names the same shapes; --threads
+# and 4 B D^2), positive rates (the roofline the faster of the threaded and chunked ways) and
+# their quotient; the text names the same shapes; --threads
 # sets both thread counts; --help exits 0.  Rates are measured with --min-time 0 (three calls
 # after a warm-up) and only checked to be positive: tests never time.  Bad input is in
 # test_cli_badinput.sh.
@@ -19,21 +20,25 @@ path, model, D, H, B, T = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 lines = open(path).read().splitlines()
 assert len(lines) == 1, "not one line: %r" % lines
 o = json.loads(lines[0])
-want = ["model", "D", "H", "B", "P", "threads", "blas_threads", "min_time_s", "f_flops",
-        "vjp_flops", "roofline_gflops", "square_n", "square_gflops", "fraction_of_square"]
+want = ["model", "D", "H", "B", "P", "batch_chunk", "threads", "blas_threads", "min_time_s",
+        "f_flops", "vjp_flops", "roofline_gflops", "threaded_gflops", "chunked_gflops", "square_n",
+        "square_gflops", "fraction_of_square"]
 assert list(o) == want, list(o)
 assert (o["model"], o["D"], o["H"], o["B"]) == (model, D, H, B), o
 assert o["threads"] == T and o["blas_threads"] == T, o
 f, v = (4 * B * D * H, 10 * B * D * H) if model == "mlp" else (2 * B * D * D, 4 * B * D * D)
 assert (o["f_flops"], o["vjp_flops"]) == (f, v), o
 assert o["roofline_gflops"] > 0 and o["square_gflops"] > 0 and o["square_n"] > 0, o
+# the roofline is the faster of the two ways of running the GEMMs
+assert o["roofline_gflops"] == max(o["threaded_gflops"], o["chunked_gflops"]), o
+assert o["batch_chunk"] == (2 if B == 7 else 64), o
 assert o["fraction_of_square"] == o["roofline_gflops"] / o["square_gflops"], o
 assert o["min_time_s"] == 0, o
 EOF
 }
 
-"$BIN" roofline --model mlp --dim 3 --hidden 5 --batch 7 --min-time 0 --json > "$W/mlp.json" &&
-    pass || fail "roofline mlp --json"
+"$BIN" roofline --model mlp --dim 3 --hidden 5 --batch 7 --batch-chunk 2 --min-time 0 --json \
+    > "$W/mlp.json" && pass || fail "roofline mlp --json"
 fields "$W/mlp.json" mlp 3 5 7 1 && pass || fail "the mlp JSON object"
 "$BIN" roofline --model linear --dim 4 --batch 6 --threads 2 --min-time 0 --json \
     > "$W/lin.json" && pass || fail "roofline linear --json --threads 2"

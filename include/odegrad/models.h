@@ -195,10 +195,22 @@ odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flop
  * Returns 0.0 if m, n or k is 0 or over INT_MAX, min_seconds is not finite, or memory runs out. */
 double odg_roofline_dgemm(size_t m, size_t n, size_t k, double min_seconds);
 
-/* The DGEMM rate in GFLOP/s at this model's own shapes: one f and one VJP's GEMMs over the whole
- * batch, exactly as THREADED mode calls them, timed together for at least min_seconds; flops as
- * odg_model_flops counts them.  This is the roofline against which the model's f, VJP and a
- * gradient's rate are read.  Same threading and failure rules as odg_roofline_dgemm (0.0). */
+/* The DGEMM rate in GFLOP/s at this model's own shapes: one f and one VJP's GEMMs (flops as
+ * odg_model_flops counts them), timed together for at least min_seconds in each of two ways:
+ *   threaded: every GEMM over the whole batch, split by OpenBLAS among omp_get_max_threads()
+ *     threads, as THREADED mode calls them;
+ *   chunked: the batch cut into the model's chunks (m->chunk rows), shared among the OpenMP
+ *     threads, every chunk's GEMMs single-threaded, as CHUNKED mode calls them.
+ * gflops is the faster of the two: the best rate this machine reaches on these GEMMs with these
+ * threads, against which the model's f, VJP and a gradient's rate are read.  On one core the
+ * whole-batch GEMMs win (fewer, larger calls); on several the chunks can (OpenBLAS splits a GEMM
+ * with a small inner dimension poorly).  Same threading rules as odg_roofline_dgemm.  ODG_EINVAL
+ * for a NULL argument or an unknown kind, ODG_ENOMEM when the operands cannot be had. */
+typedef struct odg_roofline {
+    double gflops, threaded_gflops, chunked_gflops;
+} odg_roofline;
+odg_status odg_roofline_model_detail(const odg_model *m, double min_seconds, odg_roofline *out);
+/* Its gflops, or 0.0 where it fails. */
 double odg_roofline_model(const odg_model *m, double min_seconds);
 
 #ifdef __cplusplus
