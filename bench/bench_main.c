@@ -37,6 +37,7 @@ int main(int argc, char **argv)
     }
     args[n] = NULL;
     odg_malloc_retain(); /* as the run's child does: iterations reuse the previous one's memory */
+    odg_bench_add_context("odegrad_commit", odg_git_commit());
     char buf[64];
     snprintf(buf, sizeof buf, "%d", omp_get_max_threads());
     odg_bench_add_context("omp_threads", buf);

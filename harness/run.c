@@ -430,10 +430,13 @@ static void summarize(double *x, int n, double *med, double *min, double *max)
     *med = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
-/* The summary of the m->reps timed gradients so far, and the resident peak up to now. */
+/* The summary of the m->reps timed gradients so far, and the resident peak if the first timed
+ * gradient has not set it yet. */
 static void report(measure_msg *m, const double *times, int R)
 {
-    m->rss_peak = odg_sys_self_status("VmHWM") - m->rss_base;
+    if (isnan(m->rss_peak)) {
+        m->rss_peak = odg_sys_self_status("VmHWM") - m->rss_base;
+    }
     if (m->reps == 0) {
         return;
     }
@@ -507,6 +510,14 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
             m->status = st;
             snprintf(m->msg, sizeof m->msg, "gradient %d: %s", k + 1, odg_status_str(st));
             break;
+        }
+        /* The resident peak is that of the first timed gradient: it starts from memory just
+         * given back, so it faults in all it touches.  The later ones reuse what the process
+         * kept (odg_malloc_retain), but the allocator may place a large block elsewhere the
+         * second time (a small block now sits in the hole it left), and the high-water mark
+         * would count that block twice. */
+        if (k == 0) {
+            m->rss_peak = odg_sys_self_status("VmHWM") - m->rss_base;
         }
         times[k] = t;
         times[R + k] = S.forward_s;
