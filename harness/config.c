@@ -5,7 +5,6 @@
 #include "harness_impl.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,17 +49,6 @@ void odg_run_config_default(odg_run_config *c)
     c->reference = ODG_REF_AUTO;
 }
 
-static odg_status fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, ODG_ERRLEN, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 /* The methods that keep checkpoints, or interpolate z(t), as a list for messages. */
 static void methods_with(char *buf, size_t cap, int (*pred)(odg_method))
 {
@@ -98,13 +86,13 @@ static int is_continuous(odg_method m)
 static odg_status check_experiment(const char *e, char err[ODG_ERRLEN])
 {
     if (e[0] == '\0') {
-        return fail(err, ODG_EINVAL, "--experiment: the name is empty");
+        return odg_fail(err, ODG_EINVAL, "--experiment: the name is empty");
     }
     for (const char *p = e; *p; p++) {
         unsigned char ch = (unsigned char)*p;
         /* the name is a CSV field: no separators, quotes or line breaks, nothing to escape */
         if (ch < 0x20 || ch > 0x7e || ch == ',' || ch == '"') {
-            return fail(err, ODG_EINVAL,
+            return odg_fail(err, ODG_EINVAL,
                         "--experiment: '%s' has a character other than printable ASCII without "
                         "',' and '\"'",
                         e);
@@ -119,7 +107,7 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN])
         err[0] = '\0';
     }
     if (!c) {
-        return fail(err, ODG_EINVAL, "no configuration");
+        return odg_fail(err, ODG_EINVAL, "no configuration");
     }
     char list[128];
     odg_status st = check_experiment(c->experiment, err);
@@ -128,115 +116,115 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN])
     }
     const odg_model_opts *mo = &c->model;
     if (mo->kind < 0 || mo->kind >= ODG_NMODELS) {
-        return fail(err, ODG_EINVAL, "--model: unknown model");
+        return odg_fail(err, ODG_EINVAL, "--model: unknown model");
     }
     int mlp = mo->kind == ODG_MODEL_MLP;
     if (mo->D < 1 || mo->B < 1 || (mlp && mo->H < 1)) {
-        return fail(err, ODG_EINVAL, "--dim, --batch and --hidden must be positive");
+        return odg_fail(err, ODG_EINVAL, "--dim, --batch and --hidden must be positive");
     }
     if (!mlp && (c->given & ODG_GIVEN_HIDDEN)) {
-        return fail(err, ODG_EUNSUP, "--hidden applies only to --model mlp");
+        return odg_fail(err, ODG_EUNSUP, "--hidden applies only to --model mlp");
     }
     if (!mlp && (c->given & ODG_GIVEN_TIME_INPUT)) {
-        return fail(err, ODG_EUNSUP, "--time-input applies only to --model mlp");
+        return odg_fail(err, ODG_EUNSUP, "--time-input applies only to --model mlp");
     }
     if (mlp && (c->given & ODG_GIVEN_SPECTRUM)) {
-        return fail(err, ODG_EUNSUP, "--spectrum applies only to --model linear");
+        return odg_fail(err, ODG_EUNSUP, "--spectrum applies only to --model linear");
     }
     if (mlp && (c->given & ODG_GIVEN_STIFFNESS)) {
-        return fail(err, ODG_EUNSUP, "--stiffness applies only to --model linear --spectrum stiff");
+        return odg_fail(err, ODG_EUNSUP, "--stiffness applies only to --model linear --spectrum stiff");
     }
     if (!mlp && (c->given & ODG_GIVEN_STIFFNESS) && mo->spectrum != ODG_SPECTRUM_STIFF) {
-        return fail(err, ODG_EUNSUP, "--stiffness applies only to --spectrum stiff, not %s",
+        return odg_fail(err, ODG_EUNSUP, "--stiffness applies only to --spectrum stiff, not %s",
                     odg_spectrum_name(mo->spectrum));
     }
     if (!isfinite(mo->gain) || !(mo->gain > 0)) {
-        return fail(err, ODG_EINVAL, "--gain must be a positive number");
+        return odg_fail(err, ODG_EINVAL, "--gain must be a positive number");
     }
     if (!isfinite(mo->stiffness) || !(mo->stiffness >= 1)) {
-        return fail(err, ODG_EINVAL, "--stiffness must be a number >= 1");
+        return odg_fail(err, ODG_EINVAL, "--stiffness must be a number >= 1");
     }
     if (!isfinite(c->t1) || !(c->t1 > 0)) {
-        return fail(err, ODG_EINVAL, "--t1 must be a positive number");
+        return odg_fail(err, ODG_EINVAL, "--t1 must be a positive number");
     }
     if (c->scheme < 0 || c->scheme >= ODG_NSCHEMES) {
-        return fail(err, ODG_EINVAL, "--scheme: unknown scheme");
+        return odg_fail(err, ODG_EINVAL, "--scheme: unknown scheme");
     }
     int adaptive_given = (c->given & (ODG_GIVEN_RTOL | ODG_GIVEN_ATOL)) != 0;
     if ((c->given & ODG_GIVEN_STEPS) && adaptive_given) {
-        return fail(err, ODG_EUNSUP,
+        return odg_fail(err, ODG_EUNSUP,
                     "--steps and --rtol/--atol exclude each other (fixed or adaptive steps)");
     }
     if (c->steps < 0 || (c->steps == 0 && !(c->rtol > 0 || c->atol > 0))) {
-        return fail(err, ODG_EINVAL, "--steps must be a positive integer");
+        return odg_fail(err, ODG_EINVAL, "--steps must be a positive integer");
     }
     if (c->steps == 0) {
         if (!isfinite(c->rtol) || !isfinite(c->atol) || c->rtol < 0 || c->atol < 0) {
-            return fail(err, ODG_EINVAL, "--rtol and --atol must be positive numbers");
+            return odg_fail(err, ODG_EINVAL, "--rtol and --atol must be positive numbers");
         }
         if (!odg_tableau_adaptive(odg_scheme_tableau(c->scheme))) {
-            return fail(err, ODG_EUNSUP,
+            return odg_fail(err, ODG_EUNSUP,
                         "--rtol/--atol need an adaptive scheme (bosh3, dopri5, tsit5), not %s",
                         odg_scheme_name(c->scheme));
         }
     }
     const odg_grad_opts *g = &c->grad;
     if (g->method < 0 || g->method >= ODG_NMETHODS) {
-        return fail(err, ODG_EINVAL, "--method: unknown method");
+        return odg_fail(err, ODG_EINVAL, "--method: unknown method");
     }
     const char *mname = odg_method_name(g->method);
     if ((c->given & ODG_GIVEN_SCHEDULE) && !keeps_checkpoints(g->method)) {
         methods_with(list, sizeof list, keeps_checkpoints);
-        return fail(err, ODG_EUNSUP, "--schedule applies only to %s, not %s", list, mname);
+        return odg_fail(err, ODG_EUNSUP, "--schedule applies only to %s, not %s", list, mname);
     }
     if ((c->given & ODG_GIVEN_CHECKPOINTS) && !keeps_checkpoints(g->method)) {
         methods_with(list, sizeof list, keeps_checkpoints);
-        return fail(err, ODG_EUNSUP, "--checkpoints applies only to %s, not %s", list, mname);
+        return odg_fail(err, ODG_EUNSUP, "--checkpoints applies only to %s, not %s", list, mname);
     }
     if (g->checkpoints < 0 || ((c->given & ODG_GIVEN_CHECKPOINTS) && g->checkpoints < 1)) {
-        return fail(err, ODG_EINVAL, "--checkpoints must be a positive integer");
+        return odg_fail(err, ODG_EINVAL, "--checkpoints must be a positive integer");
     }
     if ((c->given & ODG_GIVEN_INTERP) && !interpolates(g->method)) {
         methods_with(list, sizeof list, interpolates);
-        return fail(err, ODG_EUNSUP, "--interp applies only to %s, not %s", list, mname);
+        return odg_fail(err, ODG_EUNSUP, "--interp applies only to %s, not %s", list, mname);
     }
     if ((c->given & (ODG_GIVEN_ADJ_RTOL | ODG_GIVEN_ADJ_ATOL)) && !is_continuous(g->method)) {
-        return fail(err, ODG_EUNSUP,
+        return odg_fail(err, ODG_EUNSUP,
                     "--adj-rtol/--adj-atol apply only to continuous adjoints, not %s", mname);
     }
     if (!isfinite(g->adj_rtol) || !isfinite(g->adj_atol) || g->adj_rtol < 0 || g->adj_atol < 0) {
-        return fail(err, ODG_EINVAL, "--adj-rtol and --adj-atol must be positive numbers");
+        return odg_fail(err, ODG_EINVAL, "--adj-rtol and --adj-atol must be positive numbers");
     }
     if (c->repeat < 1) {
-        return fail(err, ODG_EINVAL, "--repeat must be a positive integer");
+        return odg_fail(err, ODG_EINVAL, "--repeat must be a positive integer");
     }
     if (c->warmup < 0) {
-        return fail(err, ODG_EINVAL, "--warmup must be a non-negative integer");
+        return odg_fail(err, ODG_EINVAL, "--warmup must be a non-negative integer");
     }
     if (c->threads < 0) {
-        return fail(err, ODG_EINVAL, "--threads must be a positive integer");
+        return odg_fail(err, ODG_EINVAL, "--threads must be a positive integer");
     }
     if (!isfinite(c->roofline_gflops) || c->roofline_gflops < 0) {
-        return fail(err, ODG_EINVAL, "--roofline-gflops must be a positive number");
+        return odg_fail(err, ODG_EINVAL, "--roofline-gflops must be a positive number");
     }
     if (!isfinite(c->timeout_s) || c->timeout_s < 0) {
-        return fail(err, ODG_EINVAL, "--timeout must be a positive number of seconds");
+        return odg_fail(err, ODG_EINVAL, "--timeout must be a positive number of seconds");
     }
     if (c->seed > (uint64_t)INT64_MAX) {
-        return fail(err, ODG_EINVAL, "--seed must be at most 2^63 - 1");
+        return odg_fail(err, ODG_EINVAL, "--seed must be at most 2^63 - 1");
     }
     if (c->reference < 0 || c->reference > ODG_REF_NONE) {
-        return fail(err, ODG_EINVAL, "--reference: unknown kind");
+        return odg_fail(err, ODG_EINVAL, "--reference: unknown kind");
     }
     if (c->reference == ODG_REF_ANALYTIC && mo->kind != ODG_MODEL_LINEAR) {
-        return fail(err, ODG_EUNSUP,
+        return odg_fail(err, ODG_EUNSUP,
                     "--reference analytic exists only for --model linear (use fine or auto)");
     }
     const char *dirs[3] = {c->load_dir, c->save_grad_dir, c->save_problem_dir};
     const char *flags[3] = {"--load", "--save-grad", "--save-problem"};
     for (int k = 0; k < 3; k++) {
         if (dirs[k] && dirs[k][0] == '\0') {
-            return fail(err, ODG_EINVAL, "%s: the directory name is empty", flags[k]);
+            return odg_fail(err, ODG_EINVAL, "%s: the directory name is empty", flags[k]);
         }
     }
     return ODG_OK;

@@ -19,7 +19,6 @@
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,17 +35,6 @@ typedef struct ref_head {
     double change, loss;
     char scheme[16], method[32];
 } ref_head;
-
-static odg_status fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, ODG_ERRLEN, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
 {
@@ -290,7 +278,7 @@ odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char
     double *g = malloc(n * sizeof(double));
     if (!g) {
         info->status = ODG_ENOMEM;
-        return fail(err, ODG_ENOMEM, "out of memory for the reference");
+        return odg_fail(err, ODG_ENOMEM, "out of memory for the reference");
     }
     ref_head h;
     if (cache_read(path, key, P, M, &h, g) == 0) {
@@ -318,11 +306,11 @@ odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char
         free(g);
         info->status = ODG_ENOMEM;
         if (res.signaled) {
-            st = fail(err, res.signo == SIGKILL ? ODG_ENOMEM : ODG_EIO,
+            st = odg_fail(err, res.signo == SIGKILL ? ODG_ENOMEM : ODG_EIO,
                       "the reference computation was killed by signal %d%s", res.signo,
                       res.signo == SIGKILL ? " (out of memory?)" : "");
         } else {
-            st = fail(err, ODG_EIO, "the reference computation exited with code %d", res.code);
+            st = odg_fail(err, ODG_EIO, "the reference computation exited with code %d", res.code);
         }
         info->status = st;
         odg_child_free(&res);
@@ -335,7 +323,7 @@ odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char
         info->status = st;
         odg_child_free(&res);
         free(g);
-        return fail(err, st, "the %s reference could not be computed: %s", odg_ref_kind_name(kind),
+        return odg_fail(err, st, "the %s reference could not be computed: %s", odg_ref_kind_name(kind),
                     odg_status_str(st));
     }
     memcpy(g, res.data + sizeof h, n * sizeof(double));

@@ -26,17 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static odg_status fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, ODG_ERRLEN, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 /* ---- estimates (for refusing before running) ---------------------------------------------- */
 
 double odg_stored_estimate(const odg_problem *p, const odg_grad_opts *o, long N)
@@ -92,13 +81,13 @@ static odg_status check_dir(const char *dir, const char *flag, int writable, cha
 {
     struct stat sb;
     if (stat(dir, &sb) != 0) {
-        return fail(err, ODG_EIO, "%s: '%s': %s", flag, dir, strerror(errno));
+        return odg_fail(err, ODG_EIO, "%s: '%s': %s", flag, dir, strerror(errno));
     }
     if (!S_ISDIR(sb.st_mode)) {
-        return fail(err, ODG_EIO, "%s: '%s' is not a directory", flag, dir);
+        return odg_fail(err, ODG_EIO, "%s: '%s' is not a directory", flag, dir);
     }
     if (access(dir, writable ? (W_OK | X_OK) : (R_OK | X_OK)) != 0) {
-        return fail(err, ODG_EIO, "%s: '%s': %s", flag, dir, strerror(errno));
+        return odg_fail(err, ODG_EIO, "%s: '%s': %s", flag, dir, strerror(errno));
     }
     return ODG_OK;
 }
@@ -110,7 +99,7 @@ static odg_status load_problem(odg_run *r, char err[ODG_ERRLEN])
     unsigned views = 0;
     odg_status st = odg_model_load(r->model, dir, &views, e2);
     if (st != ODG_OK) {
-        return fail(err, st, "--load: %s", e2);
+        return odg_fail(err, st, "--load: %s", e2);
     }
     r->loaded = views;
     const char *names[2] = {"z0", "w"};
@@ -120,14 +109,14 @@ static odg_status load_problem(odg_run *r, char err[ODG_ERRLEN])
     for (int k = 0; k < 2; k++) {
         char path[4096];
         if (snprintf(path, sizeof path, "%s/%s.npy", dir, names[k]) >= (int)sizeof path) {
-            return fail(err, ODG_EINVAL, "--load: the directory name is too long");
+            return odg_fail(err, ODG_EINVAL, "--load: the directory name is too long");
         }
         if (access(path, F_OK) != 0 && errno == ENOENT) {
             continue; /* generated from the seed */
         }
         st = odg_npy_load(path, 2, shape, dst[k], e2);
         if (st != ODG_OK) {
-            return fail(err, st, "--load: %s", e2);
+            return odg_fail(err, st, "--load: %s", e2);
         }
         r->loaded |= bits[k];
     }
@@ -140,7 +129,7 @@ static odg_status load_problem(odg_run *r, char err[ODG_ERRLEN])
                 len += (size_t)k;
             }
         }
-        return fail(err, ODG_EIO, "--load: '%s' holds none of %sz0.npy w.npy", dir, want);
+        return odg_fail(err, ODG_EIO, "--load: '%s' holds none of %sz0.npy w.npy", dir, want);
     }
     return ODG_OK;
 }
@@ -163,7 +152,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         err[0] = '\0';
     }
     if (!out) {
-        return fail(err, ODG_EINVAL, "odg_run_prepare: argument 1 is NULL");
+        return odg_fail(err, ODG_EINVAL, "odg_run_prepare: argument 1 is NULL");
     }
     *out = NULL;
     odg_status st = odg_run_config_check(c, err);
@@ -182,7 +171,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     }
     odg_run *r = calloc(1, sizeof *r);
     if (!r) {
-        return fail(err, ODG_ENOMEM, "out of memory");
+        return odg_fail(err, ODG_ENOMEM, "out of memory");
     }
     r->cfg = *c;
     odg_mem_init(&r->mem);
@@ -203,7 +192,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         capname = "the machine's memory";
     }
     if (r->problem_bytes > cap) {
-        st = fail(err, ODG_ENOMEM,
+        st = odg_fail(err, ODG_ENOMEM,
                   "the problem is too large to allocate: its own arrays need %.4g bytes, more "
                   "than %s (%.4g bytes)",
                   r->problem_bytes, capname, cap);
@@ -211,24 +200,24 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     }
     st = odg_model_create(&r->model, &r->cfg.model, &r->mem);
     if (st == ODG_EINVAL) {
-        st = fail(err, st, "--dim, --hidden, --batch: sizes out of range (%zu, %zu, %zu)",
+        st = odg_fail(err, st, "--dim, --hidden, --batch: sizes out of range (%zu, %zu, %zu)",
                   r->cfg.model.D, r->cfg.model.H, r->cfg.model.B);
         goto fail;
     }
     if (st == ODG_EUNSUP) {
-        st = fail(err, st, "--blas-mode %s needs OpenBLAS's OpenMP or sequential build",
+        st = odg_fail(err, st, "--blas-mode %s needs OpenBLAS's OpenMP or sequential build",
                   odg_blas_mode_name(r->cfg.model.blas_mode));
         goto fail;
     }
     if (st != ODG_OK) {
-        st = fail(err, st, "the model cannot be created: %s", odg_status_str(st));
+        st = odg_fail(err, st, "the model cannot be created: %s", odg_status_str(st));
         goto fail;
     }
     size_t M = r->model->B * r->model->D;
     r->z0 = odg_mem_doubles(&r->mem, ODG_TAG_MODEL, M);
     r->w = odg_mem_doubles(&r->mem, ODG_TAG_MODEL, M);
     if (!r->z0 || !r->w) {
-        st = fail(err, ODG_ENOMEM, "the problem is too large to allocate (z0 and w)");
+        st = odg_fail(err, ODG_ENOMEM, "the problem is too large to allocate (z0 and w)");
         goto fail;
     }
     /* theta, then z0, then w, from one stream: what --load does not provide is what the seed
@@ -245,7 +234,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     openblas_set_num_threads(blas0);
     omp_set_num_threads(omp0);
     if (st != ODG_OK) {
-        st = fail(err, st, "the model cannot be initialised: %s", odg_status_str(st));
+        st = odg_fail(err, st, "the model cannot be initialised: %s", odg_status_str(st));
         goto fail;
     }
     odg_rng_fill_normal(&rng, r->z0, M, 0.0, 1.0);
@@ -270,7 +259,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     char e2[ODG_ERRLEN];
     st = odg_grad_check(p, &r->grad, e2);
     if (st != ODG_OK) {
-        st = fail(err, st, "%s", e2[0] ? e2 : odg_status_str(st));
+        st = odg_fail(err, st, "%s", e2[0] ? e2 : odg_status_str(st));
         goto fail;
     }
     *out = r;
@@ -641,7 +630,7 @@ static odg_status save_problem(odg_run *r, char err[ODG_ERRLEN])
         snprintf(path, sizeof path, "%s/w.npy", dir);
         st = odg_npy_save(path, 2, shape, r->w, e2);
     }
-    return st == ODG_OK ? ODG_OK : fail(err, st, "--save-problem: %s", e2);
+    return st == ODG_OK ? ODG_OK : odg_fail(err, st, "--save-problem: %s", e2);
 }
 
 static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
