@@ -93,9 +93,9 @@ static odg_status check_experiment(const char *e, char err[ODG_ERRLEN])
         /* the name is a CSV field: no separators, quotes or line breaks, nothing to escape */
         if (ch < 0x20 || ch > 0x7e || ch == ',' || ch == '"') {
             return odg_fail(err, ODG_EINVAL,
-                        "--experiment: '%s' has a character other than printable ASCII without "
-                        "',' and '\"'",
-                        e);
+                            "--experiment: '%s' has a character other than printable ASCII without "
+                            "',' and '\"'",
+                            e);
         }
     }
     return ODG_OK;
@@ -132,11 +132,12 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN])
         return odg_fail(err, ODG_EUNSUP, "--spectrum applies only to --model linear");
     }
     if (mlp && (c->given & ODG_GIVEN_STIFFNESS)) {
-        return odg_fail(err, ODG_EUNSUP, "--stiffness applies only to --model linear --spectrum stiff");
+        return odg_fail(err, ODG_EUNSUP,
+                        "--stiffness applies only to --model linear --spectrum stiff");
     }
     if (!mlp && (c->given & ODG_GIVEN_STIFFNESS) && mo->spectrum != ODG_SPECTRUM_STIFF) {
         return odg_fail(err, ODG_EUNSUP, "--stiffness applies only to --spectrum stiff, not %s",
-                    odg_spectrum_name(mo->spectrum));
+                        odg_spectrum_name(mo->spectrum));
     }
     if (!isfinite(mo->gain) || !(mo->gain > 0)) {
         return odg_fail(err, ODG_EINVAL, "--gain must be a positive number");
@@ -153,7 +154,7 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN])
     int adaptive_given = (c->given & (ODG_GIVEN_RTOL | ODG_GIVEN_ATOL)) != 0;
     if ((c->given & ODG_GIVEN_STEPS) && adaptive_given) {
         return odg_fail(err, ODG_EUNSUP,
-                    "--steps and --rtol/--atol exclude each other (fixed or adaptive steps)");
+                        "--steps and --rtol/--atol exclude each other (fixed or adaptive steps)");
     }
     if (c->steps < 0 || (c->steps == 0 && !(c->rtol > 0 || c->atol > 0))) {
         return odg_fail(err, ODG_EINVAL, "--steps must be a positive integer");
@@ -164,8 +165,8 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN])
         }
         if (!odg_tableau_adaptive(odg_scheme_tableau(c->scheme))) {
             return odg_fail(err, ODG_EUNSUP,
-                        "--rtol/--atol need an adaptive scheme (bosh3, dopri5, tsit5), not %s",
-                        odg_scheme_name(c->scheme));
+                            "--rtol/--atol need an adaptive scheme (bosh3, dopri5, tsit5), not %s",
+                            odg_scheme_name(c->scheme));
         }
     }
     const odg_grad_opts *g = &c->grad;
@@ -190,7 +191,7 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN])
     }
     if ((c->given & (ODG_GIVEN_ADJ_RTOL | ODG_GIVEN_ADJ_ATOL)) && !is_continuous(g->method)) {
         return odg_fail(err, ODG_EUNSUP,
-                    "--adj-rtol/--adj-atol apply only to continuous adjoints, not %s", mname);
+                        "--adj-rtol/--adj-atol apply only to continuous adjoints, not %s", mname);
     }
     if (!isfinite(g->adj_rtol) || !isfinite(g->adj_atol) || g->adj_rtol < 0 || g->adj_atol < 0) {
         return odg_fail(err, ODG_EINVAL, "--adj-rtol and --adj-atol must be positive numbers");
@@ -218,7 +219,7 @@ odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN])
     }
     if (c->reference == ODG_REF_ANALYTIC && mo->kind != ODG_MODEL_LINEAR) {
         return odg_fail(err, ODG_EUNSUP,
-                    "--reference analytic exists only for --model linear (use fine or auto)");
+                        "--reference analytic exists only for --model linear (use fine or auto)");
     }
     const char *dirs[3] = {c->load_dir, c->save_grad_dir, c->save_problem_dir};
     const char *flags[3] = {"--load", "--save-grad", "--save-problem"};

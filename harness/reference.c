@@ -307,8 +307,8 @@ odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char
         info->status = ODG_ENOMEM;
         if (res.signaled) {
             st = odg_fail(err, res.signo == SIGKILL ? ODG_ENOMEM : ODG_EIO,
-                      "the reference computation was killed by signal %d%s", res.signo,
-                      res.signo == SIGKILL ? " (out of memory?)" : "");
+                          "the reference computation was killed by signal %d%s", res.signo,
+                          res.signo == SIGKILL ? " (out of memory?)" : "");
         } else {
             st = odg_fail(err, ODG_EIO, "the reference computation exited with code %d", res.code);
         }
@@ -323,8 +323,8 @@ odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char
         info->status = st;
         odg_child_free(&res);
         free(g);
-        return odg_fail(err, st, "the %s reference could not be computed: %s", odg_ref_kind_name(kind),
-                    odg_status_str(st));
+        return odg_fail(err, st, "the %s reference could not be computed: %s",
+                        odg_ref_kind_name(kind), odg_status_str(st));
     }
     memcpy(g, res.data + sizeof h, n * sizeof(double));
     odg_child_free(&res);

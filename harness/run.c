@@ -193,20 +193,20 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     }
     if (r->problem_bytes > cap) {
         st = odg_fail(err, ODG_ENOMEM,
-                  "the problem is too large to allocate: its own arrays need %.4g bytes, more "
-                  "than %s (%.4g bytes)",
-                  r->problem_bytes, capname, cap);
+                      "the problem is too large to allocate: its own arrays need %.4g bytes, more "
+                      "than %s (%.4g bytes)",
+                      r->problem_bytes, capname, cap);
         goto fail;
     }
     st = odg_model_create(&r->model, &r->cfg.model, &r->mem);
     if (st == ODG_EINVAL) {
         st = odg_fail(err, st, "--dim, --hidden, --batch: sizes out of range (%zu, %zu, %zu)",
-                  r->cfg.model.D, r->cfg.model.H, r->cfg.model.B);
+                      r->cfg.model.D, r->cfg.model.H, r->cfg.model.B);
         goto fail;
     }
     if (st == ODG_EUNSUP) {
         st = odg_fail(err, st, "--blas-mode %s needs OpenBLAS's OpenMP or sequential build",
-                  odg_blas_mode_name(r->cfg.model.blas_mode));
+                      odg_blas_mode_name(r->cfg.model.blas_mode));
         goto fail;
     }
     if (st != ODG_OK) {
