@@ -69,11 +69,11 @@ static char *result_json(const roofline_result *q)
         "{s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f}",
         "model", odg_model_kind_name(m->opts.kind), "D", (json_int_t)m->D, "H",
         (json_int_t)m->opts.H, "B", (json_int_t)m->B, "P", (json_int_t)m->P, "batch_chunk",
-        (json_int_t)m->chunk, "threads", q->threads, "blas_threads", q->blas_threads,
-        "min_time_s", q->min_time, "f_flops", q->f_flops, "vjp_flops", q->vjp_flops,
-        "roofline_gflops", g, "threaded_gflops", q->rate.threaded_gflops, "chunked_gflops",
-        q->rate.chunked_gflops, "square_n", SQUARE_N, "square_gflops", q->square_gflops,
-        "fraction_of_square", g / q->square_gflops);
+        (json_int_t)m->chunk, "threads", q->threads, "blas_threads", q->blas_threads, "min_time_s",
+        q->min_time, "f_flops", q->f_flops, "vjp_flops", q->vjp_flops, "roofline_gflops", g,
+        "threaded_gflops", q->rate.threaded_gflops, "chunked_gflops", q->rate.chunked_gflops,
+        "square_n", SQUARE_N, "square_gflops", q->square_gflops, "fraction_of_square",
+        g / q->square_gflops);
     if (!o) {
         return NULL;
     }
@@ -102,8 +102,7 @@ static void print_result(const roofline_result *q)
     printf("             %.3g in %zu-row chunks, one thread each (chunked mode)\n",
            q->rate.chunked_gflops, m->chunk);
     printf("  square   %.3g GFLOP/s at %d x %d x %d: the model's shapes reach %.0f%% of it\n",
-           q->square_gflops, SQUARE_N, SQUARE_N, SQUARE_N,
-           100 * q->rate.gflops / q->square_gflops);
+           q->square_gflops, SQUARE_N, SQUARE_N, SQUARE_N, 100 * q->rate.gflops / q->square_gflops);
     printf("  timed    at least %g s and 3 calls each, after a warm-up call\n", q->min_time);
 }
 

@@ -215,8 +215,8 @@ odg_status odg_roofline_model_detail(const odg_model *m, double min_seconds, odg
         memcpy(g, mlp, sizeof mlp);
     } else if (m->opts.kind == ODG_MODEL_LINEAR) {
         /* f: F; the VJP: Zbar, gA (linear.c) */
-        const gemm_shape lin[] = {{0, 1, B, D, D, 1.0, 0}, {0, 0, B, D, D, 0.0, 0},
-                                  {1, 0, D, D, B, 1.0, 1}};
+        const gemm_shape lin[] = {
+            {0, 1, B, D, D, 1.0, 0}, {0, 0, B, D, D, 0.0, 0}, {1, 0, D, D, B, 1.0, 1}};
         ns = 3;
         memcpy(g, lin, sizeof lin);
     } else {
@@ -224,8 +224,8 @@ odg_status odg_roofline_model_detail(const odg_model *m, double min_seconds, odg
     }
     out->threaded_gflops = time_shapes(g, ns, B, 0, min_seconds);
     out->chunked_gflops = time_shapes(g, ns, B, rows, min_seconds);
-    out->gflops = out->threaded_gflops > out->chunked_gflops ? out->threaded_gflops
-                                                             : out->chunked_gflops;
+    out->gflops =
+        out->threaded_gflops > out->chunked_gflops ? out->threaded_gflops : out->chunked_gflops;
     return out->gflops > 0 ? ODG_OK : ODG_ENOMEM;
 }
 

@@ -1,5 +1,6 @@
 /* The counting allocator: exact current and peak bytes per tag and in total, 64-byte alignment,
- * zero fill (and its absence in scratch blocks), reset of peaks, and fault injection of the k-th attempt. */
+ * zero fill (and its absence in scratch blocks), reset of peaks, and fault injection of the k-th
+ * attempt. */
 #include "check.h"
 #include "odegrad/core.h"
 
