@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The three sizes: small fits in L2, medium in L3, large spills (Hh alone is 4 MiB). */
+/* The three sizes: small fits in L2, medium in L3, large spills (Hh alone is 4 MiB). */
 const bench_size bench_sizes[BENCH_NSIZES] = {
     {"small", 16, 64, 128},
     {"medium", 64, 256, 512},

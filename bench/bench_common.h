@@ -41,7 +41,7 @@ void bench_flop_counters(odg_bench_state *st, const bench_size *sz, double flops
 double *bench_doubles(odg_bench_state *st, size_t n);
 
 /* Registration of each group (bench_model.c, bench_step.c, bench_gradient.c); `targets` adds the
- * slow runs that check the issue's targets (medium size, N = 256). */
+ * slow runs at the configuration of the performance targets (medium size, N = 256). */
 void bench_register_models(void);
 void bench_register_steps(void);
 void bench_register_gradients(int targets);

@@ -1,7 +1,8 @@
 /* odegrad_bench: the micro-benchmarks (bench.h).  Google Benchmark's own flags apply
  * (--benchmark_filter, --benchmark_min_time, --benchmark_out ...); one of ours:
  *   --odg_targets   also run every method at the medium size with N = 256 (slow: about a minute
- *                   on one core), the configuration of the issue's performance targets.
+ *                   on one core), the configuration of the performance targets
+ *                   (experiments/targets.ini).
  * The thread count is OMP_NUM_THREADS as the process starts (scripts/bench.sh runs it at 1 and
  * at all cores); it goes in the results' context with the OpenBLAS build. */
 #include "bench_common.h"

@@ -2,7 +2,7 @@
 # Runs the micro-benchmarks (bench/, Google Benchmark) at one thread and at every core, and
 # writes their JSON to results/bench/<host>-<date>-t<threads>.json (`make bench`).  About two
 # minutes on a two-core machine.  The one-thread run is the one the roofline fractions of the
-# issue's targets are read from (DGEMM rate at the model's shapes on one core).
+# performance targets are read from (DGEMM rate at the model's shapes on one core).
 #
 # Usage: scripts/bench.sh [BUILD] [extra odegrad_bench flags...]
 #   BUILD defaults to build; flags go to Google Benchmark, e.g. --benchmark_filter=model/ or
