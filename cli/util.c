@@ -265,57 +265,53 @@ static int digits_only(const char *s)
     return 1;
 }
 
-int odg_cli_posint(const char *cmd, const char *flag, const char *text, long max, long *out)
+/* A decimal integer in [lo, hi] (lo is 0 or 1, which names it in the message). */
+static int parse_uint(const char *cmd, const char *flag, const char *text, uint64_t lo, uint64_t hi,
+                      uint64_t *out)
 {
+    const char *what = lo > 0 ? "a positive integer" : "a non-negative integer";
     if (!digits_only(text)) {
-        fprintf(stderr, "odegrad %s: %s: '%s' is not a positive integer\n", cmd, flag, text);
+        fprintf(stderr, "odegrad %s: %s: '%s' is not %s\n", cmd, flag, text, what);
         return ODG_EXIT_USAGE;
     }
     errno = 0;
     unsigned long long v = strtoull(text, NULL, 10);
-    if (v == 0) {
-        fprintf(stderr, "odegrad %s: %s: '%s' is not a positive integer\n", cmd, flag, text);
+    if (v < lo) {
+        fprintf(stderr, "odegrad %s: %s: '%s' is not %s\n", cmd, flag, text, what);
         return ODG_EXIT_USAGE;
     }
-    if (errno == ERANGE || v > (unsigned long long)max) {
-        fprintf(stderr, "odegrad %s: %s: '%s' is too large (at most %ld)\n", cmd, flag, text, max);
-        return ODG_EXIT_USAGE;
-    }
-    *out = (long)v;
-    return 0;
-}
-
-int odg_cli_count(const char *cmd, const char *flag, const char *text, long max, long *out)
-{
-    if (!digits_only(text)) {
-        fprintf(stderr, "odegrad %s: %s: '%s' is not a non-negative integer\n", cmd, flag, text);
-        return ODG_EXIT_USAGE;
-    }
-    errno = 0;
-    unsigned long long v = strtoull(text, NULL, 10);
-    if (errno == ERANGE || v > (unsigned long long)max) {
-        fprintf(stderr, "odegrad %s: %s: '%s' is too large (at most %ld)\n", cmd, flag, text, max);
-        return ODG_EXIT_USAGE;
-    }
-    *out = (long)v;
-    return 0;
-}
-
-int odg_cli_u64(const char *cmd, const char *flag, const char *text, uint64_t max, uint64_t *out)
-{
-    if (!digits_only(text)) {
-        fprintf(stderr, "odegrad %s: %s: '%s' is not a non-negative integer\n", cmd, flag, text);
-        return ODG_EXIT_USAGE;
-    }
-    errno = 0;
-    unsigned long long v = strtoull(text, NULL, 10);
-    if (errno == ERANGE || v > max) {
+    if (errno == ERANGE || v > hi) {
         fprintf(stderr, "odegrad %s: %s: '%s' is too large (at most %llu)\n", cmd, flag, text,
-                (unsigned long long)max);
+                (unsigned long long)hi);
         return ODG_EXIT_USAGE;
     }
     *out = (uint64_t)v;
     return 0;
+}
+
+int odg_cli_posint(const char *cmd, const char *flag, const char *text, long max, long *out)
+{
+    uint64_t v;
+    int rc = parse_uint(cmd, flag, text, 1, (uint64_t)max, &v);
+    if (rc == 0) {
+        *out = (long)v;
+    }
+    return rc;
+}
+
+int odg_cli_count(const char *cmd, const char *flag, const char *text, long max, long *out)
+{
+    uint64_t v;
+    int rc = parse_uint(cmd, flag, text, 0, (uint64_t)max, &v);
+    if (rc == 0) {
+        *out = (long)v;
+    }
+    return rc;
+}
+
+int odg_cli_u64(const char *cmd, const char *flag, const char *text, uint64_t max, uint64_t *out)
+{
+    return parse_uint(cmd, flag, text, 0, max, out);
 }
 
 /* A finite decimal number, the whole text (strtod's hex floats, inf and nan refused). */
