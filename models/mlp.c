@@ -242,16 +242,16 @@ static void mlp_zbar_gemm(const mlp_parts *p, const double *Gu, double *Zbar, si
                 Gu + lo * p->H, (int)p->H, p->W1, (int)p->Din, 0.0, Zbar + lo * p->D, (int)p->D);
 }
 
-/* out[j] = sum_i X[i, j] over the n rows of X (n, cols), each column summed in row order, a row
- * at a time so that the loop over j vectorizes without reordering any column's sum. */
-static void colsum_rows(const double *restrict X, size_t n, size_t cols, double *restrict out)
+/* acc[j] = X[0][j] + X[1][j] + ... + X[rows-1][j], j < n, row i at X + i stride: each sum in row
+ * order, a row at a time so that the loop over j vectorizes without reordering any sum. */
+static void sum_rows(const double *X, size_t rows, size_t stride, size_t n, double *restrict acc)
 {
-    memcpy(out, X, cols * sizeof(double));
-    for (size_t i = 1; i < n; i++) {
-        const double *row = X + i * cols;
+    memcpy(acc, X, n * sizeof(double));
+    for (size_t i = 1; i < rows; i++) {
+        const double *row = X + i * stride;
 #pragma omp simd
-        for (size_t j = 0; j < cols; j++) {
-            out[j] += row[j];
+        for (size_t j = 0; j < n; j++) {
+            acc[j] += row[j];
         }
     }
 }
@@ -281,8 +281,8 @@ static void mlp_bias_grads_chunk(const odg_model *m, const mlp_parts *p, double 
                                  const double *Gu, double *gp, size_t lo, size_t n)
 {
     double *gb1 = gp + m->view[1].offset, *gW1 = gp + m->view[0].offset;
-    colsum_rows(G + lo * p->D, n, p->D, gp + m->view[3].offset);
-    colsum_rows(Gu + lo * p->H, n, p->H, gb1);
+    sum_rows(G + lo * p->D, n, p->D, p->D, gp + m->view[3].offset);
+    sum_rows(Gu + lo * p->H, n, p->H, p->H, gb1);
     if (p->ti) {
         for (size_t j = 0; j < p->H; j++) {
             gW1[j * p->Din + p->D] = t * gb1[j];
@@ -305,14 +305,7 @@ static void mlp_reduce(size_t P, size_t nchunks, const double *gpart, double *gt
         const size_t lo = (size_t)b * REDUCE_BLOCK;
         const size_t n = P - lo < REDUCE_BLOCK ? P - lo : REDUCE_BLOCK;
         double acc[REDUCE_BLOCK];
-        memcpy(acc, gpart + lo, n * sizeof(double));
-        for (size_t c = 1; c < nchunks; c++) {
-            const double *gc = gpart + c * P + lo;
-#pragma omp simd
-            for (size_t e = 0; e < n; e++) {
-                acc[e] += gc[e];
-            }
-        }
+        sum_rows(gpart + lo, nchunks, P, n, acc);
 #pragma omp simd
         for (size_t e = 0; e < n; e++) {
             gtheta[lo + e] += acc[e];
@@ -425,14 +418,7 @@ static void colsum_par(const double *X, size_t rows, size_t cols, double *s)
         const size_t j0 = (size_t)b * COLSUM_BLOCK;
         const size_t nj = cols - j0 < COLSUM_BLOCK ? cols - j0 : COLSUM_BLOCK;
         double acc[COLSUM_BLOCK];
-        memcpy(acc, X + j0, nj * sizeof(double));
-        for (size_t i = 1; i < rows; i++) {
-            const double *row = X + i * cols + j0;
-#pragma omp simd
-            for (size_t j = 0; j < nj; j++) {
-                acc[j] += row[j];
-            }
-        }
+        sum_rows(X + j0, rows, cols, nj, acc);
         memcpy(s + j0, acc, nj * sizeof(double));
     }
 }
