@@ -542,8 +542,8 @@ static void print_summary(FILE *f, const odg_run_record *rec)
                 cl[ODG_COL_recomputed_steps].i);
     }
     if (cl[ODG_COL_gflops].type == ODG_CELL_REAL) {
-        fprintf(f, "  rate     %.3g GFLOP/s (blas %s)", cl[ODG_COL_gflops].x,
-                cl[ODG_COL_blas_mode].s);
+        fprintf(f, "  rate     %.3g GFLOP/s (blas %s, %lld-row chunks)", cl[ODG_COL_gflops].x,
+                cl[ODG_COL_blas_mode].s, cl[ODG_COL_batch_chunk].i);
         if (cl[ODG_COL_roofline_frac].type == ODG_CELL_REAL) {
             fprintf(f, ", %.1f%% of the DGEMM rate at these shapes (%.3g GFLOP/s)",
                     100 * cl[ODG_COL_roofline_frac].x, cl[ODG_COL_roofline_gflops].x);
