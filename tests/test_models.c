@@ -66,6 +66,15 @@ static config with_chunk(config c, size_t rows)
     return c;
 }
 
+/* c in BLAS mode `mode` */
+static config with_mode(config c, odg_blas_mode mode)
+{
+    c.o.blas_mode = mode;
+    size_t len = strlen(c.label);
+    snprintf(c.label + len, sizeof c.label - len, " %s", odg_blas_mode_name(mode));
+    return c;
+}
+
 static double *zeros(size_t n)
 {
     double *x = calloc(n ? n : 1, sizeof(double));
@@ -1004,6 +1013,11 @@ int main(void)
         linear_config(7, 3, ODG_SPECTRUM_STIFF, 100),
         with_chunk(mlp_config(7, 3, 8, 1), 2),
         with_chunk(linear_config(7, 3, ODG_SPECTRUM_RANDOM, 1), 3),
+        /* the default 64-row chunks, four of them, the last of 8 rows, in both modes */
+        with_mode(mlp_config(200, 8, 48, 0), ODG_BLAS_CHUNKED),
+        with_mode(mlp_config(200, 8, 48, 1), ODG_BLAS_CHUNKED),
+        with_mode(mlp_config(200, 8, 48, 0), ODG_BLAS_THREADED),
+        with_mode(mlp_config(200, 8, 48, 1), ODG_BLAS_THREADED),
     };
     const int nc = (int)(sizeof cs / sizeof cs[0]);
     for (int c = 0; c < nc; c++) {
