@@ -197,7 +197,8 @@ double odg_roofline_dgemm(size_t m, size_t n, size_t k, double min_seconds)
 
 odg_status odg_roofline_model_detail(const odg_model *m, double min_seconds, odg_roofline *out)
 {
-    if (m == NULL || out == NULL || m->B > INT_MAX || m->chunk > INT_MAX) {
+    if (m == NULL || out == NULL || m->B > INT_MAX || m->chunk > INT_MAX ||
+        !(min_seconds >= 0) || !isfinite(min_seconds)) {
         return ODG_EINVAL;
     }
     const int B = (int)m->B, D = (int)m->D, rows = (int)m->chunk;

@@ -205,7 +205,8 @@ double odg_roofline_dgemm(size_t m, size_t n, size_t k, double min_seconds);
  * threads, against which the model's f, VJP and a gradient's rate are read.  On one core the
  * whole-batch GEMMs win (fewer, larger calls); on several the chunks can (OpenBLAS splits a GEMM
  * with a small inner dimension poorly).  Same threading rules as odg_roofline_dgemm.  ODG_EINVAL
- * for a NULL argument or an unknown kind, ODG_ENOMEM when the operands cannot be had. */
+ * for a NULL argument, an unknown kind or a min_seconds that is negative or not finite;
+ * ODG_ENOMEM when the operands cannot be had. */
 typedef struct odg_roofline {
     double gflops, threaded_gflops, chunked_gflops;
 } odg_roofline;
