@@ -998,6 +998,26 @@ static void test_alloc_failures(const config *c)
     CHECK(failures == want, "%s: %d allocations, expected %d", c->label, failures, want);
 }
 
+/* The roofline refuses what it cannot time; the rate itself is never asserted (tests do not
+ * time). */
+static void test_roofline_args(void)
+{
+    odg_mem mem;
+    odg_mem_init(&mem);
+    config c = mlp_config(7, 3, 8, 0);
+    odg_model *m = make(&c.o, 0, &mem, 1);
+    odg_roofline r;
+    CHECK(odg_roofline_model_detail(NULL, 0.0, &r) == ODG_EINVAL, "roofline: NULL model");
+    CHECK(odg_roofline_model_detail(m, 0.0, NULL) == ODG_EINVAL, "roofline: NULL out");
+    CHECK(odg_roofline_model_detail(m, -1.0, &r) == ODG_EINVAL, "roofline: negative time");
+    CHECK(odg_roofline_model_detail(m, NAN, &r) == ODG_EINVAL, "roofline: NaN time");
+    CHECK(odg_roofline_model_detail(m, 0.0, &r) == ODG_OK && r.gflops > 0 &&
+              r.gflops == (r.threaded_gflops > r.chunked_gflops ? r.threaded_gflops
+                                                                  : r.chunked_gflops),
+          "roofline: the faster of the two ways");
+    odg_model_destroy(&m);
+}
+
 int main(void)
 {
     config cs[] = {
@@ -1033,5 +1053,6 @@ int main(void)
     test_save_load();
     test_bad_options();
     test_names_and_views();
+    test_roofline_args();
     return check_done("test_models");
 }
