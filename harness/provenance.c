@@ -167,7 +167,7 @@ static json_t *environment_json(void)
     json_object_set_new(o, "cpu_model", json_string(cpu));
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     json_object_set_new(o, "cores_online", online > 0 ? json_integer(online) : json_null());
-    json_object_set_new(o, "cores_available", json_integer(omp_get_num_procs()));
+    json_object_set_new(o, "cores_available", json_integer(odg_cpus_available()));
     double total = odg_sys_meminfo("MemTotal");
     json_object_set_new(o, "memory_total_bytes", isfinite(total) ? json_real(total) : json_null());
     struct utsname u;

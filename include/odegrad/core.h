@@ -1,4 +1,5 @@
-/* odegrad core: status codes, the counting allocator, the RNG, .npy I/O, the timer.
+/* odegrad core: status codes, the counting allocator, the RNG, .npy I/O, the timer, number text
+ * and the CPU count.
  *
  * Everything a gradient method keeps goes through an odg_mem, so its peak is exact and can be
  * compared with THEORY.md section 6.  Nothing here prints, aborts or exits.
@@ -108,6 +109,27 @@ odg_status odg_npy_save(const char *path, int ndim, const size_t *shape, const d
 /* ---- timer -------------------------------------------------------------------------------- */
 
 double odg_now(void); /* monotonic seconds */
+
+/* ---- number text -------------------------------------------------------------------------- */
+
+/* Writes the shortest decimal text that strtod reads back to exactly x: "%.*g" with the first
+ * precision from 1 to 17 that round-trips, its exponent without '+' or leading zeros ("1e-6",
+ * "1e20").  -0.0 gives "-0"; a NaN gives "nan", infinities "inf" and "-inf" (the caller decides
+ * what to do with them).  Assumes the "C" locale's decimal point (a program that never calls
+ * setlocale is in it).  Returns the length written, without the NUL, or -1 if cap bytes are too
+ * few (at most 25 are ever needed); buf then holds "" when cap > 0, and may be NULL when
+ * cap == 0. */
+int odg_fmt_real(char *buf, size_t cap, double x);
+
+/* ---- CPUs --------------------------------------------------------------------------------- */
+
+/* The number of CPUs this process may really use: those in its affinity mask, lowered to
+ * ceil(quota / period) by a cgroup CPU quota (v2 cpu.max or v1 cpu.cfs_quota_us, the smallest
+ * over the process's cgroup and its ancestors).  `nproc` and omp_get_num_procs honour the mask
+ * but not the quota, and a benchmark that runs more threads than it has CPUs measures the
+ * scheduler.  Falls back to the online CPU count if the mask cannot be read; never less
+ * than 1. */
+int odg_cpus_available(void);
 
 #ifdef __cplusplus
 }
