@@ -27,21 +27,11 @@ void odg_cli_command_line(int *argc, char ***argv);
 
 /* ---- the lists the library writes once (the .def files), for `list`, help and parsing ------ */
 
-typedef struct odg_cli_names {
-    const char *what; /* "models", "schemes", ... */
-    const char *flag; /* the flag that takes one of these names ("--model"), or NULL */
-    int n;
-    const char *(*name)(int i);
-    const char *(*desc)(int i);
-} odg_cli_names;
-
-extern const odg_cli_names odg_cli_lists[];
-extern const int odg_cli_nlists;
-const odg_cli_names *odg_cli_list_find(const char *what);
-/* The number of names (the statuses are counted from status.def, not declared). */
-int odg_cli_list_len(const odg_cli_names *l);
-/* "a, b, c" into buf. */
-void odg_cli_list_names(const odg_cli_names *l, char *buf, size_t cap);
+/* The library's lists (odg_lists: models, schemes, methods, ...) and the command's own: the
+ * record's columns, its statuses and the allocator's tags. */
+const odg_list *odg_cli_list_find(const char *what);
+/* Calls fn for every list, the library's first. */
+void odg_cli_list_each(void (*fn)(const odg_list *l, void *ctx), void *ctx);
 
 /* ---- help text ---------------------------------------------------------------------------- */
 
@@ -50,20 +40,6 @@ void odg_cli_opt(FILE *f, const char *flag, const char *text);
 /* "PRE NAMES (DEFAULT)" for a flag that takes one of the names of a list. */
 void odg_cli_opt_list(FILE *f, const char *flag, const char *pre, const char *list,
                       const char *dflt);
-
-/* ---- flag values -------------------------------------------------------------------------- */
-
-/* Each parses text for flag, or prints "odegrad CMD: FLAG: 'TEXT' is not ..." to stderr and
- * returns ODG_EXIT_USAGE; 0 on success. */
-int odg_cli_posint(const char *cmd, const char *flag, const char *text, long max, long *out);
-int odg_cli_count(const char *cmd, const char *flag, const char *text, long max, long *out);
-int odg_cli_u64(const char *cmd, const char *flag, const char *text, uint64_t max, uint64_t *out);
-int odg_cli_posreal(const char *cmd, const char *flag, const char *text, double *out);
-int odg_cli_real_min(const char *cmd, const char *flag, const char *text, double min, double *out);
-/* BYTES with an optional binary suffix (K, M, G, T, with or without "iB"), "auto" or "none". */
-int odg_cli_bytes(const char *cmd, const char *flag, const char *text, size_t *out);
-/* One of the names of list l; *out is its index. */
-int odg_cli_name(const char *cmd, const odg_cli_names *l, const char *text, int *out);
 
 /* ---- the flags of `run` (shared by `reference`, and by sweeps that want them) --------------- */
 
@@ -83,7 +59,7 @@ typedef struct odg_cli_run_opts {
 int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *o);
 void odg_cli_run_usage(FILE *f, const char *cmd);
 void odg_cli_roofline_usage(FILE *f);
-/* The help of the flags that decide a model's shapes (--model, --dim, --hidden, --batch). */
-void odg_cli_shape_usage(FILE *f);
+/* The help of the options (options.def) that command `cmd` takes, by group. */
+void odg_cli_flags_usage(FILE *f, const char *cmd);
 
 #endif

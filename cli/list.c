@@ -4,16 +4,16 @@
 
 #include <string.h>
 
-static void print_list(const odg_cli_names *l, int heading)
+static void print_list(const odg_list *l, int heading)
 {
-    int n = odg_cli_list_len(l);
+    int n = l->count();
     int width = 0;
     for (int i = 0; i < n; i++) {
         int k = (int)strlen(l->name(i));
         width = k > width ? k : width;
     }
     if (heading) {
-        printf("%s%s%s%s:\n", l->what, l->flag ? " (" : "", l->flag ? l->flag : "",
+        printf("%s%s%s%s:\n", l->what, l->flag ? " (--" : "", l->flag ? l->flag : "",
                l->flag ? ")" : "");
     }
     for (int i = 0; i < n; i++) {
@@ -21,12 +21,15 @@ static void print_list(const odg_cli_names *l, int heading)
     }
 }
 
+static void print_what(const odg_list *l, void *f)
+{
+    fprintf(f, " %s", l->what);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: odegrad list [WHAT ...]\n\nWHAT is one of:");
-    for (int k = 0; k < odg_cli_nlists; k++) {
-        fprintf(f, " %s", odg_cli_lists[k].what);
-    }
+    odg_cli_list_each(print_what, f);
     fprintf(f, "\n(default: models schemes methods schedules interpolations spectra "
                "blas-modes\nreferences)\n");
 }

@@ -27,16 +27,12 @@ void odg_cli_roofline_usage(FILE *f)
             "GEMM and in\nbatch chunks with one thread each; the faster is the roofline.  For "
             "reference also the\nrate of one %d x %d x %d GEMM.  Prints them with the "
             "model's flops per f and VJP\nevaluation.  `odegrad run` records the same "
-            "rate as its roofline_gflops column.\n\nModel:\n",
+            "rate as its roofline_gflops column.\n\n",
             SQUARE_N, SQUARE_N, SQUARE_N);
-    odg_cli_shape_usage(f);
-    odg_cli_opt(f, "--batch-chunk ROWS", "rows per batch chunk (64)");
-    fprintf(f, "Measurement:\n");
-    odg_cli_opt(f, "--threads T", "OpenMP and OpenBLAS threads (default: as OMP_NUM_THREADS says)");
+    odg_cli_flags_usage(f, "roofline");
     odg_cli_opt(f, "--min-time SECONDS",
                 "time each rate for at least this long, and at least 3 calls after a warm-up "
                 "(0.5)");
-    fprintf(f, "Output:\n");
     odg_cli_opt(f, "--json", "print one JSON object instead of the text");
     odg_cli_opt(f, "--help", "this text");
     fprintf(f, "\nExit status: 0 ok; 1 the rates could not be measured; 2 bad input.\n");

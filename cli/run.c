@@ -3,6 +3,10 @@
  * parser also serves `odegrad roofline` (cli/roofline.c), which takes the flags that decide a
  * model's shapes and the thread count.
  *
+ * The configuration's flags, their help and every check of their values come from the options
+ * table (include/odegrad/options.def, through harness/options.c); this file adds only the flags
+ * that are the command's own (--csv, --json, --min-time, --help) and the getopt syntax.
+ *
  * Order matters: every flag, every file --load names and every output path is checked before
  * anything is created or appended, so bad input (exit 2) leaves no trace. */
 #include "cli.h"
@@ -12,100 +16,142 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* getopt's codes: OPT_BASE + an option of options.def, then the command's own flags (above
+ * every character getopt may return). */
+#define OPT_BASE 256
 enum {
-    OPT_MODEL = 256,
-    OPT_DIM,
-    OPT_HIDDEN,
-    OPT_BATCH,
-    OPT_SPECTRUM,
-    OPT_STIFFNESS,
-    OPT_TIME_INPUT,
-    OPT_GAIN,
-    OPT_BLAS,
-    OPT_BATCH_CHUNK,
-    OPT_SCHEME,
-    OPT_STEPS,
-    OPT_RTOL,
-    OPT_ATOL,
-    OPT_T1,
-    OPT_METHOD,
-    OPT_SCHEDULE,
-    OPT_CHECKPOINTS,
-    OPT_INTERP,
-    OPT_ADJ_RTOL,
-    OPT_ADJ_ATOL,
-    OPT_SEED,
-    OPT_LOAD,
-    OPT_SAVE_GRAD,
-    OPT_SAVE_PROBLEM,
-    OPT_REPEAT,
-    OPT_WARMUP,
-    OPT_THREADS,
-    OPT_ROOFLINE_GFLOPS,
-    OPT_MIN_TIME,
-    OPT_TIMEOUT,
-    OPT_MEM_LIMIT,
-    OPT_REFERENCE,
-    OPT_CSV,
+    OPT_CSV = OPT_BASE + ODG_NOPTIONS,
     OPT_JSON,
-    OPT_EXPERIMENT,
+    OPT_MIN_TIME,
     OPT_HELP,
+    OPT_BLAS_OLD, /* --blas, the old name of --blas-mode */
+    OPT_END
 };
 
-static const struct option run_options[] = {
-    {"model", required_argument, NULL, OPT_MODEL},
-    {"dim", required_argument, NULL, OPT_DIM},
-    {"hidden", required_argument, NULL, OPT_HIDDEN},
-    {"batch", required_argument, NULL, OPT_BATCH},
-    {"spectrum", required_argument, NULL, OPT_SPECTRUM},
-    {"stiffness", required_argument, NULL, OPT_STIFFNESS},
-    {"time-input", no_argument, NULL, OPT_TIME_INPUT},
-    {"gain", required_argument, NULL, OPT_GAIN},
-    {"blas-mode", required_argument, NULL, OPT_BLAS},
-    {"blas", required_argument, NULL, OPT_BLAS}, /* the old name, kept as a synonym */
-    {"batch-chunk", required_argument, NULL, OPT_BATCH_CHUNK},
-    {"scheme", required_argument, NULL, OPT_SCHEME},
-    {"steps", required_argument, NULL, OPT_STEPS},
-    {"rtol", required_argument, NULL, OPT_RTOL},
-    {"atol", required_argument, NULL, OPT_ATOL},
-    {"t1", required_argument, NULL, OPT_T1},
-    {"method", required_argument, NULL, OPT_METHOD},
-    {"schedule", required_argument, NULL, OPT_SCHEDULE},
-    {"checkpoints", required_argument, NULL, OPT_CHECKPOINTS},
-    {"interp", required_argument, NULL, OPT_INTERP},
-    {"adj-rtol", required_argument, NULL, OPT_ADJ_RTOL},
-    {"adj-atol", required_argument, NULL, OPT_ADJ_ATOL},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"load", required_argument, NULL, OPT_LOAD},
-    {"save-grad", required_argument, NULL, OPT_SAVE_GRAD},
-    {"save-problem", required_argument, NULL, OPT_SAVE_PROBLEM},
-    {"repeat", required_argument, NULL, OPT_REPEAT},
-    {"warmup", required_argument, NULL, OPT_WARMUP},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"roofline-gflops", required_argument, NULL, OPT_ROOFLINE_GFLOPS},
-    {"min-time", required_argument, NULL, OPT_MIN_TIME},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"mem-limit", required_argument, NULL, OPT_MEM_LIMIT},
-    {"reference", required_argument, NULL, OPT_REFERENCE},
-    {"csv", required_argument, NULL, OPT_CSV},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"experiment", required_argument, NULL, OPT_EXPERIMENT},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
+static const struct {
+    const char *name;
+    int has_arg;
+    const char *meta, *help;
+} own_flags[OPT_END - OPT_CSV] = {
+    [OPT_CSV - OPT_CSV] = {"csv", required_argument, "FILE",
+                                "append one row (the header when the file is new) and write "
+                                "FILE.json with the provenance"},
+    [OPT_JSON - OPT_CSV] = {"json", no_argument, "",
+                                 "print the whole record as one JSON object on the last line"},
+    [OPT_MIN_TIME - OPT_CSV] = {"min-time", required_argument, "SECONDS", NULL},
+    [OPT_HELP - OPT_CSV] = {"help", no_argument, "", "this text"},
+    [OPT_BLAS_OLD - OPT_CSV] = {"blas", required_argument, "MODE", NULL},
 };
 
-/* Sizes go to BLAS as int; step and repetition counts are bounded where a double still counts
- * them exactly and a step grid's bytes cannot overflow. */
-#define MAX_SIZE 2147483647L
-#define MAX_STEPS (1L << 40)
-#define MAX_REPEAT 1000000L
-
-void odg_cli_shape_usage(FILE *f)
+/* The getopt table: every option of options.def, then the command's own flags. */
+static const struct option *long_options(void)
 {
-    odg_cli_opt_list(f, "--model NAME", "", "models", "mlp");
-    odg_cli_opt(f, "--dim D", "state dimension (16)");
-    odg_cli_opt(f, "--hidden H", "hidden width, mlp only (64)");
-    odg_cli_opt(f, "--batch B", "batch size (128)");
+    static struct option t[OPT_END - OPT_BASE + 1];
+    if (t[0].name == NULL) {
+        for (int o = 0; o < ODG_NOPTIONS; o++) {
+            const odg_option_info *in = odg_option_get((odg_option)o);
+            t[o].name = in->flag;
+            t[o].has_arg = in->type == ODG_OPTTYPE_FLAG ? no_argument : required_argument;
+            t[o].val = OPT_BASE + o;
+        }
+        for (int k = OPT_CSV; k < OPT_END; k++) {
+            t[k - OPT_BASE].name = own_flags[k - OPT_CSV].name;
+            t[k - OPT_BASE].has_arg = own_flags[k - OPT_CSV].has_arg;
+            t[k - OPT_BASE].val = k;
+        }
+    }
+    return t;
+}
+
+/* The flag's name for messages, from its code. */
+static const char *flag_name(int code)
+{
+    if (code >= OPT_BASE && code < OPT_CSV) {
+        return odg_option_get((odg_option)(code - OPT_BASE))->flag;
+    }
+    size_t k = (size_t)(code - OPT_CSV);
+    return code >= OPT_CSV && k < sizeof own_flags / sizeof own_flags[0] ? own_flags[k].name : "?";
+}
+
+/* One option's help: its text, the names it takes and its default (the value of the default
+ * configuration, where one is set). */
+static void option_usage(FILE *f, odg_option o)
+{
+    const odg_option_info *in = odg_option_get(o);
+    odg_run_config d;
+    odg_run_config_default(&d);
+    char flag[64], text[1024], dflt[64] = "", names[512] = "";
+    snprintf(flag, sizeof flag, "--%s%s%s", in->flag, in->meta[0] ? " " : "", in->meta);
+    if (in->type == ODG_OPTTYPE_NAME) {
+        odg_list_names(odg_list_find(in->list), names, sizeof names);
+    }
+    int set = 0;
+    switch (in->type) {
+    case ODG_OPTTYPE_TEXT:
+        set = in->dflt[0] != '\0';
+        break;
+    case ODG_OPTTYPE_FLAG:
+        set = 0;
+        break;
+    case ODG_OPTTYPE_BYTES:
+    case ODG_OPTTYPE_NAME:
+        set = 1;
+        break;
+    default:
+        set = odg_option_format(&d, o, dflt, sizeof dflt) > 0 && strcmp(dflt, "0") != 0;
+        break;
+    }
+    if (set) {
+        odg_option_format(&d, o, dflt, sizeof dflt);
+    }
+    snprintf(text, sizeof text, "%s%s%s%s%s%s", in->help, names[0] ? ": " : "", names,
+             set ? " (" : "", set ? dflt : "", set ? ")" : "");
+    odg_cli_opt(f, flag, text);
+}
+
+/* Whether a flag belongs to the command: `roofline` takes the flags that decide the model's
+ * shapes, the thread count and its own --min-time; the others take every flag but --min-time
+ * (`reference` refuses the output flags itself). */
+static int flag_applies(const char *cmd, int code)
+{
+    if (strcmp(cmd, "roofline") != 0) {
+        return code != OPT_MIN_TIME;
+    }
+    switch (code - OPT_BASE) {
+    case ODG_OPT_MODEL:
+    case ODG_OPT_DIM:
+    case ODG_OPT_HIDDEN:
+    case ODG_OPT_BATCH:
+    case ODG_OPT_BATCH_CHUNK:
+    case ODG_OPT_THREADS:
+        return 1;
+    default:
+        break;
+    }
+    switch (code) {
+    case OPT_MIN_TIME:
+    case OPT_JSON:
+    case OPT_HELP:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void odg_cli_flags_usage(FILE *f, const char *cmd)
+{
+    const char *group = "";
+    for (int o = 0; o < ODG_NOPTIONS; o++) {
+        const odg_option_info *in = odg_option_get((odg_option)o);
+        if (!flag_applies(cmd, OPT_BASE + o) || (strcmp(cmd, "reference") == 0 && strcmp(in->group, "Output") == 0)) {
+            continue;
+        }
+        if (strcmp(group, in->group) != 0) {
+            group = in->group;
+            fprintf(f, "%s:\n", group);
+        }
+        option_usage(f, (odg_option)o);
+    }
 }
 
 void odg_cli_run_usage(FILE *f, const char *cmd)
@@ -122,108 +168,21 @@ void odg_cli_run_usage(FILE *f, const char *cmd)
                    "the same\nflags describe for `odegrad run`, and says where it is.  Cache: "
                    "$ODEGRAD_CACHE, else\nresults/reference.\n");
     }
-    fprintf(f, "\nProblem:\n");
-    odg_cli_shape_usage(f);
-    odg_cli_opt(f, "--time-input", "mlp: t is an extra input of the first layer");
-    odg_cli_opt_list(f, "--spectrum NAME", "linear only: ", "spectra", "random");
-    odg_cli_opt(f, "--stiffness S", "linear --spectrum stiff: eigenvalue ratio, >= 1 (1)");
-    odg_cli_opt(f, "--gain G", "initial-weight gain (1)");
-    odg_cli_opt(f, "--t1 T", "end time, t in [0, T] (1)");
-    odg_cli_opt(f, "--seed S", "RNG seed: theta, then z0, then w are drawn from it (1)");
-    odg_cli_opt(
-        f, "--load DIR",
-        "read W1.npy b1.npy W2.npy b2.npy (or A.npy b.npy), z0.npy and w.npy from DIR; what is "
-        "absent comes from the seed; every shape is checked");
-    odg_cli_opt_list(f, "--blas-mode MODE",
-                     "how f and its VJP use threads (--blas is a synonym): ", "blas-modes", "auto");
-    odg_cli_opt(f, "--batch-chunk ROWS",
-                "rows per batch chunk, the unit of parallel work in chunked mode; a gradient's "
-                "bits depend on it, never on the thread count (64)");
-    fprintf(f, "Solver:\n");
-    odg_cli_opt_list(f, "--scheme NAME", "", "schemes", "rk4");
-    odg_cli_opt(f, "--steps N", "fixed steps (64)");
-    odg_cli_opt(f, "--rtol R", "adaptive steps instead of --steps (adaptive schemes only)");
-    odg_cli_opt(f, "--atol A",
-                "absolute tolerance (default: the same as --rtol, and the other way)");
-    fprintf(f, "Gradient:\n");
-    odg_cli_opt_list(f, "--method NAME", "", "methods", "backprop");
-    odg_cli_opt_list(f, "--schedule NAME", "checkpointing methods: ", "schedules", "uniform");
-    odg_cli_opt(f, "--checkpoints C",
-                "checkpointing methods: the checkpoint count (default: uniform about sqrt(N) steps "
-                "apart, binomial ceil(log2 N) + 1)");
-    odg_cli_opt_list(f, "--interp NAME",
-                     "stored-adjoint and checkpoint-adjoint: ", "interpolations", "hermite");
-    odg_cli_opt(f, "--adj-rtol R",
-                "continuous adjoints: their own adaptive steps, with these tolerances");
-    odg_cli_opt(f, "--adj-atol A", "(default: the same as --adj-rtol, and the other way)");
-    odg_cli_opt_list(f, "--reference KIND", "", "references", "auto");
+    fprintf(f, "\nA flag that does not apply to the chosen model, method or scheme is refused, "
+               "with where\nit applies.\n\n");
+    odg_cli_flags_usage(f, cmd);
     if (run) {
-        fprintf(f, "Measurement:\n");
-        odg_cli_opt(f, "--repeat R", "timed gradients (3)");
-        odg_cli_opt(f, "--warmup W", "untimed gradients first (1)");
-        odg_cli_opt(f, "--threads T",
-                    "OpenMP and OpenBLAS threads (default: as OMP_NUM_THREADS says)");
-        odg_cli_opt(f, "--roofline-gflops G",
-                    "record G as roofline_gflops instead of measuring the DGEMM rate at the "
-                    "model's shapes after the timed gradients (odegrad sweep passes the rate an "
-                    "earlier run of the same shapes and threads measured)");
-        odg_cli_opt(f, "--timeout SECONDS", "stop the run there and record status timeout");
-        odg_cli_opt(
-            f, "--mem-limit BYTES",
-            "refuse (and record as oom) a configuration whose memory by THEORY.md section 6 "
-            "exceeds BYTES; BYTES may end in K, M, G or T (powers of 1024); auto = 80% of the "
-            "memory available (default), none = no limit");
-        fprintf(f, "Output:\n");
-        odg_cli_opt(f, "--csv FILE",
-                    "append one row (the header from columns.def when the file is new) and write "
-                    "FILE.json with the provenance");
-        odg_cli_opt(f, "--json", "print the whole record as one JSON object on the last line");
-        odg_cli_opt(f, "--experiment NAME", "the experiment column (adhoc)");
-        odg_cli_opt(f, "--save-grad DIR",
-                    "write gW1.npy ... (or gA.npy gb.npy) and gz0.npy to DIR");
-        odg_cli_opt(f, "--help", "this text");
+        odg_cli_opt(f, "--csv FILE", own_flags[OPT_CSV - OPT_CSV].help);
+    }
+    odg_cli_opt(f, "--json",
+                run ? own_flags[OPT_JSON - OPT_CSV].help
+                    : "print the reference's description as JSON");
+    odg_cli_opt(f, "--help", "this text");
+    if (run) {
         fprintf(f, "\nExit status: 0 ok; 1 the results could not be written; 2 bad input (nothing "
                    "was\nwritten); 3 recorded with a status other than ok (diverged, oom, "
                    "timeout, error).\n");
-    } else {
-        odg_cli_opt(f, "--json", "print the reference's description as JSON");
-        odg_cli_opt(f, "--help", "this text");
     }
-}
-
-/* Whether a flag belongs to the command: `roofline` takes the flags that decide the model's
- * shapes, the thread count and its own --min-time; the others take every flag but --min-time
- * (`reference` refuses the output flags itself). */
-static int flag_applies(const char *cmd, int code)
-{
-    if (strcmp(cmd, "roofline") != 0) {
-        return code != OPT_MIN_TIME;
-    }
-    switch (code) {
-    case OPT_MODEL:
-    case OPT_DIM:
-    case OPT_HIDDEN:
-    case OPT_BATCH:
-    case OPT_BATCH_CHUNK:
-    case OPT_THREADS:
-    case OPT_MIN_TIME:
-    case OPT_JSON:
-    case OPT_HELP:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* The option's name for messages, from its code. */
-static const char *option_name(int code)
-{
-    for (const struct option *o = run_options; o->name; o++) {
-        if (o->val == code) {
-            return o->name;
-        }
-    }
-    return "?";
 }
 
 int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *o)
@@ -232,184 +191,23 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
     o->min_time = ODG_CLI_MIN_TIME;
     odg_run_config *c = &o->cfg;
     odg_run_config_default(c);
-    int rc = 0;
-    long v;
-    int idx;
-    char flag[64];
+    const struct option *table = long_options();
+    char err[ODG_ERRLEN];
     opterr = 0;
     optind = 0; /* glibc: a full re-initialisation, so a caller may parse more than once */
     for (;;) {
-        int opt = getopt_long(argc, argv, "+:", run_options, NULL);
+        int opt = getopt_long(argc, argv, "+:", table, NULL);
         if (opt == -1) {
             break;
         }
-        snprintf(flag, sizeof flag, "--%s", option_name(opt));
-        if (opt >= OPT_MODEL && !flag_applies(cmd, opt)) {
-            fprintf(stderr, "odegrad %s: %s does not apply to odegrad %s (see odegrad %s --help)\n",
-                    cmd, flag, cmd, cmd);
+        if (opt == OPT_BLAS_OLD) {
+            opt = OPT_BASE + ODG_OPT_BLAS_MODE;
+        }
+        if (opt == ':') {
+            fprintf(stderr, "odegrad %s: --%s needs a value\n", cmd, flag_name(optopt == OPT_BLAS_OLD ? OPT_BASE + ODG_OPT_BLAS_MODE : optopt));
             return ODG_EXIT_USAGE;
         }
-        /* "--dim --batch 4": the value is missing; no value of ours starts with "--" */
-        if (opt >= OPT_MODEL && optarg && strncmp(optarg, "--", 2) == 0) {
-            fprintf(stderr, "odegrad %s: %s needs a value (found the flag '%s')\n", cmd, flag,
-                    optarg);
-            return ODG_EXIT_USAGE;
-        }
-        switch (opt) {
-        case OPT_MODEL:
-            rc = odg_cli_name(cmd, odg_cli_list_find("models"), optarg, &idx);
-            c->model.kind = (odg_model_kind)idx;
-            break;
-        case OPT_DIM:
-            rc = odg_cli_posint(cmd, flag, optarg, MAX_SIZE, &v);
-            c->model.D = (size_t)v;
-            break;
-        case OPT_HIDDEN:
-            rc = odg_cli_posint(cmd, flag, optarg, MAX_SIZE, &v);
-            c->model.H = (size_t)v;
-            c->given |= ODG_GIVEN_HIDDEN;
-            break;
-        case OPT_BATCH:
-            rc = odg_cli_posint(cmd, flag, optarg, MAX_SIZE, &v);
-            c->model.B = (size_t)v;
-            break;
-        case OPT_SPECTRUM:
-            rc = odg_cli_name(cmd, odg_cli_list_find("spectra"), optarg, &idx);
-            c->model.spectrum = (odg_spectrum)idx;
-            c->given |= ODG_GIVEN_SPECTRUM;
-            break;
-        case OPT_STIFFNESS:
-            rc = odg_cli_real_min(cmd, flag, optarg, 1.0, &c->model.stiffness);
-            c->given |= ODG_GIVEN_STIFFNESS;
-            break;
-        case OPT_TIME_INPUT:
-            c->model.time_input = 1;
-            c->given |= ODG_GIVEN_TIME_INPUT;
-            break;
-        case OPT_GAIN:
-            rc = odg_cli_posreal(cmd, flag, optarg, &c->model.gain);
-            break;
-        case OPT_BLAS:
-            rc = odg_cli_name(cmd, odg_cli_list_find("blas-modes"), optarg, &idx);
-            c->model.blas_mode = (odg_blas_mode)idx;
-            break;
-        case OPT_BATCH_CHUNK:
-            rc = odg_cli_posint(cmd, flag, optarg, MAX_SIZE, &v);
-            c->model.batch_chunk = (size_t)v;
-            break;
-        case OPT_SCHEME:
-            rc = odg_cli_name(cmd, odg_cli_list_find("schemes"), optarg, &idx);
-            c->scheme = (odg_scheme)idx;
-            break;
-        case OPT_STEPS:
-            rc = odg_cli_posint(cmd, flag, optarg, MAX_STEPS, &v);
-            c->steps = v;
-            c->given |= ODG_GIVEN_STEPS;
-            break;
-        case OPT_RTOL:
-            rc = odg_cli_posreal(cmd, flag, optarg, &c->rtol);
-            c->given |= ODG_GIVEN_RTOL;
-            break;
-        case OPT_ATOL:
-            rc = odg_cli_posreal(cmd, flag, optarg, &c->atol);
-            c->given |= ODG_GIVEN_ATOL;
-            break;
-        case OPT_T1:
-            rc = odg_cli_posreal(cmd, flag, optarg, &c->t1);
-            break;
-        case OPT_METHOD:
-            rc = odg_cli_name(cmd, odg_cli_list_find("methods"), optarg, &idx);
-            c->grad.method = (odg_method)idx;
-            break;
-        case OPT_SCHEDULE:
-            rc = odg_cli_name(cmd, odg_cli_list_find("schedules"), optarg, &idx);
-            c->grad.schedule = (odg_schedule)idx;
-            c->given |= ODG_GIVEN_SCHEDULE;
-            break;
-        case OPT_CHECKPOINTS:
-            rc = odg_cli_posint(cmd, flag, optarg, MAX_SIZE, &v);
-            c->grad.checkpoints = v;
-            c->given |= ODG_GIVEN_CHECKPOINTS;
-            break;
-        case OPT_INTERP:
-            rc = odg_cli_name(cmd, odg_cli_list_find("interpolations"), optarg, &idx);
-            c->grad.interp = (odg_interp)idx;
-            c->given |= ODG_GIVEN_INTERP;
-            break;
-        case OPT_ADJ_RTOL:
-            rc = odg_cli_posreal(cmd, flag, optarg, &c->grad.adj_rtol);
-            c->given |= ODG_GIVEN_ADJ_RTOL;
-            break;
-        case OPT_ADJ_ATOL:
-            rc = odg_cli_posreal(cmd, flag, optarg, &c->grad.adj_atol);
-            c->given |= ODG_GIVEN_ADJ_ATOL;
-            break;
-        case OPT_SEED:
-            rc = odg_cli_u64(cmd, flag, optarg, (uint64_t)INT64_MAX, &c->seed);
-            break;
-        case OPT_LOAD:
-            c->load_dir = optarg;
-            break;
-        case OPT_SAVE_GRAD:
-            c->save_grad_dir = optarg;
-            break;
-        case OPT_SAVE_PROBLEM:
-            c->save_problem_dir = optarg;
-            break;
-        case OPT_REPEAT:
-            rc = odg_cli_posint(cmd, flag, optarg, MAX_REPEAT, &v);
-            c->repeat = (int)v;
-            break;
-        case OPT_WARMUP:
-            rc = odg_cli_count(cmd, flag, optarg, MAX_REPEAT, &v);
-            c->warmup = (int)v;
-            break;
-        case OPT_THREADS:
-            rc = odg_cli_posint(cmd, flag, optarg, 4096, &v);
-            c->threads = (int)v;
-            break;
-        case OPT_ROOFLINE_GFLOPS:
-            rc = odg_cli_posreal(cmd, flag, optarg, &c->roofline_gflops);
-            break;
-        case OPT_MIN_TIME:
-            rc = odg_cli_real_min(cmd, flag, optarg, 0.0, &o->min_time);
-            break;
-        case OPT_TIMEOUT:
-            rc = odg_cli_posreal(cmd, flag, optarg, &c->timeout_s);
-            break;
-        case OPT_MEM_LIMIT:
-            rc = odg_cli_bytes(cmd, flag, optarg, &c->mem_limit);
-            break;
-        case OPT_REFERENCE:
-            rc = odg_cli_name(cmd, odg_cli_list_find("references"), optarg, &idx);
-            c->reference = (odg_ref_kind)idx;
-            break;
-        case OPT_CSV:
-            o->csv = optarg;
-            break;
-        case OPT_JSON:
-            o->json = 1;
-            break;
-        case OPT_EXPERIMENT:
-            if (strlen(optarg) >= sizeof c->experiment) {
-                fprintf(stderr, "odegrad %s: --experiment: '%s' is longer than %zu characters\n",
-                        cmd, optarg, sizeof c->experiment - 1);
-                rc = ODG_EXIT_USAGE;
-            } else {
-                snprintf(c->experiment, sizeof c->experiment, "%s", optarg);
-            }
-            break;
-        case OPT_HELP:
-            if (strcmp(cmd, "roofline") == 0) {
-                odg_cli_roofline_usage(stdout);
-            } else {
-                odg_cli_run_usage(stdout, cmd);
-            }
-            return -1;
-        case ':':
-            fprintf(stderr, "odegrad %s: --%s needs a value\n", cmd, option_name(optopt));
-            return ODG_EXIT_USAGE;
-        default:
+        if (opt < OPT_BASE || opt >= OPT_END) {
             if (optopt) {
                 fprintf(stderr, "odegrad %s: unknown flag '-%c' (see odegrad %s --help)\n", cmd,
                         optopt, cmd);
@@ -420,34 +218,58 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
             }
             return ODG_EXIT_USAGE;
         }
-        if (rc != 0) {
-            return rc;
+        if (!flag_applies(cmd, opt)) {
+            fprintf(stderr,
+                    "odegrad %s: --%s does not apply to odegrad %s (see odegrad %s --help)\n", cmd,
+                    flag_name(opt), cmd, cmd);
+            return ODG_EXIT_USAGE;
+        }
+        /* "--dim --batch 4": the value is missing; no value of ours starts with "--" */
+        if (optarg && strncmp(optarg, "--", 2) == 0) {
+            fprintf(stderr, "odegrad %s: --%s needs a value (found the flag '%s')\n", cmd,
+                    flag_name(opt), optarg);
+            return ODG_EXIT_USAGE;
+        }
+        if (opt < OPT_CSV) {
+            if (odg_option_set(c, (odg_option)(opt - OPT_BASE), optarg ? optarg : "", err) !=
+                ODG_OK) {
+                fprintf(stderr, "odegrad %s: --%s: %s\n", cmd, flag_name(opt), err);
+                return ODG_EXIT_USAGE;
+            }
+            continue;
+        }
+        switch (opt) {
+        case OPT_MIN_TIME: {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !isfinite(v) || v < 0 ||
+                strpbrk(optarg, "xXnN") != NULL) {
+                fprintf(stderr, "odegrad %s: --min-time: '%s' is not a number >= 0\n", cmd,
+                        optarg);
+                return ODG_EXIT_USAGE;
+            }
+            o->min_time = v;
+            break;
+        }
+        case OPT_CSV:
+            o->csv = optarg;
+            break;
+        case OPT_JSON:
+            o->json = 1;
+            break;
+        case OPT_HELP:
+            if (strcmp(cmd, "roofline") == 0) {
+                odg_cli_roofline_usage(stdout);
+            } else {
+                odg_cli_run_usage(stdout, cmd);
+            }
+            return -1;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "odegrad %s: unexpected argument '%s' (see odegrad %s --help)\n", cmd,
                 argv[optind], cmd);
         return ODG_EXIT_USAGE;
-    }
-    /* adaptive steps: a tolerance not given takes the other's value */
-    if (c->given & (ODG_GIVEN_RTOL | ODG_GIVEN_ATOL)) {
-        if (!(c->given & ODG_GIVEN_STEPS)) {
-            c->steps = 0;
-        }
-        if (!(c->given & ODG_GIVEN_RTOL)) {
-            c->rtol = c->atol;
-        }
-        if (!(c->given & ODG_GIVEN_ATOL)) {
-            c->atol = c->rtol;
-        }
-    }
-    if (c->given & (ODG_GIVEN_ADJ_RTOL | ODG_GIVEN_ADJ_ATOL)) {
-        if (!(c->given & ODG_GIVEN_ADJ_RTOL)) {
-            c->grad.adj_rtol = c->grad.adj_atol;
-        }
-        if (!(c->given & ODG_GIVEN_ADJ_ATOL)) {
-            c->grad.adj_atol = c->grad.adj_rtol;
-        }
     }
     return 0;
 }

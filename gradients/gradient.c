@@ -221,12 +221,10 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
             return fail_msg(err, ODG_EINVAL, "tolerances must be finite, >= 0, not both 0");
         }
     }
-    odg_storage st = odg_method_storage(o->method);
-    odg_grad_kind kind = odg_method_kind(o->method);
     if (o->checkpoints < 0) {
         return fail_msg(err, ODG_EINVAL, "the checkpoint count must be positive");
     }
-    if (o->checkpoints > 0 && st != ODG_STORAGE_CHECKPOINTS) {
+    if (o->checkpoints > 0 && !odg_method_keeps_checkpoints(o->method)) {
         return fail_msg(err, ODG_EUNSUP,
                         "a checkpoint count applies only to backprop-checkpoint and "
                         "checkpoint-adjoint");
@@ -235,8 +233,8 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
         o->interp >= ODG_NINTERPS) {
         return fail_msg(err, ODG_EINVAL, "unknown schedule or interpolation");
     }
-    int interpolates = kind == ODG_KIND_CONTINUOUS && st != ODG_STORAGE_NONE;
-    if (interpolates && o->interp == ODG_INTERP_DENSE && p->tab->dense_deg == 0) {
+    if (odg_method_interpolates(o->method) && o->interp == ODG_INTERP_DENSE &&
+        p->tab->dense_deg == 0) {
         return fail_msg(err, ODG_EUNSUP,
                         "dense interpolation needs a scheme with dense output (dopri5)");
     }
@@ -244,7 +242,7 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
         return fail_msg(err, ODG_EINVAL, "adjoint tolerances must be >= 0");
     }
     if (o->adj_rtol > 0 || o->adj_atol > 0) {
-        if (o->method != ODG_METHOD_STORED_ADJOINT && o->method != ODG_METHOD_BACKSOLVE_ADJOINT) {
+        if (!odg_method_adaptive_adjoint(o->method)) {
             return fail_msg(err, ODG_EUNSUP,
                             "adjoint tolerances apply only to stored-adjoint and "
                             "backsolve-adjoint (the others replay the forward steps)");

@@ -52,6 +52,21 @@ odg_storage odg_method_storage(odg_method m)
 {
     return methods[m].storage;
 }
+int odg_method_keeps_checkpoints(odg_method m)
+{
+    return m >= 0 && m < ODG_NMETHODS && methods[m].storage == ODG_STORAGE_CHECKPOINTS;
+}
+int odg_method_interpolates(odg_method m)
+{
+    return m >= 0 && m < ODG_NMETHODS && methods[m].kind == ODG_KIND_CONTINUOUS &&
+           methods[m].storage != ODG_STORAGE_NONE;
+}
+/* The adjoint integrations that run over the whole interval at once: the checkpointed one
+ * integrates segment by segment over the forward steps it recomputes. */
+int odg_method_adaptive_adjoint(odg_method m)
+{
+    return m == ODG_METHOD_STORED_ADJOINT || m == ODG_METHOD_BACKSOLVE_ADJOINT;
+}
 const char *odg_schedule_name(odg_schedule s)
 {
     return (s >= 0 && s < ODG_NSCHEDULES) ? schedule_names[s] : "?";

@@ -111,7 +111,11 @@ odg_status odg_child_run(odg_child_fn fn, void *ctx, double timeout_s, odg_child
 #else
         (void)parent;
 #endif
+        /* the caller's handlers (a sweep's, which stops between configurations) must not keep
+         * a measurement alive past an interrupt */
         signal(SIGPIPE, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
         int rc = fn(ctx, fds[1]);
         close(fds[1]);
         _exit(rc); /* no atexit handlers, no stdio flush: the parent owns those */

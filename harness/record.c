@@ -2,8 +2,12 @@
  * object from the same cells.  A row is formatted into one buffer and appended with one write()
  * on an O_APPEND descriptor under an exclusive lock, so a crash or a kill never leaves a torn
  * line and concurrent writers never interleave; the header is written once, when the file is new
- * or empty.  Doubles are written with %.17g (JSON: 17 significant digits too), so a value reads
- * back bit for bit from either. */
+ * or empty.  Doubles are written as the shortest decimal that reads back to the same double (JSON:
+ * 17 significant digits), so a value reads back bit for bit from either.
+ *
+ * Reading the CSV lives here too, beside writing it: a results file as a table of fields, and a
+ * row's configuration parsed back through the options table (odg_csv_row_config), so that a
+ * configuration's identity is compared as typed values, never as text. */
 #include "harness_impl.h"
 
 #include <errno.h>
@@ -133,7 +137,7 @@ int odg_csv_row(const odg_run_record *rec, char *buf, size_t cap)
             k = snprintf(buf + len, cap - len, "%lld", cell->i);
             break;
         case ODG_CELL_REAL:
-            k = snprintf(buf + len, cap - len, "%.17g", cell->x);
+            k = odg_fmt_real(buf + len, cap - len, cell->x);
             break;
         default:
             k = 0;
@@ -340,6 +344,235 @@ fail:
         st = io_fail(err, path, "cannot close");
     }
     return st;
+}
+
+/* ---- the configuration columns ------------------------------------------------------------ */
+
+void odg_record_config(odg_run_record *rec, const odg_run_config *c)
+{
+    for (int o = 0; o < ODG_NOPTIONS; o++) {
+        const odg_option_info *in = odg_option_get((odg_option)o);
+        if (in->column < 0) {
+            continue;
+        }
+        odg_cell *cell = &rec->cell[in->column];
+        char text[ODG_CELL_STRLEN];
+        if (!odg_option_applies(c, (odg_option)o, NULL) ||
+            odg_option_format(c, (odg_option)o, text, sizeof text) < 0) {
+            odg_cell_empty(cell);
+            continue;
+        }
+        switch (in->type) {
+        case ODG_OPTTYPE_INT:
+        case ODG_OPTTYPE_FLAG:
+            odg_cell_int(cell, strtoll(text, NULL, 10));
+            break;
+        case ODG_OPTTYPE_REAL:
+        case ODG_OPTTYPE_REAL1:
+            odg_cell_real(cell, strtod(text, NULL));
+            break;
+        default:
+            odg_cell_str(cell, text);
+            break;
+        }
+    }
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+/* Splits one line in place into at most max fields (RFC 4180 quotes undone); the count of
+ * fields the line has, which may exceed max. */
+static int split_fields(char *line, char **f, int max)
+{
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        char *start = p, *w = p;
+        if (*p == '"') {
+            start = w = ++p;
+            while (*p && !(*p == '"' && p[1] != '"')) {
+                if (*p == '"') {
+                    p++; /* "" inside quotes */
+                }
+                *w++ = *p++;
+            }
+            if (*p == '"') {
+                p++;
+            }
+            while (*p && *p != ',') {
+                p++; /* text after a closing quote: not RFC 4180, dropped */
+            }
+        } else {
+            while (*p && *p != ',') {
+                *w++ = *p++;
+            }
+        }
+        char *next = *p == ',' ? p + 1 : NULL;
+        *w = '\0';
+        if (n < max) {
+            f[n] = start;
+        }
+        n++;
+        if (!next) {
+            return n;
+        }
+        p = next;
+    }
+}
+
+void odg_csv_table_free(odg_csv_table *t)
+{
+    if (!t) {
+        return;
+    }
+    for (int i = 0; i < t->nrow; i++) {
+        free(t->rows[i]);
+    }
+    free(t->rows);
+    free(t->line);
+    free(t->head);
+    free(t->text);
+    memset(t, 0, sizeof *t);
+}
+
+int odg_csv_table_col(const odg_csv_table *t, const char *name)
+{
+    for (int j = 0; j < t->ncol; j++) {
+        if (strcmp(t->head[j], name) == 0) {
+            return j;
+        }
+    }
+    return -1;
+}
+
+odg_status odg_csv_read(const char *path, odg_csv_table *t, char err[ODG_ERRLEN])
+{
+    if (err) {
+        err[0] = '\0';
+    }
+    memset(t, 0, sizeof *t);
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) {
+        return errno == ENOENT ? ODG_OK : io_fail(err, path, "cannot read");
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        errno = 0;
+        return io_fail(err, path, "not a regular file");
+    }
+    size_t n = (size_t)sb.st_size, got = 0;
+    t->text = malloc(n + 1);
+    if (!t->text) {
+        close(fd);
+        return odg_fail(err, ODG_ENOMEM, "%s: out of memory reading it", path);
+    }
+    while (got < n) {
+        ssize_t k = read(fd, t->text + got, n - got);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            break; /* a file that shrank: what was read is the file */
+        }
+        got += (size_t)k;
+    }
+    close(fd);
+    t->text[got] = '\0';
+    if (memchr(t->text, '\0', got)) {
+        odg_csv_table_free(t);
+        return odg_fail(err, ODG_EFORMAT, "%s: not a text file (it holds a NUL byte)", path);
+    }
+    int lineno = 0;
+    odg_status st = ODG_OK;
+    for (char *line = t->text, *next; line && *line != '\0' && st == ODG_OK; line = next) {
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+        lineno++;
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] == '\r') {
+            line[--len] = '\0';
+        }
+        if (!t->head) {
+            int ncol = 1;
+            for (const char *c = line; *c; c++) {
+                ncol += *c == ',';
+            }
+            t->head = malloc((size_t)ncol * sizeof *t->head);
+            if (!t->head) {
+                st = odg_fail(err, ODG_ENOMEM, "%s: out of memory reading it", path);
+                break;
+            }
+            t->ncol = split_fields(line, t->head, ncol);
+            continue;
+        }
+        if (len == 0) {
+            continue;
+        }
+        /* a row without its last newline was cut short (a full disk, a kill): not a record */
+        if (!next) {
+            t->torn++;
+            break;
+        }
+        char **f = malloc((size_t)t->ncol * sizeof *f);
+        char ***rows = f ? realloc(t->rows, (size_t)(t->nrow + 1) * sizeof *t->rows) : NULL;
+        int *lines = rows ? realloc(t->line, (size_t)(t->nrow + 1) * sizeof *t->line) : NULL;
+        if (rows) {
+            t->rows = rows;
+        }
+        if (lines) {
+            t->line = lines;
+        }
+        if (!f || !rows || !lines) {
+            free(f);
+            st = odg_fail(err, ODG_ENOMEM, "%s: out of memory reading it", path);
+            break;
+        }
+        if (split_fields(line, f, t->ncol) != t->ncol) {
+            free(f);
+            t->torn++; /* a torn or foreign line: not a record */
+            continue;
+        }
+        t->rows[t->nrow] = f;
+        t->line[t->nrow] = lineno;
+        t->nrow++;
+    }
+    if (st != ODG_OK) {
+        odg_csv_table_free(t);
+    }
+    return st;
+}
+
+odg_status odg_csv_row_config(const odg_csv_table *t, int i, odg_run_config *c,
+                              char err[ODG_ERRLEN])
+{
+    if (err) {
+        err[0] = '\0';
+    }
+    odg_run_config_default(c);
+    if (i < 0 || i >= t->nrow) {
+        return odg_fail(err, ODG_EINVAL, "no row %d", i);
+    }
+    const odg_run_config d = *c;
+    for (int o = 0; o < ODG_NOPTIONS; o++) {
+        const odg_option_info *in = odg_option_get((odg_option)o);
+        int j = in->column >= 0 ? odg_csv_table_col(t, odg_column_name(in->column)) : -1;
+        const char *v = j >= 0 ? t->rows[i][j] : "";
+        char dflt[ODG_CELL_STRLEN];
+        if (!v[0] || (odg_option_format(&d, (odg_option)o, dflt, sizeof dflt) >= 0 &&
+                      strcmp(v, dflt) == 0)) {
+            continue; /* not recorded, does not apply, or the default (0: "unset") */
+        }
+        char why[ODG_ERRLEN];
+        if (odg_option_set(c, (odg_option)o, v, why) != ODG_OK) {
+            return odg_fail(err, ODG_EFORMAT, "line %d, column %s: %s", t->line[i],
+                            odg_column_name(in->column), why);
+        }
+    }
+    c->given = 0;
+    return ODG_OK;
 }
 
 /* ---- JSON --------------------------------------------------------------------------------- */

@@ -155,7 +155,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         return odg_fail(err, ODG_EINVAL, "odg_run_prepare: argument 1 is NULL");
     }
     *out = NULL;
-    odg_status st = odg_run_config_check(c, err);
+    odg_status st = odg_run_config_check(c, NULL, err);
     if (st != ODG_OK) {
         return st;
     }
@@ -174,6 +174,8 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         return odg_fail(err, ODG_ENOMEM, "out of memory");
     }
     r->cfg = *c;
+    odg_run_config_resolve(&r->cfg);
+    c = &r->cfg; /* from here on, the configuration as resolved */
     odg_mem_init(&r->mem);
     if (r->cfg.model.kind != ODG_MODEL_MLP) {
         r->cfg.model.H = 0;
@@ -300,16 +302,6 @@ const double *odg_run_w(const odg_run *r)
 
 /* ---- the record's configuration columns --------------------------------------------------- */
 
-static int uses_checkpoints(odg_method m)
-{
-    return odg_method_storage(m) == ODG_STORAGE_CHECKPOINTS;
-}
-
-static int uses_interp(odg_method m)
-{
-    return odg_method_kind(m) == ODG_KIND_CONTINUOUS && odg_method_storage(m) != ODG_STORAGE_NONE;
-}
-
 static void record_config(const odg_run *r, odg_run_record *rec)
 {
     memset(rec, 0, sizeof *rec);
@@ -318,39 +310,13 @@ static void record_config(const odg_run *r, odg_run_record *rec)
     for (int k = 0; k < ODG_NCOLUMNS; k++) {
         odg_cell_empty(&cl[k]);
     }
-    int linear = c->model.kind == ODG_MODEL_LINEAR;
-    odg_cell_str(&cl[ODG_COL_experiment], c->experiment);
-    odg_cell_str(&cl[ODG_COL_model], odg_model_kind_name(c->model.kind));
-    odg_cell_int(&cl[ODG_COL_D], (long long)c->model.D);
-    odg_cell_int(&cl[ODG_COL_H], linear ? 0 : (long long)c->model.H);
-    odg_cell_int(&cl[ODG_COL_B], (long long)c->model.B);
+    odg_record_config(rec, c); /* the options' columns, from options.def */
     odg_cell_int(&cl[ODG_COL_P], (long long)r->model->P);
-    odg_cell_str(&cl[ODG_COL_spectrum], linear ? odg_spectrum_name(c->model.spectrum) : "");
-    if (linear && c->model.spectrum == ODG_SPECTRUM_STIFF) {
-        odg_cell_real(&cl[ODG_COL_stiffness], c->model.stiffness);
-    }
-    odg_cell_real(&cl[ODG_COL_gain], c->model.gain);
-    odg_cell_real(&cl[ODG_COL_t1], c->t1);
-    odg_cell_str(&cl[ODG_COL_scheme], odg_scheme_name(c->scheme));
-    if (c->steps > 0) {
-        odg_cell_int(&cl[ODG_COL_steps], c->steps);
-    }
-    odg_cell_real(&cl[ODG_COL_rtol], c->steps > 0 ? 0.0 : c->rtol);
-    odg_cell_real(&cl[ODG_COL_atol], c->steps > 0 ? 0.0 : c->atol);
-    odg_method m = c->grad.method;
-    odg_cell_str(&cl[ODG_COL_method], odg_method_name(m));
-    odg_cell_str(&cl[ODG_COL_schedule],
-                 uses_checkpoints(m) ? odg_schedule_name(c->grad.schedule) : "");
-    odg_cell_int(&cl[ODG_COL_checkpoints], uses_checkpoints(m) ? c->grad.checkpoints : 0);
-    odg_cell_str(&cl[ODG_COL_interp], uses_interp(m) ? odg_interp_name(c->grad.interp) : "");
     /* what the child will use; the child's own report replaces these */
-    odg_cell_int(&cl[ODG_COL_threads], c->threads > 0 ? c->threads : omp_get_max_threads());
-    odg_cell_int(&cl[ODG_COL_blas_threads],
-                 c->threads > 0 ? c->threads : openblas_get_num_threads());
+    odg_cell_int(&cl[ODG_COL_blas_threads], c->threads);
     odg_cell_str(&cl[ODG_COL_blas_mode], odg_blas_mode_name(r->model->blas));
     odg_cell_int(&cl[ODG_COL_batch_chunk], (long long)r->model->chunk);
-    odg_cell_int(&cl[ODG_COL_repeats], c->repeat);
-    odg_cell_int(&cl[ODG_COL_seed], (long long)c->seed);
+    odg_cell_int(&cl[ODG_COL_cores_available], odg_cpus_available());
     odg_cell_str(&cl[ODG_COL_commit], odg_git_commit());
 
     rec->mem_limit_bytes = isfinite(r->mem_limit) ? r->mem_limit : NAN;
@@ -664,8 +630,8 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
         odg_cell_real(&cl[ODG_COL_accounted_peak_bytes], (double)S->peak_total);
         odg_cell_real(&cl[ODG_COL_theory_bytes], (double)S->theory_bytes);
         odg_cell_real(&cl[ODG_COL_loss], S->loss);
-        if (uses_checkpoints(r->cfg.grad.method)) {
-            odg_cell_int(&cl[ODG_COL_checkpoints], S->checkpoints);
+        if (odg_method_keeps_checkpoints(r->cfg.grad.method)) {
+            odg_cell_int(&cl[ODG_COL_checkpoints_used], S->checkpoints);
             rec->interval = S->interval;
         }
         rec->theory_stored_bytes = (double)S->theory_stored;

@@ -118,20 +118,20 @@ run "interp with backsolve" "--interp applies only to" "${MLP[@]}" --method back
 run "checkpoints with backprop" "--checkpoints applies only to" "${MLP[@]}" --checkpoints 4
 run "schedule without checkpoints" "--schedule applies only to" "${MLP[@]}" \
     --method stored-adjoint --schedule binomial
-run "steps and rtol" "--steps and --rtol/--atol exclude each other" "${MLP[@]}" --rtol 1e-6
-run "rtol with rk4" "need an adaptive scheme" --dim 2 --hidden 8 --batch 4 --rtol 1e-6 \
+run "steps and rtol" "--steps applies only to fixed steps, not to adaptive ones" "${MLP[@]}" --rtol 1e-6
+run "rtol with rk4" "--rtol applies only to schemes with an error estimate (bosh3, dopri5, tsit5), not rk4" --dim 2 --hidden 8 --batch 4 --rtol 1e-6 \
     --reference none
-run "adjoint tolerance with backprop" "--adj-rtol/--adj-atol apply only to continuous" \
+run "adjoint tolerance with backprop" "--adj-rtol applies only to methods that can take their own adaptive adjoint steps" \
     "${MLP[@]}" --adj-rtol 1e-6
-run "adjoint tolerance with rk4" "embedded error estimate" "${MLP[@]}" \
+run "adjoint tolerance with rk4" "--adj-rtol needs a scheme with an error estimate" "${MLP[@]}" \
     --method backsolve-adjoint --adj-rtol 1e-6
-run "stiffness with mlp" "--stiffness applies only to --model linear" "${MLP[@]}" --stiffness 10
-run "stiffness with random spectrum" "--stiffness applies only to --spectrum stiff" "${LIN[@]}" \
+run "stiffness with mlp" "--stiffness applies only to the linear model's stiff spectrum, not mlp" "${MLP[@]}" --stiffness 10
+run "stiffness with random spectrum" "--stiffness applies only to the linear model's stiff spectrum, not linear random" "${LIN[@]}" \
     --stiffness 10
-run "spectrum with mlp" "--spectrum applies only to --model linear" "${MLP[@]}" --spectrum stiff
-run "hidden with linear" "--hidden applies only to --model mlp" "${LIN[@]}" --hidden 8
-run "time input with linear" "--time-input applies only to --model mlp" "${LIN[@]}" --time-input
-run "analytic reference for mlp" "--reference analytic exists only for --model linear" \
+run "spectrum with mlp" "--spectrum applies only to the linear model, not mlp" "${MLP[@]}" --spectrum stiff
+run "hidden with linear" "--hidden applies only to the mlp model, not linear" "${LIN[@]}" --hidden 8
+run "time input with linear" "--time-input applies only to the mlp model, not linear" "${LIN[@]}" --time-input
+run "analytic reference for mlp" "--reference analytic exists only for the linear model" \
     "${MLP[@]}" --reference analytic
 
 # ---- files and directories ---------------------------------------------------------------
@@ -179,7 +179,7 @@ check "roofline: a flag of run" "--method does not apply to odegrad roofline" "$
     --method backprop
 check "roofline: --csv" "--csv does not apply to odegrad roofline" "$BIN" roofline \
     --csv "$W/new.csv"
-check "roofline: hidden with linear" "--hidden applies only to --model mlp" "$BIN" roofline \
+check "roofline: hidden with linear" "--hidden applies only to the mlp model, not linear" "$BIN" roofline \
     --model linear --hidden 8
 check "roofline: zero threads" "--threads: '0' is not a positive integer" "$BIN" roofline \
     --threads 0

@@ -32,7 +32,7 @@ def same(name, c, j):
     if isinstance(j, int):
         return int(c) == j
     if isinstance(j, float):
-        return float(c) == j  # %.17g both ways: exact
+        return float(c) == j  # shortest round-trip text and 17 digits: both exact
     return c == j
 
 cmd = sys.argv[1]
@@ -60,7 +60,7 @@ elif cmd == "rates":  # rates CSV: gflops, roofline_gflops, roofline_frac of eve
             assert rates == ["", "", ""], (r["status"], rates)
             continue
         # THEORY.md section 8 and odg_model_flops: GEMM flops of one f and one VJP
-        B, D, H = int(r["B"]), int(r["D"]), int(r["H"])
+        B, D, H = int(r["B"]), int(r["D"]), int(r["H"] or 0)  # H is empty for linear
         f, v = (4 * B * D * H, 10 * B * D * H) if r["model"] == "mlp" else \
             (2 * B * D * D, 4 * B * D * D)
         n = int(r["nfe_forward"]) + int(r["nfe_backward"])

@@ -88,7 +88,7 @@ INI
 n=$("$bin" sweep --dry-run expand.ini | grep -c '^odegrad run')
 lines=$("$bin" sweep --dry-run expand.ini)
 if [ "$n" -eq 10 ] &&
-    echo "$lines" | grep -q -- '--hidden 8 --batch 4 --steps 32 --checkpoints 3 --method backprop-checkpoint' &&
+    echo "$lines" | grep -q -- '--hidden 8 --batch 4 --steps 32 --method backprop-checkpoint --checkpoints 3' &&
     ! echo "$lines" | grep -- '--method backprop ' | grep -q -- '--checkpoints' &&
     echo "$lines" | grep -q -- '--scheme tsit5 --rtol 1e-4 --method stored-adjoint'; then
     ok "cross product, ranges, derived values, defaults only where they apply (10 configurations)"

@@ -48,9 +48,9 @@ INI
 # 1. Two configurations, two rows.
 "$bin" sweep --output out --host testhost tiny.ini > stdout.txt 2> stderr.txt
 rc=$?
-csv=$(ls out/testhost-*.csv 2>/dev/null | head -n 1)
+csv=$(ls out/tiny/testhost-*.csv 2>/dev/null | head -n 1)
 check "exit 0 after two configurations" [ $rc -eq 0 ]
-check "results file out/testhost-DATE.csv" [ -n "$csv" ]
+check "results file out/tiny/testhost-DATE.csv (--output DIR: DIR/EXPERIMENT/)" [ -n "$csv" ]
 [ -n "$csv" ] || csv=out/missing.csv
 check "two rows" [ "$(rows "$csv" 2>/dev/null)" = 2 ]
 check "provenance sidecar $csv.json" [ -s "$csv.json" ]
@@ -97,14 +97,14 @@ check "failure: exit 0 (the child recorded it)" [ $rc -eq 0 ]
 check "failure: status oom recorded" [ "$(col failing.csv status | head -n 1)" = oom ]
 check "failure: the next configuration ran, ok" [ "$(col failing.csv status | tail -n 1)" = ok ]
 
-# 4. A child that writes no row (its results file is a directory) is reported; the sweep goes
-#    on to the next configuration and exits 1.
+# 4. A results file that cannot take rows (a directory in its place) is refused before anything
+#    runs: exit 2, one message, nothing run.
 mkdir notafile.csv
 "$bin" sweep --resume notafile.csv tiny.ini > /dev/null 2> stderr4.txt
 rc=$?
-check "no row: exit 1" [ $rc -eq 1 ]
-check "no row: both configurations tried" [ "$(grep -c 'FAILED' stderr4.txt)" = 2 ]
-check "no row: reported as such" grep -q 'no row written' stderr4.txt
+check "not a file: exit 2" [ $rc -eq 2 ]
+check "not a file: says so" grep -q 'notafile.csv: not a regular file' stderr4.txt
+check "not a file: nothing ran" [ "$(grep -c '^\[' stderr4.txt)" = 0 ]
 
 # 5. Both BLAS modes (the key under its column's name): two rows, and a resume that has only
 #    the chunked one runs only the threaded one.

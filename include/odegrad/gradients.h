@@ -41,6 +41,11 @@ const char *odg_method_desc(odg_method m);
 odg_grad_kind odg_method_kind(odg_method m);
 odg_storage odg_method_storage(odg_method m);
 odg_status odg_method_from_name(const char *name, odg_method *out);
+/* What a method's settings mean for it, written once: odg_grad_check and the options table's
+ * rules (harness/options.c) both ask these. */
+int odg_method_keeps_checkpoints(odg_method m); /* a schedule and a checkpoint count */
+int odg_method_interpolates(odg_method m);      /* an interpolation of z(t) between steps */
+int odg_method_adaptive_adjoint(odg_method m);  /* can take its own adaptive adjoint steps */
 const char *odg_schedule_name(odg_schedule s);
 const char *odg_schedule_desc(odg_schedule s);
 odg_status odg_schedule_from_name(const char *name, odg_schedule *out);

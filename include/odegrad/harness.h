@@ -82,31 +82,14 @@ typedef struct odg_ref_info {
 
 /* ---- a run's configuration ---------------------------------------------------------------- */
 
-/* Which optional settings were given explicitly (the CLI sets these; a setting that does not
- * apply to the chosen model or method is an error only when it was given). */
-enum {
-    ODG_GIVEN_HIDDEN = 1u << 0,
-    ODG_GIVEN_SPECTRUM = 1u << 1,
-    ODG_GIVEN_STIFFNESS = 1u << 2,
-    ODG_GIVEN_STEPS = 1u << 3,
-    ODG_GIVEN_RTOL = 1u << 4,
-    ODG_GIVEN_ATOL = 1u << 5,
-    ODG_GIVEN_SCHEDULE = 1u << 6,
-    ODG_GIVEN_CHECKPOINTS = 1u << 7,
-    ODG_GIVEN_INTERP = 1u << 8,
-    ODG_GIVEN_ADJ_RTOL = 1u << 9,
-    ODG_GIVEN_ADJ_ATOL = 1u << 10,
-    ODG_GIVEN_TIME_INPUT = 1u << 11,
-};
-
 #define ODG_NAME_LEN 64
 #define ODG_MEM_AUTO ((size_t)0) /* mem_limit: 80% of the memory available now */
 #define ODG_MEM_NONE SIZE_MAX    /* mem_limit: no limit */
 
 typedef struct odg_run_config {
-    char experiment[ODG_NAME_LEN]; /* the experiment column; "adhoc" by default */
+    const char *experiment;        /* the experiment column ("adhoc") */
     odg_model_opts model;          /* kind, D, H, B, time_input, gain, spectrum, stiffness,
-                                      blas_mode */
+                                      blas_mode, batch_chunk */
     odg_scheme scheme;             /* rk4 */
     long steps;                    /* N fixed steps (64); 0 = adaptive with rtol, atol */
     double rtol, atol;
@@ -125,17 +108,124 @@ typedef struct odg_run_config {
     const char *save_grad_dir;    /* NULL = do not save */
     const char *save_problem_dir; /* NULL = do not save */
     const char *cache_dir;        /* NULL = $ODEGRAD_CACHE, else results/reference */
-    unsigned given;               /* ODG_GIVEN_* */
+    uint64_t given;               /* bit ODG_OPT_x: option x was given (odg_option_set) */
 } odg_run_config;
 
-/* The defaults of `odegrad run` (DESIGN.md): mlp D=16 H=64 B=128, rk4, N=64, t1=1, gain 1,
- * backprop, seed 1, repeat 3, warmup 1, reference auto, memory limit auto. */
+/* ---- the options of a configuration (options.def) ----------------------------------------- */
+
+typedef enum {
+#define ODG_OPTION(id, flag, field, type, list, lo, hi, dflt, column, rule, use, group, meta,    \
+                   help)                                                                         \
+    ODG_OPT_##id,
+#include "odegrad/options.def"
+#undef ODG_OPTION
+    ODG_NOPTIONS
+} odg_option;
+
+/* The value types of options.def (REAL1: a number >= 1). */
+typedef enum {
+    ODG_OPTTYPE_INT,
+    ODG_OPTTYPE_REAL,
+    ODG_OPTTYPE_REAL1,
+    ODG_OPTTYPE_NAME,
+    ODG_OPTTYPE_BYTES,
+    ODG_OPTTYPE_FLAG,
+    ODG_OPTTYPE_TEXT
+} odg_opttype;
+
+/* Where an option means something (options.def's `rule`). */
+typedef enum {
+    ODG_RULE_ALWAYS,
+    ODG_RULE_MLP,         /* the mlp model */
+    ODG_RULE_LINEAR,      /* the linear model */
+    ODG_RULE_STIFF,       /* the linear model's stiff spectrum */
+    ODG_RULE_FIXED,       /* fixed steps: no forward tolerance */
+    ODG_RULE_ADAPTIVE,    /* schemes with an error estimate */
+    ODG_RULE_CHECKPOINTS, /* methods that keep checkpoints */
+    ODG_RULE_INTERP,      /* methods that interpolate z(t) */
+    ODG_RULE_ADJ_TOL      /* methods that can take their own adaptive adjoint steps, with a
+                             scheme that has an error estimate */
+} odg_rule;
+
+typedef struct odg_option_info {
+    const char *flag;   /* the flag without its dashes; the sweep key */
+    const char *field;  /* the odg_run_config member, as text ("model.D") */
+    odg_opttype type;
+    const char *list;   /* NAME: the name list (odg_list_find) */
+    double lo, hi;      /* INT: [lo, hi]; REAL: (lo, hi], hi = 0: no bound */
+    const char *dflt;   /* over the library's defaults; "" keeps them */
+    int column;         /* the odg_column holding it, or -1 */
+    odg_rule rule;
+    int sweep;          /* also a sweep key */
+    const char *group;  /* the section of --help */
+    const char *meta;   /* "D" of "--dim D" ("" for a FLAG) */
+    const char *help;
+} odg_option_info;
+
+const odg_option_info *odg_option_get(odg_option o); /* NULL outside the table */
+/* The option named `name`: its flag, or its record column's name (blas_mode for blas-mode);
+ * -1 if none. */
+int odg_option_find(const char *name);
+
+/* Parses text as option o's value into c and marks it given.  FLAG takes yes/no, true/false or
+ * 1/0 ("" means yes: a flag on the command line).  ODG_EINVAL with err saying why in the
+ * library's words, without the option's name ("'abc' is not an integer >= 1"). */
+odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text,
+                          char err[ODG_ERRLEN]);
+/* Option o of c back to its default value, given cleared. */
+void odg_option_reset(odg_run_config *c, odg_option o);
+/* The value's text, the inverse of odg_option_set (numbers as the shortest decimal that reads
+ * back to the same double; TEXT unset is ""); its length, or -1 if cap is too small. */
+int odg_option_format(const odg_run_config *c, odg_option o, char *buf, size_t cap);
+/* Whether option o means something in configuration c (its rule); when not and why is not
+ * NULL, why says where it applies ("applies only to methods that keep checkpoints
+ * (backprop-checkpoint, checkpoint-adjoint), not backprop"). */
+int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLEN]);
+/* Whether option o's rule reads option `on` (where --checkpoints applies depends on --method). */
+int odg_option_depends(odg_option o, odg_option on);
+/* Whether a and b hold the same value of option o (typed: numbers as doubles, names by index). */
+int odg_option_equal(const odg_run_config *a, const odg_run_config *b, odg_option o);
+
+/* Whether a and b are the same configuration: every option with a record column that applies
+ * to either is equal in both.  This is a configuration's identity for resume and for the plots'
+ * one row per configuration. */
+int odg_run_config_same(const odg_run_config *a, const odg_run_config *b);
+
+/* The settings a run decides from its machine and its other settings, made explicit as the
+ * record shows them: the thread count (0: omp_get_max_threads()), the BLAS mode (auto: what it
+ * resolves to), the batch chunk (0: ODG_BATCH_CHUNK), and a tolerance given alone (the other
+ * takes its value; a forward tolerance makes the steps adaptive). */
+void odg_run_config_resolve(odg_run_config *c);
+
+/* ---- the library's name lists (the .def files), for parsing, help and `odegrad list` -------- */
+
+typedef struct odg_list {
+    const char *what; /* "models", "schemes", ... */
+    const char *flag; /* the option that takes one of these names ("model"), or NULL */
+    int (*count)(void);
+    const char *(*name)(int i);
+    const char *(*desc)(int i);
+} odg_list;
+
+extern const odg_list odg_lists[];
+extern const int odg_nlists;
+/* The list called `what`, or the one the option `what` takes; NULL if none. */
+const odg_list *odg_list_find(const char *what);
+/* The index of name in l, or -1. */
+int odg_list_index(const odg_list *l, const char *name);
+/* "a, b, c" into buf (cut at cap). */
+void odg_list_names(const odg_list *l, char *buf, size_t cap);
+
+/* The defaults of `odegrad run` (options.def over the library's own defaults): mlp D=16 H=64
+ * B=128, rk4, N=64, t1=1, gain 1, backprop, seed 1, repeat 3, warmup 1, reference auto, memory
+ * limit auto. */
 void odg_run_config_default(odg_run_config *c);
 
-/* Checks the configuration on its own (no files touched): sizes, names, and combinations that
- * do not exist.  ODG_EINVAL / ODG_EUNSUP with err naming the flag, e.g. "--checkpoints applies
- * only to backprop-checkpoint and checkpoint-adjoint". */
-odg_status odg_run_config_check(const odg_run_config *c, char err[ODG_ERRLEN]);
+/* Checks the configuration on its own (no files touched): every value in its range, every
+ * option given where it applies, and the combinations that do not exist.  ODG_EINVAL /
+ * ODG_EUNSUP with err naming the option as its flag ("--checkpoints applies only to methods
+ * that keep checkpoints ..."); *bad (when not NULL) is the option to blame, or -1. */
+odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_ERRLEN]);
 
 /* ---- a run's record ----------------------------------------------------------------------- */
 
@@ -215,6 +305,34 @@ int odg_csv_row(const odg_run_record *rec, char *buf, size_t cap);
  * one write() on an O_APPEND descriptor held under an exclusive lock, so a crash or kill never
  * leaves a torn line and concurrent writers do not interleave. */
 odg_status odg_csv_append(const char *path, const odg_run_record *rec, char err[ODG_ERRLEN]);
+
+/* The configuration columns of rec from c (options.def): each option that has a column and
+ * applies to c, as a typed cell; an option that does not apply leaves its column empty. */
+void odg_record_config(odg_run_record *rec, const odg_run_config *c);
+
+/* A results file read back: its header and its rows as fields.  A row with the wrong number of
+ * fields, or the last line without its newline, is a torn write and not a row (counted). */
+typedef struct odg_csv_table {
+    char *text;   /* the whole file, split in place */
+    int ncol;
+    char **head;  /* column names */
+    int nrow;
+    char ***rows; /* nrow x ncol fields */
+    int *line;    /* each row's line number in the file */
+    int torn;     /* lines that are not rows */
+} odg_csv_table;
+
+/* Reads path (a missing file is an empty table: ODG_OK, ncol 0).  ODG_EIO, ODG_EFORMAT (not
+ * text), ODG_ENOMEM with err; t is then empty. */
+odg_status odg_csv_read(const char *path, odg_csv_table *t, char err[ODG_ERRLEN]);
+void odg_csv_table_free(odg_csv_table *t);
+/* The index of the column called name, or -1. */
+int odg_csv_table_col(const odg_csv_table *t, const char *name);
+/* Row i's configuration: each option's column read back with the option's own parser (an empty
+ * field or a missing column leaves the default); strings point into t.  ODG_EFORMAT with err
+ * naming the line and column of a value that does not parse. */
+odg_status odg_csv_row_config(const odg_csv_table *t, int i, odg_run_config *c,
+                              char err[ODG_ERRLEN]);
 
 /* The whole record as one line of JSON (no newline): the columns as keys in CSV order, plus a
  * "detail" object.  malloc'ed; NULL on failure. */

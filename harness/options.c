@@ -1,0 +1,758 @@
+/* The options of a run's configuration (options.def): parsing, formatting, comparing, the rules
+ * of where each option applies, the defaults and the checks.  Everything that knows what an
+ * option is reads it from the table; the CLI and the sweep layer add only their own syntax.
+ * Messages are in the library's words; odg_run_config_check names an option by its flag. */
+#include "harness_impl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the table ---------------------------------------------------------------------------- */
+
+static const odg_option_info options[] = {
+#define ODG_OPTION(id, flag, field, type, list, lo, hi, dflt, column, rule, use, group, meta,    \
+                   help)                                                                         \
+    {flag,  #field,           ODG_OPTTYPE_##type, list,  (double)(lo), (double)(hi), dflt,        \
+     ODG_COL_##column, ODG_RULE_##rule, ODG_USE_##use, group, meta, help},
+#define ODG_COL_NONE (-1)
+#define ODG_USE_SWEEP 1
+#define ODG_USE_RUN 0
+#include "odegrad/options.def"
+#undef ODG_OPTION
+};
+
+const odg_option_info *odg_option_get(odg_option o)
+{
+    return (o >= 0 && o < ODG_NOPTIONS) ? &options[o] : NULL;
+}
+
+int odg_option_find(const char *name)
+{
+    for (int o = 0; name && o < ODG_NOPTIONS; o++) {
+        if (strcmp(options[o].flag, name) == 0 ||
+            (options[o].column >= 0 && strcmp(odg_column_name(options[o].column), name) == 0)) {
+            return o;
+        }
+    }
+    return -1;
+}
+
+/* A value of any option type, and one getter and one setter per option, generated: the
+ * conversions are C's own between the field's type and these. */
+typedef struct {
+    long long i;        /* INT, NAME (index), FLAG */
+    unsigned long long u; /* BYTES */
+    double x;           /* REAL, REAL1 */
+    const char *s;      /* TEXT */
+} optval;
+
+#define GET_INT(f) v->i = (long long)c->f
+#define GET_REAL(f) v->x = c->f
+#define GET_REAL1(f) v->x = c->f
+#define GET_NAME(f) v->i = (long long)c->f
+#define GET_BYTES(f) v->u = (unsigned long long)c->f
+#define GET_FLAG(f) v->i = c->f
+#define GET_TEXT(f) v->s = c->f
+#define PUT_INT(f) c->f = v->i
+#define PUT_REAL(f) c->f = v->x
+#define PUT_REAL1(f) c->f = v->x
+#define PUT_NAME(f) c->f = v->i
+#define PUT_BYTES(f) c->f = v->u
+#define PUT_FLAG(f) c->f = (int)v->i
+#define PUT_TEXT(f) c->f = v->s
+#define ODG_OPTION(id, flag, field, type, list, lo, hi, dflt, column, rule, use, group, meta,    \
+                   help)                                                                         \
+    static void get_##id(const odg_run_config *c, optval *v)                                     \
+    {                                                                                            \
+        GET_##type(field);                                                                       \
+    }                                                                                            \
+    static void put_##id(odg_run_config *c, const optval *v)                                     \
+    {                                                                                            \
+        PUT_##type(field);                                                                       \
+    }
+#include "odegrad/options.def"
+#undef ODG_OPTION
+
+static void (*const getters[])(const odg_run_config *, optval *) = {
+#define ODG_OPTION(id, ...) get_##id,
+#include "odegrad/options.def"
+#undef ODG_OPTION
+};
+static void (*const putters[])(odg_run_config *, const optval *) = {
+#define ODG_OPTION(id, ...) put_##id,
+#include "odegrad/options.def"
+#undef ODG_OPTION
+};
+
+static optval get(const odg_run_config *c, odg_option o)
+{
+    optval v = {0, 0, 0.0, NULL};
+    getters[o](c, &v);
+    return v;
+}
+
+#define GIVEN(o) ((uint64_t)1 << (o))
+
+/* ---- the name lists ----------------------------------------------------------------------- */
+
+static const char *const ref_names[] = {"auto", "analytic", "fine", "none"};
+static const char *const ref_descs[] = {
+    "analytic for linear, fine for mlp",
+    "exact continuous gradient by Van Loan's block exponential (linear only)",
+    "discrete-exact gradient of RK4 at N_fine = 1024, 2048, ... until halving h changes it "
+    "by < 1e-12 (cached)",
+    "no reference: err_vs_reference stays empty",
+};
+
+const char *odg_ref_kind_name(odg_ref_kind k)
+{
+    return (k >= 0 && k <= ODG_REF_NONE) ? ref_names[k] : "?";
+}
+
+odg_status odg_ref_kind_from_name(const char *name, odg_ref_kind *out)
+{
+    for (int k = 0; name && k <= ODG_REF_NONE; k++) {
+        if (strcmp(name, ref_names[k]) == 0) {
+            *out = (odg_ref_kind)k;
+            return ODG_OK;
+        }
+    }
+    return ODG_EINVAL;
+}
+
+/* Each list's count, names and descriptions through the layer's own *_name / *_desc. */
+#define LIST(what, n, namefn, descfn, T)                                                         \
+    static int what##_count(void)                                                               \
+    {                                                                                            \
+        return (n);                                                                              \
+    }                                                                                            \
+    static const char *what##_name(int i)                                                        \
+    {                                                                                            \
+        return namefn((T)i);                                                                     \
+    }                                                                                            \
+    static const char *what##_desc(int i)                                                        \
+    {                                                                                            \
+        return descfn((T)i);                                                                     \
+    }
+static const char *ref_desc(odg_ref_kind k)
+{
+    return (k >= 0 && k <= ODG_REF_NONE) ? ref_descs[k] : "?";
+}
+LIST(models, ODG_NMODELS, odg_model_kind_name, odg_model_kind_desc, odg_model_kind)
+LIST(schemes, ODG_NSCHEMES, odg_scheme_name, odg_scheme_desc, odg_scheme)
+LIST(methods, ODG_NMETHODS, odg_method_name, odg_method_desc, odg_method)
+LIST(schedules, ODG_NSCHEDULES, odg_schedule_name, odg_schedule_desc, odg_schedule)
+LIST(interps, ODG_NINTERPS, odg_interp_name, odg_interp_desc, odg_interp)
+LIST(spectra, ODG_NSPECTRA, odg_spectrum_name, odg_spectrum_desc, odg_spectrum)
+LIST(blas, ODG_NBLAS_MODES, odg_blas_mode_name, odg_blas_mode_desc, odg_blas_mode)
+LIST(refs, ODG_REF_NONE + 1, odg_ref_kind_name, ref_desc, odg_ref_kind)
+#undef LIST
+
+const odg_list odg_lists[] = {
+    {"models", "model", models_count, models_name, models_desc},
+    {"schemes", "scheme", schemes_count, schemes_name, schemes_desc},
+    {"methods", "method", methods_count, methods_name, methods_desc},
+    {"schedules", "schedule", schedules_count, schedules_name, schedules_desc},
+    {"interpolations", "interp", interps_count, interps_name, interps_desc},
+    {"spectra", "spectrum", spectra_count, spectra_name, spectra_desc},
+    {"blas-modes", "blas-mode", blas_count, blas_name, blas_desc},
+    {"references", "reference", refs_count, refs_name, refs_desc},
+};
+const int odg_nlists = (int)(sizeof odg_lists / sizeof odg_lists[0]);
+
+const odg_list *odg_list_find(const char *what)
+{
+    for (int k = 0; what && k < odg_nlists; k++) {
+        if (strcmp(odg_lists[k].what, what) == 0 ||
+            (odg_lists[k].flag && strcmp(odg_lists[k].flag, what) == 0)) {
+            return &odg_lists[k];
+        }
+    }
+    return NULL;
+}
+
+int odg_list_index(const odg_list *l, const char *name)
+{
+    int n = l->count();
+    for (int i = 0; name && i < n; i++) {
+        if (strcmp(l->name(i), name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void odg_list_names(const odg_list *l, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    int n = l->count();
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", l->name(i));
+        if (k < 0 || (size_t)k >= cap - len) {
+            return;
+        }
+        len += (size_t)k;
+    }
+}
+
+/* ---- parsing and formatting --------------------------------------------------------------- */
+
+/* A plain decimal integer: digits only (no sign, no spaces, no 0x). */
+static int digits_only(const char *s)
+{
+    if (!*s) {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A finite decimal number, the whole text (strtod's hex floats, inf and nan refused). */
+static int parse_real(const char *text, double *out)
+{
+    if (!*text || strpbrk(text, "xXnNiI \t") != NULL) {
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (*end != '\0' || end == text || !isfinite(v) || errno == ERANGE) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* BYTES with an optional binary suffix (K, M, G, T, with or without "iB"), "auto" or "none". */
+static odg_status parse_bytes(const char *text, unsigned long long *out, char err[ODG_ERRLEN])
+{
+    if (strcmp(text, "auto") == 0) {
+        *out = ODG_MEM_AUTO;
+        return ODG_OK;
+    }
+    if (strcmp(text, "none") == 0) {
+        *out = ODG_MEM_NONE;
+        return ODG_OK;
+    }
+    static const struct {
+        const char *suffix;
+        double scale;
+    } units[] = {{"", 1},         {"B", 1},      {"K", 0x1p10},   {"KiB", 0x1p10},
+                 {"k", 0x1p10},   {"M", 0x1p20}, {"MiB", 0x1p20}, {"G", 0x1p30},
+                 {"GiB", 0x1p30}, {"T", 0x1p40}, {"TiB", 0x1p40}};
+    char num[64];
+    size_t k = strspn(text, "0123456789.");
+    double v;
+    if (k > 0 && k < sizeof num) {
+        memcpy(num, text, k);
+        num[k] = '\0';
+        for (size_t u = 0; parse_real(num, &v) == 0 && u < sizeof units / sizeof units[0]; u++) {
+            if (strcmp(text + k, units[u].suffix) == 0) {
+                double b = floor(v * units[u].scale);
+                if (!(b >= 1)) {
+                    break;
+                }
+                if (b >= 0x1p62) {
+                    return odg_fail(err, ODG_EINVAL, "'%s' is too large", text);
+                }
+                *out = (unsigned long long)b;
+                return ODG_OK;
+            }
+        }
+    }
+    return odg_fail(err, ODG_EINVAL,
+                    "'%s' is not a size in bytes (e.g. 2000000000, 512M, 4G), auto or none", text);
+}
+
+/* The experiment's name is a CSV field and part of file names: printable ASCII without
+ * separators, quotes or slashes. */
+static odg_status check_name(const char *s, char err[ODG_ERRLEN])
+{
+    if (strlen(s) >= ODG_NAME_LEN) {
+        return odg_fail(err, ODG_EINVAL, "'%s' is longer than %d characters", s,
+                        ODG_NAME_LEN - 1);
+    }
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= 0x20 || ch > 0x7e || ch == ',' || ch == '"' || ch == '/') {
+            return odg_fail(err, ODG_EINVAL,
+                            "'%s' has a character other than printable ASCII without spaces, "
+                            "',', '\"' and '/'",
+                            s);
+        }
+    }
+    return ODG_OK;
+}
+
+/* Whether an option's value v is in its range; why says what is expected. */
+static int in_range(const odg_option_info *in, const optval *v, const char **why)
+{
+    switch (in->type) {
+    case ODG_OPTTYPE_INT:
+        *why = in->lo > 0 ? "a positive integer" : "a non-negative integer";
+        return v->i >= (long long)in->lo && (double)v->i <= in->hi;
+    case ODG_OPTTYPE_REAL:
+        *why = "a positive number";
+        return isfinite(v->x) && v->x > in->lo && (in->hi == 0 || v->x <= in->hi);
+    case ODG_OPTTYPE_REAL1:
+        *why = "a number >= 1";
+        return isfinite(v->x) && v->x >= in->lo;
+    case ODG_OPTTYPE_NAME: {
+        *why = "a known name";
+        const odg_list *l = odg_list_find(in->list);
+        return v->i >= 0 && l && v->i < l->count();
+    }
+    case ODG_OPTTYPE_FLAG:
+        *why = "0 or 1";
+        return v->i == 0 || v->i == 1;
+    case ODG_OPTTYPE_TEXT:
+        *why = "a non-empty name";
+        return v->s && v->s[0];
+    default:
+        *why = "";
+        return 1;
+    }
+}
+
+odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text,
+                          char err[ODG_ERRLEN])
+{
+    if (err) {
+        err[0] = '\0';
+    }
+    const odg_option_info *in = odg_option_get(o);
+    if (!c || !in || !text) {
+        return odg_fail(err, ODG_EINVAL, "odg_option_set: no configuration, option or text");
+    }
+    optval v = {0, 0, 0.0, NULL};
+    const char *why = "";
+    switch (in->type) {
+    case ODG_OPTTYPE_INT: {
+        if (!digits_only(text)) {
+            in_range(in, &v, &why);
+            return odg_fail(err, ODG_EINVAL, "'%s' is not %s", text, why);
+        }
+        errno = 0;
+        unsigned long long u = strtoull(text, NULL, 10);
+        if (errno == ERANGE || (double)u > in->hi) {
+            return odg_fail(err, ODG_EINVAL, "'%s' is too large (at most %.0f)", text, in->hi);
+        }
+        v.i = (long long)u;
+        break;
+    }
+    case ODG_OPTTYPE_REAL:
+    case ODG_OPTTYPE_REAL1:
+        if (parse_real(text, &v.x) != 0) {
+            in_range(in, &v, &why);
+            return odg_fail(err, ODG_EINVAL, "'%s' is not %s", text, why);
+        }
+        break;
+    case ODG_OPTTYPE_NAME: {
+        const odg_list *l = odg_list_find(in->list);
+        v.i = odg_list_index(l, text);
+        if (v.i < 0) {
+            char names[512];
+            odg_list_names(l, names, sizeof names);
+            return odg_fail(err, ODG_EINVAL, "'%s' is not one of %s", text, names);
+        }
+        break;
+    }
+    case ODG_OPTTYPE_BYTES: {
+        odg_status st = parse_bytes(text, &v.u, err);
+        if (st != ODG_OK) {
+            return st;
+        }
+        break;
+    }
+    case ODG_OPTTYPE_FLAG:
+        if (!*text || !strcmp(text, "yes") || !strcmp(text, "true") || !strcmp(text, "1")) {
+            v.i = 1;
+        } else if (!strcmp(text, "no") || !strcmp(text, "false") || !strcmp(text, "0")) {
+            v.i = 0;
+        } else {
+            return odg_fail(err, ODG_EINVAL, "'%s' is not yes or no", text);
+        }
+        break;
+    case ODG_OPTTYPE_TEXT:
+        if (!*text) {
+            return odg_fail(err, ODG_EINVAL, "the name is empty");
+        }
+        if (o == ODG_OPT_EXPERIMENT) {
+            odg_status st = check_name(text, err);
+            if (st != ODG_OK) {
+                return st;
+            }
+        }
+        v.s = text;
+        break;
+    }
+    if (!in_range(in, &v, &why)) {
+        return odg_fail(err, ODG_EINVAL, "'%s' is not %s", text, why);
+    }
+    putters[o](c, &v);
+    c->given |= GIVEN(o);
+    return ODG_OK;
+}
+
+void odg_option_reset(odg_run_config *c, odg_option o)
+{
+    odg_run_config d;
+    odg_run_config_default(&d);
+    optval v = get(&d, o);
+    putters[o](c, &v);
+    c->given &= ~GIVEN(o);
+}
+
+int odg_option_format(const odg_run_config *c, odg_option o, char *buf, size_t cap)
+{
+    const odg_option_info *in = odg_option_get(o);
+    if (!in || !buf || cap == 0) {
+        return -1;
+    }
+    optval v = get(c, o);
+    int k;
+    switch (in->type) {
+    case ODG_OPTTYPE_INT:
+    case ODG_OPTTYPE_FLAG:
+        k = snprintf(buf, cap, "%lld", v.i);
+        break;
+    case ODG_OPTTYPE_REAL:
+    case ODG_OPTTYPE_REAL1:
+        return odg_fmt_real(buf, cap, v.x);
+    case ODG_OPTTYPE_NAME: {
+        const odg_list *l = odg_list_find(in->list);
+        k = snprintf(buf, cap, "%s", l && v.i >= 0 && v.i < l->count() ? l->name((int)v.i) : "?");
+        break;
+    }
+    case ODG_OPTTYPE_BYTES:
+        k = v.u == ODG_MEM_AUTO   ? snprintf(buf, cap, "auto")
+            : v.u == ODG_MEM_NONE ? snprintf(buf, cap, "none")
+                                  : snprintf(buf, cap, "%llu", v.u);
+        break;
+    default:
+        k = snprintf(buf, cap, "%s", v.s ? v.s : "");
+        break;
+    }
+    if (k < 0 || (size_t)k >= cap) {
+        buf[0] = '\0';
+        return -1;
+    }
+    return k;
+}
+
+int odg_option_equal(const odg_run_config *a, const odg_run_config *b, odg_option o)
+{
+    const odg_option_info *in = odg_option_get(o);
+    if (!in) {
+        return 0;
+    }
+    optval x = get(a, o), y = get(b, o);
+    switch (in->type) {
+    case ODG_OPTTYPE_REAL:
+    case ODG_OPTTYPE_REAL1:
+        return x.x == y.x;
+    case ODG_OPTTYPE_BYTES:
+        return x.u == y.u;
+    case ODG_OPTTYPE_TEXT:
+        return strcmp(x.s ? x.s : "", y.s ? y.s : "") == 0;
+    default:
+        return x.i == y.i;
+    }
+}
+
+/* ---- where an option applies -------------------------------------------------------------- */
+
+/* The names of list l whose index satisfies pred, "a, b" into buf. */
+static void names_where(char *buf, size_t cap, int n, const char *(*name)(int), int (*pred)(int))
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (pred(i)) {
+            int k = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", name(i));
+            if (k < 0 || (size_t)k >= cap - len) {
+                return;
+            }
+            len += (size_t)k;
+        }
+    }
+}
+
+static int scheme_adaptive(int s)
+{
+    return odg_tableau_adaptive(odg_scheme_tableau((odg_scheme)s));
+}
+static int method_checkpoints(int m)
+{
+    return odg_method_keeps_checkpoints((odg_method)m);
+}
+static int method_interp(int m)
+{
+    return odg_method_interpolates((odg_method)m);
+}
+static int method_adjoint(int m)
+{
+    return odg_method_adaptive_adjoint((odg_method)m);
+}
+
+int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLEN])
+{
+    const odg_option_info *in = odg_option_get(o);
+    if (!in || !c) {
+        return 0;
+    }
+    const odg_model_kind model = c->model.kind;
+    const odg_method m = c->grad.method;
+    const odg_scheme s = c->scheme;
+    const char *mname = odg_method_name(m), *sname = odg_scheme_name(s);
+    char list[256];
+    int ok = 1;
+    switch (in->rule) {
+    case ODG_RULE_ALWAYS:
+        return 1;
+    case ODG_RULE_MLP:
+        ok = model == ODG_MODEL_MLP;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the mlp model, not %s",
+                    odg_model_kind_name(model));
+        }
+        break;
+    case ODG_RULE_LINEAR:
+        ok = model == ODG_MODEL_LINEAR;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the linear model, not %s",
+                    odg_model_kind_name(model));
+        }
+        break;
+    case ODG_RULE_STIFF:
+        ok = model == ODG_MODEL_LINEAR && c->model.spectrum == ODG_SPECTRUM_STIFF;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the linear model's stiff spectrum, not %s%s%s",
+                    odg_model_kind_name(model), model == ODG_MODEL_LINEAR ? " " : "",
+                    model == ODG_MODEL_LINEAR ? odg_spectrum_name(c->model.spectrum) : "");
+        }
+        break;
+    case ODG_RULE_FIXED:
+        ok = !(c->rtol > 0 || c->atol > 0);
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN,
+                    "applies only to fixed steps, not to adaptive ones (a forward tolerance: rtol, "
+                    "atol)");
+        }
+        break;
+    case ODG_RULE_ADAPTIVE:
+        ok = s >= 0 && s < ODG_NSCHEMES && scheme_adaptive(s);
+        if (!ok && why) {
+            names_where(list, sizeof list, ODG_NSCHEMES, schemes_name, scheme_adaptive);
+            odg_fmt(why, ODG_ERRLEN,
+                    "applies only to schemes with an error estimate (%s), not %s", list, sname);
+        }
+        break;
+    case ODG_RULE_CHECKPOINTS:
+        ok = odg_method_keeps_checkpoints(m);
+        if (!ok && why) {
+            names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_checkpoints);
+            odg_fmt(why, ODG_ERRLEN, "applies only to methods that keep checkpoints (%s), not %s",
+                    list, mname);
+        }
+        break;
+    case ODG_RULE_INTERP:
+        ok = odg_method_interpolates(m);
+        if (!ok && why) {
+            names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_interp);
+            odg_fmt(why, ODG_ERRLEN,
+                    "applies only to continuous adjoints that interpolate z(t) (%s), not %s", list,
+                    mname);
+        }
+        break;
+    case ODG_RULE_ADJ_TOL:
+        ok = odg_method_adaptive_adjoint(m) && s >= 0 && s < ODG_NSCHEMES && scheme_adaptive(s);
+        if (!ok && why) {
+            if (!odg_method_adaptive_adjoint(m)) {
+                names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_adjoint);
+                odg_fmt(why, ODG_ERRLEN,
+                        "applies only to methods that can take their own adaptive adjoint steps "
+                        "(%s), not %s (it replays the forward steps)",
+                        list, mname);
+            } else {
+                names_where(list, sizeof list, ODG_NSCHEMES, schemes_name, scheme_adaptive);
+                odg_fmt(why, ODG_ERRLEN,
+                        "needs a scheme with an error estimate (%s), not %s", list, sname);
+            }
+        }
+        break;
+    }
+    if (ok && why) {
+        why[0] = '\0';
+    }
+    return ok;
+}
+
+int odg_option_depends(odg_option o, odg_option on)
+{
+    const odg_option_info *in = odg_option_get(o);
+    if (!in) {
+        return 0;
+    }
+    switch (in->rule) {
+    case ODG_RULE_MLP:
+    case ODG_RULE_LINEAR:
+        return on == ODG_OPT_MODEL;
+    case ODG_RULE_STIFF:
+        return on == ODG_OPT_MODEL || on == ODG_OPT_SPECTRUM;
+    case ODG_RULE_FIXED:
+        return on == ODG_OPT_RTOL || on == ODG_OPT_ATOL;
+    case ODG_RULE_ADAPTIVE:
+        return on == ODG_OPT_SCHEME;
+    case ODG_RULE_CHECKPOINTS:
+    case ODG_RULE_INTERP:
+        return on == ODG_OPT_METHOD;
+    case ODG_RULE_ADJ_TOL:
+        return on == ODG_OPT_METHOD || on == ODG_OPT_SCHEME;
+    default:
+        return 0;
+    }
+}
+
+int odg_run_config_same(const odg_run_config *a, const odg_run_config *b)
+{
+    for (int o = 0; o < ODG_NOPTIONS; o++) {
+        if (options[o].column < 0) {
+            continue;
+        }
+        int in_a = odg_option_applies(a, (odg_option)o, NULL);
+        if (in_a != odg_option_applies(b, (odg_option)o, NULL)) {
+            return 0;
+        }
+        if (in_a && !odg_option_equal(a, b, (odg_option)o)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- defaults, resolution, checks --------------------------------------------------------- */
+
+void odg_run_config_default(odg_run_config *c)
+{
+    memset(c, 0, sizeof *c);
+    odg_model_opts_default(&c->model);
+    odg_grad_opts_default(&c->grad, ODG_METHOD_BACKPROP);
+    for (int o = 0; o < ODG_NOPTIONS; o++) {
+        if (options[o].dflt[0]) {
+            /* the table's own defaults are valid by construction: test_options checks them */
+            (void)odg_option_set(c, (odg_option)o, options[o].dflt, NULL);
+        }
+    }
+    c->given = 0;
+}
+
+void odg_run_config_resolve(odg_run_config *c)
+{
+    if (c->threads <= 0) {
+        /* OMP_NUM_THREADS when set, else every CPU this process may use (its affinity mask
+         * and cgroup quota; libgomp counts the mask only) */
+        c->threads = getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : odg_cpus_available();
+    }
+    odg_blas_mode got;
+    if (odg_blas_mode_resolve(c->model.blas_mode, &got) == ODG_OK) {
+        c->model.blas_mode = got;
+    }
+    if (c->model.batch_chunk == 0) {
+        c->model.batch_chunk = ODG_BATCH_CHUNK;
+    }
+    if (c->rtol > 0 || c->atol > 0) {
+        if (!(c->given & GIVEN(ODG_OPT_STEPS))) {
+            c->steps = 0;
+        }
+        c->rtol = c->rtol > 0 ? c->rtol : c->atol;
+        c->atol = c->atol > 0 ? c->atol : c->rtol;
+    }
+    odg_grad_opts *g = &c->grad;
+    if (g->adj_rtol > 0 || g->adj_atol > 0) {
+        g->adj_rtol = g->adj_rtol > 0 ? g->adj_rtol : g->adj_atol;
+        g->adj_atol = g->adj_atol > 0 ? g->adj_atol : g->adj_rtol;
+    }
+}
+
+static odg_status bad_option(int *bad, odg_option o, char err[ODG_ERRLEN], odg_status st,
+                             const char *what)
+{
+    if (bad) {
+        *bad = (int)o;
+    }
+    return odg_fail(err, st, "--%s %s", options[o].flag, what);
+}
+
+odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_ERRLEN])
+{
+    if (err) {
+        err[0] = '\0';
+    }
+    if (bad) {
+        *bad = -1;
+    }
+    if (!c) {
+        return odg_fail(err, ODG_EINVAL, "no configuration");
+    }
+    /* checked as it will run: a tolerance given alone paired, the steps made adaptive */
+    odg_run_config resolved = *c;
+    odg_run_config_resolve(&resolved);
+    c = &resolved;
+    char msg[ODG_ERRLEN];
+    /* every value in its range; a value still at its default is valid, since some defaults
+     * mean "unset" (0 threads: the machine's; 0 checkpoints: the default for N) */
+    odg_run_config d;
+    odg_run_config_default(&d);
+    for (int o = 0; o < ODG_NOPTIONS; o++) {
+        const odg_option_info *in = &options[o];
+        optval v = get(c, (odg_option)o);
+        const char *why;
+        int given = (c->given & GIVEN(o)) != 0;
+        int unset = !given && (odg_option_equal(c, &d, (odg_option)o) ||
+                               !odg_option_applies(c, (odg_option)o, NULL));
+        if (!unset && !in_range(in, &v, &why)) {
+            odg_fmt(msg, sizeof msg, "must be %s", why);
+            return bad_option(bad, (odg_option)o, err, ODG_EINVAL, msg);
+        }
+        if (o == ODG_OPT_EXPERIMENT && v.s && check_name(v.s, msg) != ODG_OK) {
+            return bad_option(bad, (odg_option)o, err, ODG_EINVAL, msg);
+        }
+    }
+    /* every option given where it applies, in the table's order: the model and method come
+     * before what depends on them */
+    for (int o = 0; o < ODG_NOPTIONS; o++) {
+        if ((c->given & GIVEN(o)) && !odg_option_applies(c, (odg_option)o, msg)) {
+            return bad_option(bad, (odg_option)o, err, ODG_EUNSUP, msg);
+        }
+    }
+    /* the combinations of values that do not exist */
+    int adaptive = c->rtol > 0 || c->atol > 0;
+    if (!adaptive && c->steps < 1) {
+        return bad_option(bad, ODG_OPT_STEPS, err, ODG_EINVAL, "must be a positive integer");
+    }
+    if (adaptive && !odg_option_applies(c, ODG_OPT_RTOL, msg)) {
+        return bad_option(bad, c->rtol > 0 ? ODG_OPT_RTOL : ODG_OPT_ATOL, err, ODG_EUNSUP, msg);
+    }
+    const odg_tableau *tab = odg_scheme_tableau(c->scheme);
+    if (odg_method_interpolates(c->grad.method) && c->grad.interp == ODG_INTERP_DENSE && tab &&
+        tab->dense_deg == 0) {
+        odg_fmt(msg, sizeof msg, "dense needs a scheme with dense output, not %s",
+                odg_scheme_name(c->scheme));
+        return bad_option(bad, ODG_OPT_INTERP, err, ODG_EUNSUP, msg);
+    }
+    if (c->reference == ODG_REF_ANALYTIC && c->model.kind != ODG_MODEL_LINEAR) {
+        return bad_option(bad, ODG_OPT_REFERENCE, err, ODG_EUNSUP,
+                          "analytic exists only for the linear model (use fine or auto)");
+    }
+    return ODG_OK;
+}
