@@ -33,8 +33,11 @@ experiments: all
 experiments-full: all
 	@scripts/experiments.sh full $(ODEGRAD)
 
-plots:
-	@scripts/plots.sh
+# make plots RESULTS=DIR PLOTS=DIR2: the figures of any results folder, into any folder
+RESULTS ?= results
+PLOTS   ?= plots
+plots: all
+	@scripts/plots.sh $(RESULTS) $(PLOTS) $(ODEGRAD)
 
 bench: all
 	@scripts/bench.sh $(BUILD)

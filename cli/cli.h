@@ -21,6 +21,7 @@ int odg_cli_list(int argc, char **argv);
 int odg_cli_version(int argc, char **argv);
 int odg_cli_sweep(int argc, char **argv);    /* cli/sweep.c */
 int odg_cli_roofline(int argc, char **argv); /* cli/roofline.c */
+int odg_cli_tidy(int argc, char **argv);     /* cli/tidy.c */
 
 /* The whole command line as main() received it (for the provenance); argc 0 if unknown. */
 void odg_cli_command_line(int *argc, char ***argv);

@@ -15,6 +15,7 @@ static const struct {
     {"reference", odg_cli_reference, "compute or find the cached reference gradient of a problem"},
     {"roofline", odg_cli_roofline,
      "this machine's DGEMM rate at a model's shapes, and at its peak"},
+    {"tidy", odg_cli_tidy, "a results file as the figures read it: one row per configuration, sorted"},
     {"list", odg_cli_list, "models, schemes, methods, schedules, interpolations, columns, ..."},
     {"version", odg_cli_version, "version, commit and (--json) the provenance record"},
 };

@@ -118,6 +118,11 @@ static void on_event(const odg_sweep_event *ev, void *vp)
             }
             fprintf(stderr, "), ");
         }
+        if (ev->other_commit) {
+            fprintf(stderr, "%d recorded by other commits only (run again; --reuse-any-commit "
+                            "reuses them), ",
+                    ev->other_commit);
+        }
         fprintf(stderr, "%ld to run -> %s\n", ev->total, ev->job->csv);
         pg->total += ev->total;
         break;

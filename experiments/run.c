@@ -58,21 +58,127 @@ typedef struct {
     int sidecar_written;
 } target;
 
-/* Whether row i of t records configuration c of experiment `name`, for commit (NULL: any). */
-static int row_records(const odg_csv_table *t, int i, const odg_run_config *c,
-                       const char *commit, int *other_commit)
+/* What a results file records: each row's experiment and configuration key (odg_run_config_key)
+ * in a hash map, with whether a row of this binary's commit has it.  Linear in the rows. */
+typedef struct {
+    char **key; /* NULL: empty slot */
+    unsigned char *same_commit;
+    size_t cap, n;
+} recorded;
+
+static uint64_t hash_str(const char *s)
 {
-    int je = odg_csv_table_col(t, "experiment"), jc = odg_csv_table_col(t, "commit");
-    if (je < 0 || strcmp(t->rows[i][je], c->experiment) != 0) {
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static void recorded_free(recorded *r)
+{
+    for (size_t i = 0; i < r->cap; i++) {
+        free(r->key[i]);
+    }
+    free(r->key);
+    free(r->same_commit);
+    memset(r, 0, sizeof *r);
+}
+
+/* The slot of key, or of the empty slot where it would go. */
+static size_t recorded_slot(const recorded *r, const char *key)
+{
+    size_t j = hash_str(key) & (r->cap - 1);
+    while (r->key[j] && strcmp(r->key[j], key) != 0) {
+        j = (j + 1) & (r->cap - 1);
+    }
+    return j;
+}
+
+/* Adds key (taking it); 0, or -1 when out of memory (key freed). */
+static int recorded_add(recorded *r, char *key, int same_commit)
+{
+    if (2 * (r->n + 1) > r->cap) {
+        recorded g = {NULL, NULL, r->cap ? 2 * r->cap : 256, 0};
+        g.key = calloc(g.cap, sizeof *g.key);
+        g.same_commit = calloc(g.cap, 1);
+        if (!g.key || !g.same_commit) {
+            free(g.key);
+            free(g.same_commit);
+            free(key);
+            return -1;
+        }
+        for (size_t i = 0; i < r->cap; i++) {
+            if (r->key[i]) {
+                size_t j = recorded_slot(&g, r->key[i]);
+                g.key[j] = r->key[i];
+                g.same_commit[j] = r->same_commit[i];
+                g.n++;
+            }
+        }
+        free(r->key);
+        free(r->same_commit);
+        *r = g;
+    }
+    size_t j = recorded_slot(r, key);
+    if (r->key[j]) {
+        free(key);
+    } else {
+        r->key[j] = key;
+        r->n++;
+    }
+    r->same_commit[j] |= (unsigned char)same_commit;
+    return 0;
+}
+
+/* "EXPERIMENT\x1fKEY" of a configuration, malloc'ed. */
+static char *experiment_key(const char *experiment, const odg_run_config *c)
+{
+    char *k = odg_run_config_key(c);
+    size_t n = k ? strlen(experiment) + strlen(k) + 2 : 0;
+    char *s = k ? malloc(n) : NULL;
+    if (s) {
+        snprintf(s, n, "%s\x1f%s", experiment, k);
+    }
+    free(k);
+    return s;
+}
+
+/* Reads what csv records into r.  A row whose configuration does not read back is not counted
+ * as recorded (its configuration runs again). */
+static odg_status recorded_read(recorded *r, const char *csv, const char *commit,
+                                char err[ODG_ERRLEN])
+{
+    odg_csv_table t;
+    odg_status st = odg_csv_read(csv, &t, err);
+    if (st != ODG_OK) {
+        return st;
+    }
+    int je = odg_csv_table_col(&t, "experiment"), jc = odg_csv_table_col(&t, "commit");
+    for (int i = 0; je >= 0 && i < t.nrow; i++) {
+        odg_run_config c;
+        if (odg_csv_row_config(&t, i, &c, NULL) != ODG_OK) {
+            continue;
+        }
+        char *key = experiment_key(t.rows[i][je], &c);
+        int same = jc >= 0 && commit && strcmp(t.rows[i][jc], commit) == 0;
+        if (!key || recorded_add(r, key, same) != 0) {
+            odg_csv_table_free(&t);
+            return run_fail(err, ODG_ENOMEM, "out of memory reading %s", csv);
+        }
+    }
+    odg_csv_table_free(&t);
+    return ODG_OK;
+}
+
+/* Whether r records key: 0 no, 1 by this commit, 2 by another only. */
+static int recorded_find(const recorded *r, const char *key)
+{
+    if (r->cap == 0) {
         return 0;
     }
-    odg_run_config rc;
-    if (odg_csv_row_config(t, i, &rc, NULL) != ODG_OK || !odg_run_config_same(&rc, c)) {
-        return 0;
-    }
-    int same_commit = jc >= 0 && commit && strcmp(t->rows[i][jc], commit) == 0;
-    *other_commit = !same_commit;
-    return 1;
+    size_t j = recorded_slot(r, key);
+    return r->key[j] ? (r->same_commit[j] ? 1 : 2) : 0;
 }
 
 /* The roofline rates measured so far, by what decides them: the model's shapes, the batch
@@ -206,16 +312,16 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
     for (int j = 0; j < njobs; j++) {
         const odg_sweep *sw = jobs[j].sweep;
         int n = odg_sweep_count(sw);
-        odg_csv_table t;
+        recorded rec = {NULL, NULL, 0, 0};
         char e2[ODG_ERRLEN];
-        odg_status rs = odg_csv_read(jobs[j].csv, &t, e2);
+        odg_status rs = recorded_read(&rec, jobs[j].csv, commit, e2);
         if (rs != ODG_OK) {
             st = run_fail(err, rs, "%s", e2);
             goto done;
         }
         todo[j] = malloc((size_t)n + 1);
         if (!todo[j]) {
-            odg_csv_table_free(&t);
+            recorded_free(&rec);
             st = run_fail(err, ODG_ENOMEM, "out of memory");
             goto done;
         }
@@ -223,22 +329,24 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
         for (int i = 0; i < n; i++) {
             odg_run_config c = *odg_sweep_config(sw, i);
             odg_run_config_resolve(&c);
-            int found = 0, other = 0;
-            /* without a known commit nothing is reused: better measure twice than never */
-            for (int r = 0; known_commit && r < t.nrow && !found; r++) {
-                int o2 = 0;
-                if (row_records(&t, r, &c, commit, &o2) && (!o2 || opts->reuse_any_commit)) {
-                    found = 1;
-                    other = o2;
-                }
+            char *key = experiment_key(c.experiment, &c);
+            if (!key) {
+                recorded_free(&rec);
+                st = run_fail(err, ODG_ENOMEM, "out of memory");
+                goto done;
             }
+            /* without a known commit nothing is reused: better measure twice than never */
+            int how = known_commit ? recorded_find(&rec, key) : 0;
+            free(key);
+            int found = how == 1 || (how == 2 && opts->reuse_any_commit);
             todo[j][i] = !found;
             ev.recorded += found;
-            ev.reused_other += other;
+            ev.reused_other += found && how == 2;
+            ev.other_commit += how == 2 && !opts->reuse_any_commit;
             sum->recorded += found;
             ev.total += !found;
         }
-        odg_csv_table_free(&t);
+        recorded_free(&rec);
         if (fn) {
             fn(&ev, ctx);
         }

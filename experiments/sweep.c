@@ -552,33 +552,6 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-/* The identity of c as text: every option with a column that applies, flag=value. */
-static char *identity(const odg_run_config *c)
-{
-    size_t cap = 256, len = 0;
-    char *s = malloc(cap);
-    for (int o = 0; s && o < ODG_NOPTIONS; o++) {
-        if (odg_option_get((odg_option)o)->column < 0 || !odg_option_applies(c, (odg_option)o, NULL)) {
-            continue;
-        }
-        char v[ODG_CELL_STRLEN + 64];
-        int k = odg_option_format(c, (odg_option)o, v, sizeof v);
-        const char *flag = odg_option_get((odg_option)o)->flag;
-        size_t need = strlen(flag) + (k > 0 ? (size_t)k : 0) + 3;
-        if (len + need >= cap) {
-            cap = 2 * (len + need);
-            char *t = realloc(s, cap);
-            if (!t) {
-                free(s);
-                return NULL;
-            }
-            s = t;
-        }
-        len += (size_t)snprintf(s + len, cap - len, "%s=%s;", flag, k > 0 ? v : "");
-    }
-    return s;
-}
-
 /* The hash set of identities: open addressing over indices into sw->ident. */
 typedef struct {
     int *slot; /* -1 empty */
@@ -719,7 +692,7 @@ static int add_config(odg_sweep *sw, const section *sec, draft *d, idset *h, xer
     }
     odg_run_config r = c;
     odg_run_config_resolve(&r);
-    char *id = identity(&r);
+    char *id = odg_run_config_key(&r);
     if (!id) {
         return xfail(e, sec->line, "out of memory");
     }

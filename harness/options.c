@@ -640,6 +640,31 @@ int odg_run_config_same(const odg_run_config *a, const odg_run_config *b)
     return 1;
 }
 
+char *odg_run_config_key(const odg_run_config *c)
+{
+    size_t cap = 512, len = 0;
+    char *s = malloc(cap);
+    for (int o = 0; s && o < ODG_NOPTIONS; o++) {
+        if (options[o].column < 0 || !odg_option_applies(c, (odg_option)o, NULL)) {
+            continue;
+        }
+        char v[ODG_CELL_STRLEN + 64];
+        int k = odg_option_format(c, (odg_option)o, v, sizeof v);
+        size_t need = strlen(options[o].flag) + (k > 0 ? (size_t)k : 0) + 3;
+        if (len + need >= cap) {
+            cap = 2 * (len + need);
+            char *t = realloc(s, cap);
+            if (!t) {
+                free(s);
+                return NULL;
+            }
+            s = t;
+        }
+        len += (size_t)snprintf(s + len, cap - len, "%s=%s;", options[o].flag, k > 0 ? v : "");
+    }
+    return s;
+}
+
 /* ---- defaults, resolution, checks --------------------------------------------------------- */
 
 void odg_run_config_default(odg_run_config *c)

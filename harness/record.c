@@ -556,6 +556,7 @@ odg_status odg_csv_row_config(const odg_csv_table *t, int i, odg_run_config *c,
         return odg_fail(err, ODG_EINVAL, "no row %d", i);
     }
     const odg_run_config d = *c;
+    int bad[ODG_NOPTIONS], nbad = 0;
     for (int o = 0; o < ODG_NOPTIONS; o++) {
         const odg_option_info *in = odg_option_get((odg_option)o);
         int j = in->column >= 0 ? odg_csv_table_col(t, odg_column_name(in->column)) : -1;
@@ -565,8 +566,19 @@ odg_status odg_csv_row_config(const odg_csv_table *t, int i, odg_run_config *c,
                       strcmp(v, dflt) == 0)) {
             continue; /* not recorded, does not apply, or the default (0: "unset") */
         }
-        char why[ODG_ERRLEN];
-        if (odg_option_set(c, (odg_option)o, v, why) != ODG_OK) {
+        if (odg_option_set(c, (odg_option)o, v, NULL) != ODG_OK) {
+            bad[nbad++] = o;
+        }
+    }
+    /* a value that does not parse matters only where its option applies (an older version
+     * wrote H = 0 for the linear model) */
+    for (int k = 0; k < nbad; k++) {
+        odg_option o = (odg_option)bad[k];
+        if (odg_option_applies(c, o, NULL)) {
+            const odg_option_info *in = odg_option_get(o);
+            char why[ODG_ERRLEN];
+            int j = odg_csv_table_col(t, odg_column_name(in->column));
+            odg_option_set(c, o, t->rows[i][j], why);
             return odg_fail(err, ODG_EFORMAT, "line %d, column %s: %s", t->line[i],
                             odg_column_name(in->column), why);
         }

@@ -42,5 +42,5 @@ status=0
 end=$(date +%s)
 echo "experiments.sh: $scale set: $(( (end - start) / 60 )) min $(( (end - start) % 60 )) s of sweeps" >&2
 
-scripts/plots.sh || status=$?
+scripts/plots.sh results plots "$bin" || status=$?
 exit "$status"

@@ -73,6 +73,7 @@ typedef struct odg_sweep_event {
     int index;                  /* the configuration (START, DONE) */
     long done, total;           /* configurations finished and to run, all jobs */
     int recorded, reused_other; /* PLAN: already recorded, of which by another commit */
+    int other_commit;           /* PLAN: recorded by another commit only, run again */
     const char *commit;         /* PLAN: this binary's commit */
     const odg_run_record *rec;  /* DONE: the record appended */
     const char *error;          /* DONE: why nothing was appended (NULL when rec was) */

@@ -191,6 +191,11 @@ int odg_option_equal(const odg_run_config *a, const odg_run_config *b, odg_optio
  * one row per configuration. */
 int odg_run_config_same(const odg_run_config *a, const odg_run_config *b);
 
+/* The same identity as text ("model=mlp;dim=16;...": every option with a column that applies,
+ * as odg_option_format writes it), for hashing: two configurations are the same exactly when
+ * their keys are.  malloc'ed; NULL when out of memory. */
+char *odg_run_config_key(const odg_run_config *c);
+
 /* The settings a run decides from its machine and its other settings, made explicit as the
  * record shows them: the thread count (0: omp_get_max_threads()), the BLAS mode (auto: what it
  * resolves to), the batch chunk (0: ODG_BATCH_CHUNK), and a tolerance given alone (the other
