@@ -6,7 +6,7 @@ TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ODEGRAD    := $(BUILD)/odegrad
 
-.PHONY: all deps test experiments experiments-full plots bench clean
+.PHONY: all deps test experiments experiments-full plots bench fuzz clean
 
 all: $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
@@ -42,5 +42,13 @@ plots: all
 bench: all
 	@scripts/bench.sh $(BUILD)
 
+# make fuzz [FUZZ_SECONDS=N]: the sweep-file parser under libFuzzer, ASan and UBSan (fuzz/run.sh,
+# build in build-fuzz/, seeds from tests/data/sweep/).  Optional, so `make deps` leaves its
+# compiler out: apt-get install clang libclang-rt-14-dev libomp-dev
+FUZZBUILD    ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz:
+	@fuzz/run.sh $(FUZZBUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(TESTBUILD)
+	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD)

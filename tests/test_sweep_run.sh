@@ -5,9 +5,14 @@
 # writes no row is reported and the sweep goes on, exiting 1.  The roofline is measured once per
 # shapes and threads and passed to the later runs; the two BLAS modes are two configurations,
 # also on resume; a results file with another header is refused before anything runs.
+# Then what a sweep must not lose: a sweep killed (the parent alone, and its whole process group)
+# resumes to exactly the full set with no row twice; a second sweep on the same results file is
+# refused while the first runs; --output with two sweep files writes two experiment folders, and
+# the figures are drawn from them into a folder of one's own.
 # Usage: bash test_sweep_run.sh ODEGRAD SOURCE_DIR
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+src=$(cd "$2" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export ODEGRAD_CACHE=$tmp/cache
@@ -131,6 +136,84 @@ check "old header: the file is untouched" cmp -s old.csv old.before
 "$bin" sweep --dry-run --output dry tiny.ini > dry.txt 2>&1
 check "dry run: two command lines" [ "$(grep -c '^odegrad run ' dry.txt)" = 2 ]
 check "dry run: nothing written" [ ! -e dry ]
+
+
+# 8. Killed with SIGKILL, the parent alone and then the whole process group: no row is written
+#    after the kill (the measuring child dies with the sweep), every row is whole, and resume
+#    completes exactly the set, no configuration twice.
+cat > slow.ini <<'INI'
+[sweep]
+name = slow
+dim = 16
+hidden = 64
+batch = 32
+repeat = 1
+warmup = 0
+threads = 1
+reference = none
+[run]
+steps = 256, 512, 1024
+method = backprop, backprop-steps, backsolve-adjoint
+INI
+unique() { "$bin" tidy "$1" | tail -n +2 | grep -c .; }
+for how in parent group; do
+    rm -f "slow-$how.csv" "slow-$how.csv.json"
+    if [ $how = group ]; then
+        setsid "$bin" sweep --resume "slow-$how.csv" slow.ini > /dev/null 2>&1 &
+    else
+        "$bin" sweep --resume "slow-$how.csv" slow.ini > /dev/null 2>&1 &
+    fi
+    pid=$!
+    # wait for the first row, then kill in the middle of a later configuration
+    for _ in $(seq 100); do
+        n=$(rows "slow-$how.csv" 2>/dev/null)
+        [ "${n:-0}" -ge 1 ] && break
+        sleep 0.1
+    done
+    sleep 0.2
+    if [ $how = group ]; then kill -9 -- "-$pid"; else kill -9 "$pid"; fi
+    wait "$pid" 2>/dev/null
+    sleep 1 # a child that outlived its sweep would append now
+    before=$(rows "slow-$how.csv")
+    sleep 1
+    check "killed ($how): nothing appended after the kill" [ "$(rows "slow-$how.csv")" = "$before" ]
+    check "killed ($how): fewer than all 9 rows ($before)" [ "$before" -lt 9 ]
+    "$bin" sweep --resume "slow-$how.csv" slow.ini > /dev/null 2> "stderr-$how.txt"
+    check "killed ($how): resume exits 0" [ $? -eq 0 ]
+    check "killed ($how): the resume says what it reuses" grep -q "$before already recorded" "stderr-$how.txt"
+    check "killed ($how): 9 rows after resume" [ "$(rows "slow-$how.csv")" = 9 ]
+    check "killed ($how): 9 distinct configurations" [ "$(unique "slow-$how.csv")" = 9 ]
+done
+
+# 9. One sweep per results file: a second one is refused while the first runs.
+rm -f lock.csv
+"$bin" sweep --resume lock.csv slow.ini > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+    [ -s lock.csv ] && break
+    sleep 0.05
+done
+"$bin" sweep --resume lock.csv slow.ini > /dev/null 2> stderr9.txt
+rc=$?
+check "lock: the second sweep exits 2" [ $rc -eq 2 ]
+check "lock: it says why" grep -q 'another sweep is writing it' stderr9.txt
+wait "$pid"
+check "lock: the first completes its 9 rows, once each" [ "$(unique lock.csv)" = 9 ] && [ "$(rows lock.csv)" = 9 ]
+
+# 10. --output DIR with two sweep files: DIR/steps/ and DIR/dims/, and figures drawn from DIR
+#     into a folder of one's own.
+sed -e 's/^name = tiny/name = steps/' tiny.ini > a.ini
+sed -e 's/^name = tiny/name = dims/' tiny.ini > b.ini
+"$bin" sweep --output two --host testhost a.ini b.ini > /dev/null 2>&1
+check "two files: two experiment folders" [ -s two/steps/testhost-*.csv ] && [ -s two/dims/testhost-*.csv ]
+if command -v gnuplot > /dev/null 2>&1; then
+    bash "$src/scripts/plots.sh" "$tmp/two" "$tmp/figs" "$bin" > plots.txt 2>&1
+    check "two files: the figures drawn from them" [ -s figs/steps.png ] && [ -s figs/dims.png ] &&
+        [ -s figs/memory-accuracy.pdf ]
+    check "two files: the committed figures untouched" [ ! -e "$tmp/plots" ]
+else
+    echo "skip: gnuplot is not installed (make deps installs it): the figures are not drawn"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
