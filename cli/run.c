@@ -104,8 +104,11 @@ static void option_usage(FILE *f, odg_option o)
     if (set) {
         odg_option_format(&d, o, dflt, sizeof dflt);
     }
-    snprintf(text, sizeof text, "%s%s%s%s%s%s", in->help, names[0] ? ": " : "", names,
-             set ? " (" : "", set ? dflt : "", set ? ")" : "");
+    char where[256];
+    odg_option_where(o, where, sizeof where);
+    snprintf(text, sizeof text, "%s%s%s%s%s%s%s%s%s", where[0] ? "[" : "", where,
+             where[0] ? "] " : "", in->help, names[0] ? ": " : "", names, set ? " (" : "",
+             set ? dflt : "", set ? ")" : "");
     odg_cli_opt(f, flag, text);
 }
 
@@ -168,8 +171,8 @@ void odg_cli_run_usage(FILE *f, const char *cmd)
                    "the same\nflags describe for `odegrad run`, and says where it is.  Cache: "
                    "$ODEGRAD_CACHE, else\nresults/reference.\n");
     }
-    fprintf(f, "\nA flag that does not apply to the chosen model, method or scheme is refused, "
-               "with where\nit applies.\n\n");
+    fprintf(f, "\n[Where a flag applies]: given for another model, method or scheme it is "
+               "refused,\nwith where it applies.\n\n");
     odg_cli_flags_usage(f, cmd);
     if (run) {
         odg_cli_opt(f, "--csv FILE", own_flags[OPT_CSV - OPT_CSV].help);

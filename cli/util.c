@@ -122,9 +122,10 @@ void odg_cli_list_each(void (*fn)(const odg_list *l, void *ctx), void *ctx)
 void odg_cli_opt(FILE *f, const char *flag, const char *text)
 {
     const int indent = 22, width = 80;
-    fprintf(f, "  %-19s ", flag);
     if ((int)strlen(flag) > 19) {
-        fprintf(f, "\n%*s", indent, "");
+        fprintf(f, "  %s\n%*s", flag, indent, "");
+    } else {
+        fprintf(f, "  %-19s ", flag);
     }
     int col = indent;
     const char *p = text;

@@ -597,6 +597,43 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
     return ok;
 }
 
+void odg_option_where(odg_option o, char *buf, size_t cap)
+{
+    const odg_option_info *in = odg_option_get(o);
+    char list[256] = "";
+    buf[0] = '\0';
+    switch (in ? in->rule : ODG_RULE_ALWAYS) {
+    case ODG_RULE_ALWAYS:
+        return;
+    case ODG_RULE_MLP:
+        snprintf(buf, cap, "mlp");
+        return;
+    case ODG_RULE_LINEAR:
+        snprintf(buf, cap, "linear");
+        return;
+    case ODG_RULE_STIFF:
+        snprintf(buf, cap, "linear with spectrum stiff");
+        return;
+    case ODG_RULE_FIXED:
+        snprintf(buf, cap, "fixed steps");
+        return;
+    case ODG_RULE_ADAPTIVE:
+        names_where(list, sizeof list, ODG_NSCHEMES, schemes_name, scheme_adaptive);
+        break;
+    case ODG_RULE_CHECKPOINTS:
+        names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_checkpoints);
+        break;
+    case ODG_RULE_INTERP:
+        names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_interp);
+        break;
+    case ODG_RULE_ADJ_TOL:
+        names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_adjoint);
+        snprintf(buf, cap, "%s, with a scheme that has an error estimate", list);
+        return;
+    }
+    snprintf(buf, cap, "%s", list);
+}
+
 int odg_option_depends(odg_option o, odg_option on)
 {
     const odg_option_info *in = odg_option_get(o);

@@ -181,6 +181,9 @@ int odg_option_format(const odg_run_config *c, odg_option o, char *buf, size_t c
  * NULL, why says where it applies ("applies only to methods that keep checkpoints
  * (backprop-checkpoint, checkpoint-adjoint), not backprop"). */
 int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLEN]);
+/* Where option o applies, in a few words for a help text ("mlp", "backprop-checkpoint,
+ * checkpoint-adjoint"); "" where it always does. */
+void odg_option_where(odg_option o, char *buf, size_t cap);
 /* Whether option o's rule reads option `on` (where --checkpoints applies depends on --method). */
 int odg_option_depends(odg_option o, odg_option on);
 /* Whether a and b hold the same value of option o (typed: numbers as doubles, names by index). */
