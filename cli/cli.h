@@ -23,7 +23,8 @@ int odg_cli_sweep(int argc, char **argv);    /* cli/sweep.c */
 int odg_cli_roofline(int argc, char **argv); /* cli/roofline.c */
 int odg_cli_tidy(int argc, char **argv);     /* cli/tidy.c */
 
-/* The whole command line as main() received it (for the provenance); argc 0 if unknown. */
+/* The whole command line as main() received it (for the provenance); main sets it before any
+ * subcommand runs. */
 void odg_cli_command_line(int *argc, char ***argv);
 
 /* ---- the lists the library writes once (the .def files), for `list`, help and parsing ------ */

@@ -434,10 +434,6 @@ int odg_cli_run(int argc, char **argv)
         int cargc;
         char **cargv;
         odg_cli_command_line(&cargc, &cargv);
-        if (cargc == 0) {
-            cargc = argc;
-            cargv = argv;
-        }
         if (odg_csv_append(o.csv, &rec, err) != ODG_OK ||
             odg_sidecar_write(o.csv, cargc, cargv, err) != ODG_OK) {
             fprintf(stderr, "odegrad run: --csv: %s\n", err);

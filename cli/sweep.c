@@ -296,10 +296,6 @@ int odg_cli_sweep(int argc, char **argv)
     int cargc;
     char **cargv;
     odg_cli_command_line(&cargc, &cargv);
-    if (cargc == 0) {
-        cargc = argc;
-        cargv = argv;
-    }
     odg_sweep_opts opts = {.reuse_any_commit = reuse_any, .dry_run = dry, .argc = cargc,
                            .argv = cargv, .stop = &interrupted};
     odg_sweep_summary sum;

@@ -20,17 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static odg_status run_fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, ODG_ERRLEN, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 /* mkdir -p */
 static int make_dirs(const char *dir)
 {
@@ -164,7 +153,7 @@ static odg_status recorded_read(recorded *r, const char *csv, const char *commit
         int same = jc >= 0 && commit && strcmp(t.rows[i][jc], commit) == 0;
         if (!key || recorded_add(r, key, same) != 0) {
             odg_csv_table_free(&t);
-            return run_fail(err, ODG_ENOMEM, "out of memory reading %s", csv);
+            return odg_fail(err, ODG_ENOMEM, "out of memory reading %s", csv);
         }
     }
     odg_csv_table_free(&t);
@@ -237,7 +226,7 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
         err[0] = '\0';
     }
     if (!jobs || njobs < 1 || !opts || !sum) {
-        return run_fail(err, ODG_EINVAL, "odg_sweep_execute: nothing to run");
+        return odg_fail(err, ODG_EINVAL, "odg_sweep_execute: nothing to run");
     }
     memset(sum, 0, sizeof *sum);
     odg_status st = ODG_OK;
@@ -247,7 +236,7 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
     roof *roofs = NULL;
     int nroofs = 0;
     if (!tg || !job_tg || !todo) {
-        st = run_fail(err, ODG_ENOMEM, "out of memory");
+        st = odg_fail(err, ODG_ENOMEM, "out of memory");
         goto done;
     }
     /* the distinct results files: checked, created and locked before anything runs */
@@ -278,7 +267,7 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
         }
         odg_status cs = odg_csv_check(tg[k].csv, e2);
         if (cs != ODG_OK) {
-            st = run_fail(err, cs, "%s", e2);
+            st = odg_fail(err, cs, "%s", e2);
             goto done;
         }
     }
@@ -289,17 +278,17 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
         if (slash && slash != dir) {
             *slash = '\0';
             if (make_dirs(dir) != 0) {
-                st = run_fail(err, ODG_EIO, "cannot create %s: %s", dir, strerror(errno));
+                st = odg_fail(err, ODG_EIO, "cannot create %s: %s", dir, strerror(errno));
                 goto done;
             }
         }
         tg[k].fd = open(tg[k].csv, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (tg[k].fd < 0) {
-            st = run_fail(err, ODG_EIO, "%s: cannot open: %s", tg[k].csv, strerror(errno));
+            st = odg_fail(err, ODG_EIO, "%s: cannot open: %s", tg[k].csv, strerror(errno));
             goto done;
         }
         if (flock(tg[k].fd, LOCK_EX | LOCK_NB) != 0) {
-            st = run_fail(err, ODG_EIO,
+            st = odg_fail(err, ODG_EIO,
                           "%s: another sweep is writing it (one sweep per results file); wait "
                           "for it, or write elsewhere with --output DIR",
                           tg[k].csv);
@@ -316,13 +305,13 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
         char e2[ODG_ERRLEN];
         odg_status rs = recorded_read(&rec, jobs[j].csv, commit, e2);
         if (rs != ODG_OK) {
-            st = run_fail(err, rs, "%s", e2);
+            st = odg_fail(err, rs, "%s", e2);
             goto done;
         }
         todo[j] = malloc((size_t)n + 1);
         if (!todo[j]) {
             recorded_free(&rec);
-            st = run_fail(err, ODG_ENOMEM, "out of memory");
+            st = odg_fail(err, ODG_ENOMEM, "out of memory");
             goto done;
         }
         odg_sweep_event ev = {.kind = ODG_SWEEP_PLAN, .job = &jobs[j], .commit = commit};
@@ -332,7 +321,7 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
             char *key = experiment_key(c.experiment, &c);
             if (!key) {
                 recorded_free(&rec);
-                st = run_fail(err, ODG_ENOMEM, "out of memory");
+                st = odg_fail(err, ODG_ENOMEM, "out of memory");
                 goto done;
             }
             /* without a known commit nothing is reused: better measure twice than never */

@@ -26,18 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The message into err (when not NULL), and st returned. */
-static odg_status sweep_fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, ODG_ERRLEN, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 /* The values one section gives an option, as text; line 0: not set. */
 typedef struct {
     int line;
@@ -803,7 +791,7 @@ odg_status odg_sweep_parse(odg_sweep **out, const char *path, const char *text, 
         err[0] = '\0';
     }
     if (!out || !path || (!text && len)) {
-        return sweep_fail(err, ODG_EINVAL, "odg_sweep_parse: a NULL argument");
+        return odg_fail(err, ODG_EINVAL, "odg_sweep_parse: a NULL argument");
     }
     *out = NULL;
     odg_sweep *sw = calloc(1, sizeof *sw);
@@ -815,7 +803,7 @@ odg_status odg_sweep_parse(odg_sweep **out, const char *path, const char *text, 
     ps.cur = -1;
     if (!sw || !(sw->path = strdup(path))) {
         free(sw);
-        return sweep_fail(err, ODG_ENOMEM, "%s: out of memory", path);
+        return odg_fail(err, ODG_ENOMEM, "%s: out of memory", path);
     }
     int rc = ini_parse_stream(reader, &ps, handler, &ps);
     odg_status st = ps.oom ? ODG_ENOMEM : ODG_EFORMAT;
@@ -845,7 +833,7 @@ odg_status odg_sweep_parse(odg_sweep **out, const char *path, const char *text, 
         }
     }
     if (ps.err_line) {
-        sweep_fail(err, st, "%s:%d: %s", path, ps.err_line, ps.err);
+        odg_fail(err, st, "%s:%d: %s", path, ps.err_line, ps.err);
         odg_sweep_destroy(&sw);
         return st;
     }
@@ -854,7 +842,7 @@ odg_status odg_sweep_parse(odg_sweep **out, const char *path, const char *text, 
         sw->output = malloc(n);
         if (!sw->output) {
             odg_sweep_destroy(&sw);
-            return sweep_fail(err, ODG_ENOMEM, "%s: out of memory", path);
+            return odg_fail(err, ODG_ENOMEM, "%s: out of memory", path);
         }
         snprintf(sw->output, n, "results/%s", sw->name);
     }
@@ -868,11 +856,11 @@ odg_status odg_sweep_read(odg_sweep **out, const char *path, char err[ODG_ERRLEN
         *out = NULL;
     }
     if (!out || !path) {
-        return sweep_fail(err, ODG_EINVAL, "odg_sweep_read: a NULL argument");
+        return odg_fail(err, ODG_EINVAL, "odg_sweep_read: a NULL argument");
     }
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        return sweep_fail(err, ODG_EIO, "%s: %s", path, strerror(errno));
+        return odg_fail(err, ODG_EIO, "%s: %s", path, strerror(errno));
     }
     /* a sweep file is small: 1 MiB is far more than any configuration list needs */
     size_t cap = 1 << 20;
@@ -882,11 +870,11 @@ odg_status odg_sweep_read(odg_sweep **out, const char *path, char err[ODG_ERRLEN
     fclose(fp);
     if (bad) {
         free(text);
-        return sweep_fail(err, text ? ODG_EIO : ODG_ENOMEM, "%s: cannot read", path);
+        return odg_fail(err, text ? ODG_EIO : ODG_ENOMEM, "%s: cannot read", path);
     }
     if (n > cap) {
         free(text);
-        return sweep_fail(err, ODG_EFORMAT, "%s: larger than 1 MiB: not a sweep file", path);
+        return odg_fail(err, ODG_EFORMAT, "%s: larger than 1 MiB: not a sweep file", path);
     }
     odg_status st = odg_sweep_parse(out, path, text, n, err);
     free(text);

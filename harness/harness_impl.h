@@ -89,9 +89,6 @@ void odg_sys_utc_now(char *buf, size_t cap);
 /* snprintf for messages, names and paths that are cut on purpose when too long (always
  * NUL-terminated). */
 void odg_fmt(char *buf, size_t cap, const char *fmt, ...) ODG_PRINTF(3, 4);
-/* The message into err (when err is not NULL), and st returned: every failure that explains
- * itself returns through it. */
-odg_status odg_fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...) ODG_PRINTF(3, 4);
 
 /* ---- hashing ------------------------------------------------------------------------------ */
 

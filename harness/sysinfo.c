@@ -194,13 +194,3 @@ void odg_fmt(char *buf, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-odg_status odg_fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, ODG_ERRLEN, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}

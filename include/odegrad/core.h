@@ -29,6 +29,14 @@ const char *odg_status_record(odg_status s); /* record column: ok|diverged|oom|t
 /* Length of the error text buffers that some functions fill (always NUL-terminated). */
 #define ODG_ERRLEN 256
 
+/* The message, printf-style, into err (when err is not NULL), and st returned: every failure
+ * that explains itself returns through it. */
+odg_status odg_fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* ---- the counting allocator --------------------------------------------------------------- */
 
 typedef enum {
