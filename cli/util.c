@@ -89,7 +89,33 @@ static int status_count(void)
     return n;
 }
 
+/* The options of a configuration (options.def): flag, where it applies, column. */
+static int option_count(void)
+{
+    return ODG_NOPTIONS;
+}
+static const char *option_name(int i)
+{
+    const odg_option_info *in = odg_option_get((odg_option)i);
+    return in ? in->flag : "?";
+}
+static const char *option_desc(int i)
+{
+    static char buf[1024]; /* the CLI is single-threaded; one description at a time */
+    const odg_option_info *in = odg_option_get((odg_option)i);
+    char where[256];
+    if (!in) {
+        return "?";
+    }
+    odg_option_where((odg_option)i, where, sizeof where);
+    snprintf(buf, sizeof buf, "%s; column %s; %s%s%s", in->help,
+             in->column >= 0 ? odg_column_name(in->column) : "(none)",
+             where[0] ? "applies to " : "applies always", where, in->sweep ? "" : "; not a sweep key");
+    return buf;
+}
+
 static const odg_list own_lists[] = {
+    {"options", NULL, option_count, option_name, option_desc},
     {"columns", NULL, column_count, column_name, column_desc},
     {"statuses", NULL, status_count, status_name, status_desc},
     {"tags", NULL, tag_count, tag_name, tag_desc},
