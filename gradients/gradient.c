@@ -60,7 +60,7 @@ static int adj_locate(adj_ctx *c, double t)
     long lo = 0, hi = g->N - 1;
     while (lo < hi) { /* the last n with t[n] <= t, clamped to [0, N-1] */
         long mid = (lo + hi + 1) / 2;
-        if (g->t[mid] <= t) {
+        if (odg_grid_t(g, mid) <= t) {
             lo = mid;
         } else {
             hi = mid - 1;
@@ -88,8 +88,8 @@ static int adj_locate(adj_ctx *c, double t)
     }
     c->z0 = pl;
     c->f0 = pl + c->M;
-    c->tn = g->t[lo];
-    c->hn = g->h[lo];
+    c->tn = odg_grid_t(g, lo);
+    c->hn = odg_grid_h(g, lo);
     if (c->interp == ODG_INTERP_DENSE) {
         rc = odg_erk_step(c->erk, c->sys, c->tn, c->hn, c->z0, c->znext, NULL, NULL, NULL);
         c->recomputed++;
@@ -256,7 +256,7 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
 }
 
 /* What the method keeps per step. */
-static odg_payload method_payload(const odg_grad_opts *o)
+odg_payload odg_method_payload(const odg_grad_opts *o)
 {
     if (odg_method_kind(o->method) == ODG_KIND_DISCRETE) {
         return odg_method_storage(o->method) == ODG_STORAGE_ALL ? ODG_PAY_STAGES : ODG_PAY_STATE;
@@ -264,35 +264,143 @@ static odg_payload method_payload(const odg_grad_opts *o)
     return o->interp == ODG_INTERP_HERMITE ? ODG_PAY_STATE_DERIV : ODG_PAY_STATE;
 }
 
-static size_t payload_width(const odg_grad_opts *o, const odg_tableau *tab)
+/* ---- memory: what each method allocates, and the closed form of what it stores ------------- */
+
+/* Whether the forward pass solves adaptively (and so builds its grid as it goes). */
+static int adaptive_forward(const odg_problem *p)
 {
-    odg_payload pay = method_payload(o);
-    return pay == ODG_PAY_STATE ? 1 : pay == ODG_PAY_STATE_DERIV ? 2 : (size_t)tab->s;
+    return !p->grid && p->steps == 0;
 }
 
-size_t odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N)
+/* The forward engine's parts: the discrete methods keep a step's stage inputs (backprop's tape,
+ * or the re-tape of a step) and run the discrete adjoint; the continuous ones need neither. */
+static unsigned forward_parts(const odg_problem *p, const odg_grad_opts *o)
 {
-    size_t M = p->model->B * p->model->D;
-    return odg_store_bytes(odg_method_storage(o->method), o->schedule, o->checkpoints, N,
-                           payload_width(o, p->tab), M);
+    unsigned parts = adaptive_forward(p) ? ODG_ERK_ADAPTIVE : 0;
+    if (odg_method_kind(o->method) == ODG_KIND_DISCRETE) {
+        parts |= ODG_ERK_TAPE | ODG_ERK_ADJOINT;
+    }
+    return parts;
 }
 
-/* The working buffers the method allocates besides its stored data (mirrors odg_gradient). */
-static size_t workspace_bytes(const odg_problem *p, const odg_grad_opts *o, long N, long C)
+/* The continuous adjoint's engine steps the adjoint system forward in reversed time: no tape, no
+ * discrete adjoint, its own error estimate only with its own tolerances. */
+static unsigned adjoint_parts(const odg_grad_opts *o)
 {
-    size_t M = p->model->B * p->model->D, P = p->model->P, d = sizeof(double);
-    size_t bytes = odg_erk_workspace_bytes(p->tab, M) + 2 * M * d; /* engine, z, lam/zt */
-    bytes += (2 * (size_t)N + 1) * d;                                /* the grid */
+    return o->adj_rtol > 0 || o->adj_atol > 0 ? ODG_ERK_ADAPTIVE : 0;
+}
+
+/* The capacity an adaptive grid of N accepted steps ends with: it starts at 64 and doubles. */
+static long adaptive_cap(long N)
+{
+    long cap = 64;
+    while (cap < N) {
+        cap *= 2;
+    }
+    return cap;
+}
+
+odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, long N,
+                               odg_grad_memory *m)
+{
+    memset(m, 0, sizeof *m);
+    odg_status st = odg_grad_check(p, o, NULL);
+    if (st) {
+        return st;
+    }
+    if (N < 1) {
+        return ODG_EINVAL;
+    }
+    const odg_tableau *tab = p->tab;
+    const double d = sizeof(double), M = (double)p->model->B * (double)p->model->D;
+    const double P = (double)p->model->P;
+    const int backsolve = o->method == ODG_METHOD_BACKSOLVE_ADJOINT;
+    const double na = backsolve ? 2 * M + P : M + P;
+    /* in the order odg_gradient allocates: z and lam, the forward engine, the grid, the store,
+     * then the continuous adjoint's y, ynext, carry and engine */
+    double before_grid = 2 * M * d + (double)odg_erk_workspace_bytes(tab, (size_t)M,
+                                                                       forward_parts(p, o));
+    double grid = 0, grid_transient = 0;
+    if (p->grid && p->grid->t) {
+        grid = (2.0 * (double)p->grid->N + 1) * d;
+    } else if (adaptive_forward(p)) {
+        long cap = adaptive_cap(N);
+        grid = (2.0 * (double)cap + 1) * d;
+        if (cap > 64) {
+            /* the last doubling held the old arrays (cap/2) and the new ones (cap) at once */
+            grid_transient = (3.0 * (double)cap + 2) * d;
+        }
+    }
+    long C, K;
+    odg_storage kind = odg_method_storage(o->method);
+    odg_store_resolve(kind, o->schedule, o->checkpoints, N, &C, &K);
+    double W = (double)odg_payload_width(odg_method_payload(o), tab);
+    double stored = 0, store_ws = 0;
+    switch (kind) {
+    case ODG_STORAGE_ALL:
+    case ODG_STORAGE_STEPS:
+        stored = (double)N * W * M * d;
+        break;
+    case ODG_STORAGE_CHECKPOINTS:
+        stored = (double)C * M * d;
+        if (o->schedule == ODG_SCHEDULE_UNIFORM) {
+            stored += (double)K * W * M * d;
+        } else {
+            store_ws = (double)C * sizeof(long) + 2 * M * d; /* the stack, two states */
+        }
+        break;
+    case ODG_STORAGE_NONE:
+        break;
+    }
+    double adjoint = 0;
     if (odg_method_kind(o->method) == ODG_KIND_CONTINUOUS) {
-        size_t na = o->method == ODG_METHOD_BACKSOLVE_ADJOINT ? 2 * M + P : M + P;
-        bytes += odg_erk_workspace_bytes(p->tab, na) + 2 * na * d; /* adjoint engine, y, ynext */
-        bytes += 4 * M * d; /* z(t_{n+1}), f(t_{n+1}), f(t_n), znext */
+        adjoint = 2 * na * d + 4 * M * d +
+                  (double)odg_erk_workspace_bytes(tab, (size_t)na, adjoint_parts(o));
     }
-    if (odg_method_storage(o->method) == ODG_STORAGE_CHECKPOINTS &&
-        o->schedule == ODG_SCHEDULE_BINOMIAL) {
-        bytes += 2 * M * d + (size_t)C * sizeof(long);
+    m->stored = stored;
+    m->workspace = before_grid + grid + store_ws + adjoint;
+    m->peak = stored + m->workspace;
+    if (before_grid + grid_transient > m->peak) {
+        m->peak = before_grid + grid_transient;
     }
-    return bytes;
+    return ODG_OK;
+}
+
+double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N)
+{
+    /* docs/theory.md, "Memory": written from the formulas, not from the store's code, so that
+     * the two can be checked against each other */
+    const double Nd = (double)N, M = (double)p->model->B * (double)p->model->D, s = p->tab->s;
+    const int hermite = o->interp == ODG_INTERP_HERMITE;
+    const double Wc = hermite ? 2 : 1; /* a continuous adjoint keeps z, and f(z) for Hermite */
+    switch (o->method) {
+    case ODG_METHOD_BACKPROP:
+        return 8 * Nd * s * M; /* every stage input of every step */
+    case ODG_METHOD_BACKPROP_STEPS:
+        return 8 * Nd * M; /* every step's state */
+    case ODG_METHOD_STORED_ADJOINT:
+        return 8 * Nd * Wc * M;
+    case ODG_METHOD_BACKPROP_CHECKPOINT:
+    case ODG_METHOD_CHECKPOINT_ADJOINT: {
+        double W = o->method == ODG_METHOD_BACKPROP_CHECKPOINT ? 1 : Wc;
+        double C = (double)o->checkpoints;
+        if (o->schedule == ODG_SCHEDULE_UNIFORM) {
+            /* states every K steps, and one segment of K payloads recomputed; K = round(sqrt N)
+             * minimises C + K, or the least K that needs at most the C given */
+            double K = C > 0 ? ceil(Nd / C) : floor(sqrt(Nd) + 0.5);
+            K = K < 1 ? 1 : K;
+            return 8 * (ceil(Nd / K) + K * W) * M;
+        }
+        /* binomial: C states, by default ceil(log2 N) + 1, never more than N */
+        if (C <= 0) {
+            C = ceil(log2(Nd)) + 1;
+        }
+        return 8 * fmin(C, Nd) * M;
+    }
+    case ODG_METHOD_BACKSOLVE_ADJOINT:
+    default:
+        return 0; /* nothing that grows with N */
+    }
 }
 
 /* ---- the driver --------------------------------------------------------------------------- */
@@ -328,7 +436,9 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
     odg_erk *erk = NULL;
     odg_grid grid = {0};
     double *z = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
-    st = z ? odg_erk_create(&erk, p->tab, M, p->model->P, mem) : ODG_ENOMEM;
+    st = z ? odg_erk_create_parts(&erk, p->tab, M, p->model->P,
+                                  adaptive_forward(p) ? ODG_ERK_ADAPTIVE : 0, mem)
+           : ODG_ENOMEM;
     if (st) {
         goto done;
     }
@@ -392,7 +502,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
         st = ODG_ENOMEM;
         goto done;
     }
-    st = odg_erk_create(&erk, tab, M, P, mem);
+    st = odg_erk_create_parts(&erk, tab, M, P, forward_parts(p, o), mem);
     if (st) {
         goto done;
     }
@@ -400,7 +510,10 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     /* 1. the step grid: uniform, or the accepted steps of an adaptive solve */
     memcpy(z, p->z0, M * d);
     int need_replay = 1;
-    if (p->grid) {
+    if (p->grid && !p->grid->t) {
+        grid = *p->grid; /* a uniform grid: nothing to copy */
+        grid.mem = NULL;
+    } else if (p->grid) {
         st = odg_grid_init(&grid, mem, p->grid->N);
         if (!st) {
             memcpy(grid.t, p->grid->t, (size_t)(p->grid->N + 1) * d);
@@ -425,7 +538,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     S->steps = N;
 
     /* 2. the store, then the forward pass through it */
-    st = odg_store_create(&store, storage, o->schedule, o->checkpoints, method_payload(o), M, N,
+    st = odg_store_create(&store, storage, o->schedule, o->checkpoints, odg_method_payload(o), M, N,
                           erk, &sys, &grid, mem);
     if (st) {
         goto done;
@@ -471,7 +584,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
             const double *Zst = pl;
             if (store.pay != ODG_PAY_STAGES) {
                 /* recompute the step's stages from z_n (the re-tape) */
-                st = odg_erk_step(erk, &sys, grid.t[n], grid.h[n], pl, z, odg_erk_stages(erk),
+                st = odg_erk_step(erk, &sys, odg_grid_t(&grid, n), odg_grid_h(&grid, n), pl, z, odg_erk_stages(erk),
                                   NULL, NULL);
                 recomputed++;
                 if (st) {
@@ -479,7 +592,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
                 }
                 Zst = odg_erk_stages(erk);
             }
-            st = odg_erk_adjoint_step(erk, &sys, grid.t[n], grid.h[n], Zst, lam, gtheta);
+            st = odg_erk_adjoint_step(erk, &sys, odg_grid_t(&grid, n), odg_grid_h(&grid, n), Zst, lam, gtheta);
             if (st) {
                 goto done;
             }
@@ -494,7 +607,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
             st = ODG_ENOMEM;
             goto done;
         }
-        st = odg_erk_create(&aerk, tab, na, 0, mem);
+        st = odg_erk_create_parts(&aerk, tab, na, 0, adjoint_parts(o), mem);
         if (st) {
             goto done;
         }
@@ -521,7 +634,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
             /* the right end of the last interval: z(t1) and f(t1, z(t1)) */
             memcpy(zc, z, M * d);
             if (o->interp == ODG_INTERP_HERMITE) {
-                st = (odg_status)odg_model_f(model, grid.t[N], zc, fcar);
+                st = (odg_status)odg_model_f(model, odg_grid_t(&grid, N), zc, fcar);
                 extra_nfe++;
                 if (st) {
                     goto done;
@@ -534,7 +647,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
             odg_adapt_opts ao;
             odg_adapt_defaults(&ao, o->adj_rtol, o->adj_atol);
             ac.lookup = !backsolve;
-            st = odg_erk_run_adaptive(aerk, &asys, grid.t[N], p->t0, &ao, y, NULL, NULL);
+            st = odg_erk_run_adaptive(aerk, &asys, odg_grid_t(&grid, N), p->t0, &ao, y, NULL, NULL);
             if (st) {
                 goto done;
             }
@@ -548,8 +661,8 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
                     if (st) {
                         goto done;
                     }
-                    ac.tn = grid.t[n];
-                    ac.hn = grid.h[n];
+                    ac.tn = odg_grid_t(&grid, n);
+                    ac.hn = odg_grid_h(&grid, n);
                     ac.z0 = pl;
                     ac.z1 = zc;
                     ac.f1 = fcar;
@@ -557,7 +670,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
                         if (width >= 2) {
                             ac.f0 = pl + M;
                         } else { /* binomial keeps z only: f(t_n, z_n) again */
-                            st = (odg_status)odg_model_f(model, grid.t[n], pl, fn_buf);
+                            st = (odg_status)odg_model_f(model, odg_grid_t(&grid, n), pl, fn_buf);
                             extra_nfe++;
                             if (st) {
                                 goto done;
@@ -565,7 +678,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
                             ac.f0 = fn_buf;
                         }
                     } else if (o->interp == ODG_INTERP_DENSE) {
-                        st = odg_erk_step(erk, &sys, grid.t[n], grid.h[n], pl, znx, NULL, NULL,
+                        st = odg_erk_step(erk, &sys, odg_grid_t(&grid, n), odg_grid_h(&grid, n), pl, znx, NULL, NULL,
                                           NULL);
                         recomputed++;
                         if (st) {
@@ -574,7 +687,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
                         ac.K = odg_erk_K(erk);
                     }
                 }
-                st = odg_erk_step(aerk, &asys, grid.t[n + 1], -grid.h[n], y, ynext, NULL, NULL,
+                st = odg_erk_step(aerk, &asys, odg_grid_t(&grid, n + 1), -odg_grid_h(&grid, n), y, ynext, NULL, NULL,
                                   NULL);
                 if (st) {
                     goto done;
@@ -601,6 +714,9 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     S->nfe_backward = fc.nfe + store.extra_nfe + extra_nfe + ac.nfe;
     S->nvjp = fc.nvjp + ac.nvjp;
     S->recomputed_steps = store.recomputed + recomputed + ac.recomputed;
+    /* the first sweep's N - 1 advances (its last step is step N-1's turn), the advances that
+     * recompute states from checkpoints, and an adaptive solve's steps when they are replayed */
+    S->forward_steps = N - 1 + store.recomputed + (adaptive_forward(p) && need_replay ? N : 0);
     S->revolve_advances = store.advances;
     S->backward_s = odg_now() - t_fwd;
     for (int t = 0; t < ODG_NTAGS; t++) {
@@ -608,7 +724,9 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     }
     S->peak_total = mem->peak_total - base_total;
     S->theory_stored = odg_theory_stored_bytes(p, o, N);
-    S->theory_bytes = S->theory_stored + workspace_bytes(p, o, N, store.C);
+    S->stored_bytes = S->peak[ODG_TAG_TAPE] + S->peak[ODG_TAG_TRAJECTORY] +
+                      S->peak[ODG_TAG_CHECKPOINT];
+    S->workspace_bytes = S->peak[ODG_TAG_WORKSPACE];
 
 done:
     odg_erk_destroy(&aerk);

@@ -46,24 +46,9 @@ void odg_store_resolve(odg_storage kind, odg_schedule schedule, long C, long N, 
     *K_out = K;
 }
 
-size_t odg_store_bytes(odg_storage kind, odg_schedule schedule, long C, long N, size_t W,
-                       size_t M)
+size_t odg_payload_width(odg_payload pay, const odg_tableau *tab)
 {
-    long K;
-    odg_store_resolve(kind, schedule, C, N, &C, &K);
-    size_t units = 0;
-    switch (kind) {
-    case ODG_STORAGE_ALL:
-    case ODG_STORAGE_STEPS:
-        units = (size_t)N * W;
-        break;
-    case ODG_STORAGE_CHECKPOINTS:
-        units = (size_t)C + (schedule == ODG_SCHEDULE_UNIFORM ? (size_t)K * W : 0);
-        break;
-    case ODG_STORAGE_NONE:
-        break;
-    }
-    return units * M * sizeof(double);
+    return pay == ODG_PAY_STATE ? 1 : pay == ODG_PAY_STATE_DERIV ? 2 : (size_t)tab->s;
 }
 
 odg_status odg_store_create(odg_store *s, odg_storage kind, odg_schedule schedule, long C,
@@ -74,7 +59,7 @@ odg_status odg_store_create(odg_store *s, odg_storage kind, odg_schedule schedul
     s->kind = kind;
     s->schedule = schedule;
     s->pay = pay;
-    s->W = pay == ODG_PAY_STATE ? 1 : pay == ODG_PAY_STATE_DERIV ? 2 : (size_t)odg_erk_tableau(erk)->s;
+    s->W = odg_payload_width(pay, odg_erk_tableau(erk));
     s->M = M;
     s->N = N;
     s->mem = mem;
@@ -159,7 +144,7 @@ static odg_status replay_step(odg_store *s, long n, const double *z, double *zne
                               odg_step_info *st)
 {
     odg_erk *e = s->erk;
-    double t = s->grid->t[n], h = s->grid->h[n];
+    double t = odg_grid_t(s->grid, n), h = odg_grid_h(s->grid, n);
     odg_status rc = odg_erk_step(e, s->sys, t, h, z, znext, odg_erk_stages(e), NULL, NULL);
     s->recomputed++;
     *st = (odg_step_info){n, t, h, z, odg_erk_stages(e), odg_erk_K(e), znext};
@@ -189,7 +174,7 @@ static odg_status uniform_fill(odg_store *s, long n)
             }
         } else if (s->pay == ODG_PAY_STATE_DERIV) {
             /* the segment's last step needs only f(t_j, z_j), not a whole step */
-            int rc = s->sys->f(s->sys->ctx, s->grid->t[j], dst, dst + M);
+            int rc = s->sys->f(s->sys->ctx, odg_grid_t(s->grid, j), dst, dst + M);
             s->extra_nfe++;
             if (rc) {
                 return (odg_status)rc;

@@ -66,9 +66,9 @@ odg_status odg_store_put(odg_store *s, const odg_step_info *st);
  * of the payload it holds: s->W (everything), or 1 (z_n only: binomial).  */
 odg_status odg_store_get(odg_store *s, long n, const double **out, size_t *width);
 
-/* Stored bytes the strategy keeps for this configuration (the THEORY.md section 6 formula). */
-size_t odg_store_bytes(odg_storage kind, odg_schedule schedule, long C, long N, size_t W,
-                       size_t M);
+/* The payload a method keeps per step, and its width in units of M (1, 2 or the stages s). */
+odg_payload odg_method_payload(const odg_grad_opts *o);
+size_t odg_payload_width(odg_payload pay, const odg_tableau *tab);
 /* The checkpoint count and uniform interval a configuration resolves to. */
 void odg_store_resolve(odg_storage kind, odg_schedule schedule, long C, long N, long *C_out,
                        long *K_out);

@@ -29,11 +29,9 @@ struct odg_run {
 /* Relative L2 distance ||g - r|| / ||r|| over n numbers (NaN when ||r|| == 0 and g != r). */
 double odg_rel_err(const double *g, const double *r, size_t n);
 
-/* The working buffers a method needs besides its stored data (a mirror of what odg_gradient
- * allocates, for refusing a configuration before it runs), plus the gradient outputs. */
-double odg_workspace_estimate(const odg_problem *p, const odg_grad_opts *o, long N);
-/* Stored bytes by the THEORY.md section 6 formula, as a double so that it cannot overflow. */
-double odg_stored_estimate(const odg_problem *p, const odg_grad_opts *o, long N);
+/* What measuring a method needs with N steps: the library's memory model (odg_gradient_memory,
+ * its peak) and the gradient's outputs; INFINITY when the configuration is not one. */
+double odg_method_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
 
 /* ---- child processes ---------------------------------------------------------------------- */
 

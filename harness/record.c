@@ -637,7 +637,6 @@ static json_t *detail_json(const odg_run_record *rec)
     json_t *d = json_object();
     json_object_set_new(d, "message", json_string(rec->message));
     json_object_set_new(d, "mem_limit_bytes", real_or_null(rec->mem_limit_bytes));
-    json_object_set_new(d, "theory_stored_bytes", real_or_null(rec->theory_stored_bytes));
     json_object_set_new(d, "forward_min_s", real_or_null(rec->forward_min_s));
     json_object_set_new(d, "forward_max_s", real_or_null(rec->forward_max_s));
     json_object_set_new(d, "backward_min_s", real_or_null(rec->backward_min_s));

@@ -169,7 +169,7 @@ static odg_status fine(const ref_ctx *rc, double *g, double *prev, ref_head *h)
         p.steps = N;
         odg_grad_opts o;
         odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
-        if (odg_stored_estimate(&p, &o, N) + odg_workspace_estimate(&p, &o, N) > rc->budget) {
+        if (odg_method_bytes(&p, &o, N) > rc->budget) {
             odg_grad_opts_default(&o, ODG_METHOD_BACKPROP_CHECKPOINT);
             o.schedule = ODG_SCHEDULE_BINOMIAL;
         }

@@ -26,36 +26,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- estimates (for refusing before running) ---------------------------------------------- */
+/* ---- what a configuration needs (for refusing before running) ----------------------------- */
 
-double odg_stored_estimate(const odg_problem *p, const odg_grad_opts *o, long N)
+double odg_method_bytes(const odg_problem *p, const odg_grad_opts *o, long N)
 {
-    /* An upper bound of every storage's formula (stages, or state and derivative, per step):
-     * when it is representable, the library's exact formula cannot overflow either. */
-    double M = (double)p->model->B * (double)p->model->D;
-    double width = p->tab->s > 2 ? p->tab->s : 2;
-    double bound = (double)N * width * M * sizeof(double);
-    if (bound < 0x1p60) {
-        return (double)odg_theory_stored_bytes(p, o, N);
+    odg_grad_memory m;
+    if (odg_gradient_memory(p, o, N, &m) != ODG_OK) {
+        return INFINITY;
     }
-    return bound;
-}
-
-double odg_workspace_estimate(const odg_problem *p, const odg_grad_opts *o, long N)
-{
-    size_t M = p->model->B * p->model->D, P = p->model->P;
-    double d = sizeof(double);
-    double ws = (double)odg_erk_workspace_bytes(p->tab, M) + 2.0 * M * d; /* engine, z, lam */
-    ws += (2.0 * N + 1) * d;                                              /* the step grid */
-    if (odg_method_kind(o->method) == ODG_KIND_CONTINUOUS) {
-        size_t na = o->method == ODG_METHOD_BACKSOLVE_ADJOINT ? 2 * M + P : M + P;
-        ws += (double)odg_erk_workspace_bytes(p->tab, na) + 2.0 * na * d + 4.0 * M * d;
-    }
-    if (odg_method_storage(o->method) == ODG_STORAGE_CHECKPOINTS &&
-        o->schedule == ODG_SCHEDULE_BINOMIAL) {
-        ws += 2.0 * M * d;
-    }
-    return ws + ((double)P + (double)M) * d; /* the gradient itself */
+    /* and the gradient itself, which the measuring child holds: gtheta (P) and gz0 (B, D) */
+    return m.peak + ((double)p->model->P + (double)p->model->B * (double)p->model->D) * 8.0;
 }
 
 /* The problem's own arrays: theta, the model's scratch, z0 and w (models/: mlp keeps two (B, H)
@@ -320,7 +300,6 @@ static void record_config(const odg_run *r, odg_run_record *rec)
     odg_cell_str(&cl[ODG_COL_commit], odg_git_commit());
 
     rec->mem_limit_bytes = isfinite(r->mem_limit) ? r->mem_limit : NAN;
-    rec->theory_stored_bytes = NAN;
     rec->forward_min_s = rec->forward_max_s = NAN;
     rec->backward_min_s = rec->backward_max_s = NAN;
     rec->rejected = rec->adj_steps = rec->interval = -1;
@@ -419,7 +398,7 @@ static odg_status discrete_gradient(odg_run *r, long N, double *gd, char name[32
 {
     odg_grad_opts o;
     odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
-    double need = odg_stored_estimate(&r->prob, &o, N) + odg_workspace_estimate(&r->prob, &o, N);
+    double need = odg_method_bytes(&r->prob, &o, N);
     if (need > 0.5 * r->mem_limit) {
         odg_grad_opts_default(&o, ODG_METHOD_BACKPROP_CHECKPOINT);
         o.schedule = ODG_SCHEDULE_BINOMIAL;
@@ -627,14 +606,16 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
         odg_cell_int(&cl[ODG_COL_nfe_backward], S->nfe_backward);
         odg_cell_int(&cl[ODG_COL_nvjp], S->nvjp);
         odg_cell_int(&cl[ODG_COL_recomputed_steps], S->recomputed_steps);
+        odg_cell_int(&cl[ODG_COL_forward_steps], S->forward_steps);
         odg_cell_real(&cl[ODG_COL_accounted_peak_bytes], (double)S->peak_total);
-        odg_cell_real(&cl[ODG_COL_theory_bytes], (double)S->theory_bytes);
+        odg_cell_real(&cl[ODG_COL_theory_bytes], S->theory_stored);
+        odg_cell_real(&cl[ODG_COL_stored_bytes], (double)S->stored_bytes);
+        odg_cell_real(&cl[ODG_COL_workspace_bytes], (double)S->workspace_bytes);
         odg_cell_real(&cl[ODG_COL_loss], S->loss);
         if (odg_method_keeps_checkpoints(r->cfg.grad.method)) {
             odg_cell_int(&cl[ODG_COL_checkpoints_used], S->checkpoints);
             rec->interval = S->interval;
         }
-        rec->theory_stored_bytes = (double)S->theory_stored;
         rec->rejected = S->rejected;
         rec->adj_steps = S->adj_steps;
         rec->have_peaks = 1;
@@ -718,15 +699,14 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
 
     /* Refuse before starting what cannot fit (fixed steps: N is known). */
     if (c->steps > 0) {
-        double stored = odg_stored_estimate(&r->prob, &r->grad, c->steps);
-        double theory = stored + odg_workspace_estimate(&r->prob, &r->grad, c->steps);
-        rec->theory_stored_bytes = stored;
-        odg_cell_real(&rec->cell[ODG_COL_theory_bytes], theory);
-        if (theory + r->problem_bytes > r->mem_limit) {
+        double need = odg_method_bytes(&r->prob, &r->grad, c->steps);
+        odg_cell_real(&rec->cell[ODG_COL_theory_bytes],
+                      odg_theory_stored_bytes(&r->prob, &r->grad, c->steps));
+        if (need + r->problem_bytes > r->mem_limit) {
             set_status(rec, "oom",
                        "refused before starting: needs %.4g bytes (%.4g for the method, %.4g "
                        "for the problem), the limit is %.4g (--mem-limit)",
-                       theory + r->problem_bytes, theory, r->problem_bytes, r->mem_limit);
+                       need + r->problem_bytes, need, r->problem_bytes, r->mem_limit);
             return ODG_OK;
         }
     }

@@ -2,8 +2,10 @@
 # experiments/checkpoints.ini).  Left: median time of one gradient against its accounted peak
 # memory as the checkpoint count C varies, for the discrete (backprop-checkpoint) and continuous
 # (checkpoint-adjoint) methods; solid: uniform schedule, dashed: binomial (Revolve).  Right: the
-# forward steps recomputed in the backward pass per step, against C, with Revolve's bound: the
-# least recomputation any schedule with C checkpoints can achieve (Griewank & Walther 2000).
+# forward steps per step (the forward_steps column, one meaning for both methods: every step that
+# advances the state, the first sweep included, the step taken right before its own reversal
+# not), against C, with Revolve's t(N, C): the least any schedule with C checkpoints can take
+# (Griewank & Walther 2000).
 figure = "checkpoints"; experiment = "checkpoints"; figw = 2; figh = 1.1
 load system(sprintf("dirname '%s'", ARG0)) . "/styles.gp"
 
@@ -13,10 +15,10 @@ stats csv using "checkpoints" nooutput
 cmin = STATS_min > 2 ? STATS_min : 2
 cmax = STATS_max
 
-# Revolve's bound (THEORY.md section 6): with c checkpoints the least number of forward steps
-# that reverse N steps is r N - binom(c + r, c + 1), r the least integer with
-# binom(c + r, c) >= N, not counting the one re-taping of each step before its reversal
-# (odg_revolve_cost).  backprop-checkpoint with the binomial schedule should sit on it.
+# Revolve's bound (docs/theory.md, "Binomial checkpointing"): with c checkpoints the least number
+# of forward steps that reverse N steps is t(N, c) = r N - binom(c + r, c + 1), r the least
+# integer with binom(c + r, c) >= N, in the count of the forward_steps column
+# (odg_revolve_cost).  Both methods with the binomial schedule sit on it.
 binom(n, k) = k < 0 || k > n ? 0 : \
     floor(exp(lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)) + 0.5)
 set print $revolve
@@ -48,17 +50,17 @@ plot for [k in CK] for [j=1:2] csv \
                "time_median_s":"time_min_s":"time_max_s" \
          with yerrorlines ls (j == 1 ? k + 0 : 10 + k) title label(k + 0, j)
 
-set title "recomputation against the checkpoint count"
+set title "forward steps against the checkpoint count"
 set logscale x 2
 set format x "%.0f"
 set xlabel "checkpoints C"
-set ylabel "forward steps recomputed per step"
+set ylabel "forward steps per step (forward\\_steps / N)"
 set logscale y 2
 set format y "%g"
 set key top right
-plot $revolve using 1:2 with lines ls 20 lw 2 title "Revolve bound", \
+plot $revolve using 1:2 with lines ls 20 lw 2 title "Revolve t(N, C) / N", \
      for [k in CK] for [j=1:2] csv \
          using (sel(method(k + 0), j, column("checkpoints"))): \
-               (column("recomputed_steps") / column("steps")) \
+               (column("forward_steps") / column("steps")) \
          with linespoints ls (j == 1 ? k + 0 : 10 + k) title label(k + 0, j)
 unset multiplot

@@ -1,6 +1,7 @@
 # Figure "dims": how each gradient method scales with the state dimension D (hidden width
 # H = 4D) at a fixed step count (experiments/dims.ini).  Left: median time of one gradient
-# (bars: min, max); right: accounted peak memory, the THEORY.md section 6 formula as open rings.
+# (bars: min, max); right: accounted peak memory (stored data and working buffers), the closed
+# form of the stored data (docs/theory.md; equal to the stored_bytes column) as open rings.
 figure = "dims"; experiment = "dims"; figw = 2; figh = 1.1
 load system(sprintf("dirname '%s'", ARG0)) . "/styles.gp"
 
@@ -21,7 +22,7 @@ plot for [i=1:NM] csv \
          using (pick(method(i), column("D"))):"time_median_s":"time_min_s":"time_max_s" \
          with yerrorlines ls i title method(i)
 
-set title "accounted peak memory (rings: THEORY.md section 6 formula)"
+set title "accounted peak memory (rings: closed form of the stored part; backsolve stores none)"
 set ylabel "peak bytes (counting allocator)"
 set format y @FMT_BYTES
 unset key

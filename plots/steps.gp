@@ -1,8 +1,8 @@
 # Figure "steps": what each gradient method costs as the step count N grows, at a fixed problem
 # (experiments/steps.ini: mlp, rk4).  Four panels against N, all log-log: median time of one
-# gradient (bars: fastest and slowest repeat), the accounted peak memory with the THEORY.md
-# section 6 formula as open rings, the resident memory, and the error against the reference
-# gradient.
+# gradient (bars: fastest and slowest repeat), the accounted peak memory (stored data and working
+# buffers) with the closed form of the stored data (docs/theory.md; equal to the stored_bytes
+# column) as open rings, the resident memory, and the error against the reference gradient.
 figure = "steps"; experiment = "steps"; figw = 2; figh = 2
 load system(sprintf("dirname '%s'", ARG0)) . "/styles.gp"
 
@@ -23,7 +23,7 @@ plot for [i=1:NM] csv \
          using (pick(method(i), column("steps"))):"time_median_s":"time_min_s":"time_max_s" \
          with yerrorlines ls i title method(i)
 
-set title "accounted peak memory (rings: THEORY.md section 6 formula)"
+set title "accounted peak memory (rings: closed form of the stored part; backsolve stores none)"
 set ylabel "peak bytes (counting allocator)"
 set format y @FMT_BYTES
 unset key

@@ -26,14 +26,15 @@ struct odg_erk {
     const odg_tableau *tab;
     size_t n, np;
     odg_mem *mem;
+    unsigned parts;  /* ODG_ERK_*: what was allocated */
     double *K;       /* (s, n) stage derivatives of the last step */
-    double *Zst;     /* (s, n) stage inputs, for callers that watch a solve */
-    double *kbar;    /* (s, n) stage cotangents in the adjoint step */
-    double *ybar;    /* (n) one stage's VJP */
+    double *Zst;     /* (s, n) with ODG_ERK_TAPE, else (1, n): stage inputs */
+    double *kbar;    /* (s, n) stage cotangents in the adjoint step (ODG_ERK_ADJOINT) */
+    double *ybar;    /* (n) one stage's VJP (ODG_ERK_ADJOINT) */
     double *znext;   /* (n) the proposed new state in a solve */
-    double *err;     /* (n) the embedded error estimate */
+    double *err;     /* (n) the embedded error estimate (ODG_ERK_ADAPTIVE) */
     double *k1;      /* (n) f at the start of the next step (FSAL or fresh) */
-    double *partial; /* (nchunks) partial sums of the error norm */
+    double *partial; /* (nchunks) partial sums of the error norm (ODG_ERK_ADAPTIVE) */
     size_t nchunks;
     int need[ODG_MAX_STAGES]; /* stage cotangent can be non-zero in the adjoint */
     double d[ODG_MAX_STAGES]; /* b_i - bt_i, the error weights */
@@ -69,27 +70,33 @@ void odg_grid_free(odg_grid *g)
     g->N = g->cap = 0;
 }
 
+double odg_grid_t(const odg_grid *g, long n)
+{
+    if (g->t) {
+        return g->t[n];
+    }
+    /* the same expressions the arrays of a uniform grid once held, so the same bits */
+    return n < g->N ? g->t0 + (double)n * ((g->t1 - g->t0) / (double)g->N) : g->t1;
+}
+
+double odg_grid_h(const odg_grid *g, long n)
+{
+    return g->h ? g->h[n] : odg_grid_t(g, n + 1) - odg_grid_t(g, n);
+}
+
 odg_status odg_grid_uniform(odg_grid *g, odg_mem *mem, double t0, double t1, long N)
 {
     if (N < 1 || !isfinite(t0) || !isfinite(t1) || t0 == t1) {
         memset(g, 0, sizeof *g);
         return ODG_EINVAL;
     }
-    odg_status st = odg_grid_init(g, mem, N);
-    if (st) {
-        return st;
-    }
-    double h = (t1 - t0) / (double)N;
-    for (long n = 0; n < N; n++) {
-        g->t[n] = t0 + (double)n * h;
-    }
-    g->t[N] = t1;
-    /* h[n] as the difference of neighbouring nodes (exact when they are within a factor of two,
-     * Sterbenz), so that t[n] + h[n] == t[n+1] and FSAL carries over every step */
-    for (long n = 0; n < N; n++) {
-        g->h[n] = g->t[n + 1] - g->t[n];
-    }
-    g->N = N;
+    /* h(n) is the difference of neighbouring nodes (exact when they are within a factor of two,
+     * Sterbenz), so that t(n) + h(n) == t(n+1) and FSAL carries over every step */
+    (void)mem;
+    memset(g, 0, sizeof *g);
+    g->t0 = t0;
+    g->t1 = t1;
+    g->N = g->cap = N;
     return ODG_OK;
 }
 
@@ -120,6 +127,12 @@ static odg_status grid_push(odg_grid *g, double t, double h, double tnext)
 odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
                           odg_mem *mem)
 {
+    return odg_erk_create_parts(out, tab, n, np, ODG_ERK_ALL, mem);
+}
+
+odg_status odg_erk_create_parts(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
+                                unsigned parts, odg_mem *mem)
+{
     *out = NULL;
     if (!tab || tab->s < 1 || tab->s > ODG_MAX_STAGES || n == 0 || !mem) {
         return ODG_EINVAL;
@@ -136,17 +149,20 @@ odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_
     e->n = n;
     e->np = np;
     e->mem = mem;
+    e->parts = parts;
     e->nchunks = (n + ODG_CHUNK - 1) / ODG_CHUNK;
+    int tape = (parts & ODG_ERK_TAPE) != 0, adj = (parts & ODG_ERK_ADJOINT) != 0,
+        ada = (parts & ODG_ERK_ADAPTIVE) != 0;
     e->K = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, s * n);
-    e->Zst = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, s * n);
-    e->kbar = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, s * n);
-    e->ybar = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
+    e->Zst = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, (tape ? s : 1) * n);
+    e->kbar = adj ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, s * n) : NULL;
+    e->ybar = adj ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n) : NULL;
     e->znext = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
-    e->err = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
+    e->err = ada ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n) : NULL;
     e->k1 = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
-    e->partial = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, e->nchunks);
-    if (!e->K || !e->Zst || !e->kbar || !e->ybar || !e->znext || !e->err || !e->k1 ||
-        !e->partial) {
+    e->partial = ada ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, e->nchunks) : NULL;
+    if (!e->K || !e->Zst || (adj && (!e->kbar || !e->ybar)) || !e->znext ||
+        (ada && (!e->err || !e->partial)) || !e->k1) {
         odg_erk_destroy(&e);
         return ODG_ENOMEM;
     }
@@ -204,13 +220,18 @@ const double *odg_erk_K(const odg_erk *e)
 
 double *odg_erk_stages(odg_erk *e)
 {
-    return e->Zst;
+    return (e->parts & ODG_ERK_TAPE) ? e->Zst : NULL;
 }
 
-size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n)
+size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n, unsigned parts)
 {
     size_t s = (size_t)tab->s, nchunks = (n + ODG_CHUNK - 1) / ODG_CHUNK;
-    return sizeof(double) * (3 * s * n + 4 * n + nchunks);
+    size_t doubles = s * n                                       /* K */
+                     + ((parts & ODG_ERK_TAPE) ? s : 1) * n      /* stage inputs */
+                     + 2 * n                                     /* znext, k1 */
+                     + ((parts & ODG_ERK_ADJOINT) ? s * n + n : 0) /* kbar, ybar */
+                     + ((parts & ODG_ERK_ADAPTIVE) ? n + nchunks : 0); /* err, partial */
+    return sizeof(struct odg_erk) + sizeof(double) * doubles;
 }
 
 /* ---- vector kernels ----------------------------------------------------------------------- */
@@ -393,7 +414,7 @@ odg_status odg_erk_adjoint_step(odg_erk *e, const odg_system *sys, double t, dou
 {
     const odg_tableau *tab = e->tab;
     size_t n = e->n;
-    if (sys->n != n || !sys->vjp || sys->np != e->np) {
+    if (sys->n != n || !sys->vjp || sys->np != e->np || !(e->parts & ODG_ERK_ADJOINT)) {
         return ODG_EINVAL;
     }
     int s = tab->s;
@@ -452,18 +473,20 @@ odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g
     size_t n = e->n;
     int fsal = odg_tableau_fsal(e->tab);
     int have_k1 = 0;
+    double *tape = odg_erk_stages(e);
     for (long k = 0; k < g->N; k++) {
-        double t = g->t[k], h = g->h[k];
+        double t = odg_grid_t(g, k), h = odg_grid_h(g, k);
         /* FSAL: the last stage was evaluated at (t_prev + h_prev, znext); it is f at the start
          * of this step only when this step starts exactly there. */
-        const double *k1 = have_k1 && g->t[k - 1] + g->h[k - 1] == t ? e->k1 : NULL;
-        odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, e->Zst, NULL, k1);
+        const double *k1 =
+            have_k1 && odg_grid_t(g, k - 1) + odg_grid_h(g, k - 1) == t ? e->k1 : NULL;
+        odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, tape, NULL, k1);
         if (st) {
             return st;
         }
         e->cnt.naccept++;
         if (hook && hook->accepted) {
-            odg_step_info info = {k, t, h, z, e->Zst, e->K, e->znext};
+            odg_step_info info = {k, t, h, z, tape, e->K, e->znext};
             int rc = hook->accepted(hook->ctx, &info);
             if (rc) {
                 return (odg_status)rc;
@@ -525,7 +548,8 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
 {
     const odg_tableau *tab = e->tab;
     size_t n = e->n;
-    if (sys->n != n || !odg_tableau_adaptive(tab) || !(o->rtol >= 0) || !(o->atol >= 0) ||
+    if (sys->n != n || !(e->parts & ODG_ERK_ADAPTIVE) || !odg_tableau_adaptive(tab) ||
+        !(o->rtol >= 0) || !(o->atol >= 0) ||
         (o->rtol == 0 && o->atol == 0) || !isfinite(t0) || !isfinite(t1) || o->max_steps < 1) {
         return ODG_EINVAL;
     }
@@ -568,7 +592,7 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
         }
         int last = habs >= fabs(t1 - t);
         double h = last ? t1 - t : dir * habs;
-        odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, e->Zst, e->err, e->k1);
+        odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, odg_erk_stages(e), e->err, e->k1);
         double en;
         if (st == ODG_DIVERGED) {
             en = INFINITY; /* a trial step that overflowed is rejected, not fatal */
@@ -588,7 +612,7 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
             e->cnt.naccept++;
             naccepted++;
             if (hook && hook->accepted) {
-                odg_step_info info = {naccepted - 1, t, h, z, e->Zst, e->K, e->znext};
+                odg_step_info info = {naccepted - 1, t, h, z, odg_erk_stages(e), e->K, e->znext};
                 rc = hook->accepted(hook->ctx, &info);
                 if (rc) {
                     return (odg_status)rc;

@@ -347,61 +347,140 @@ static void test_revolve_counts(void)
         /* recomputed = advances after the forward sweep's N-1, plus one re-tape per step */
         CHECK(st.recomputed_steps == st.revolve_advances - (cases[k][0] - 1) + cases[k][0],
               "recomputed %ld", st.recomputed_steps);
+        /* forward_steps has one meaning for both checkpointed methods: Revolve's count */
+        for (int ip = 0; ip < ODG_NINTERPS; ip++) {
+            if (ip == ODG_INTERP_DENSE) {
+                continue; /* euler has no dense output */
+            }
+            odg_grad_stats sd, sc;
+            grad(&q, ODG_METHOD_BACKPROP_CHECKPOINT, ODG_SCHEDULE_BINOMIAL, cases[k][1], 0, g,
+                 &sd);
+            grad(&q, ODG_METHOD_CHECKPOINT_ADJOINT, ODG_SCHEDULE_BINOMIAL, cases[k][1],
+                 (odg_interp)ip, g, &sc);
+            CHECK(sd.forward_steps == cases[k][2] && sc.forward_steps == cases[k][2],
+                  "l=%ld s=%ld %s: forward_steps %ld (discrete) and %ld (continuous), Revolve "
+                  "%ld",
+                  cases[k][0], cases[k][1], odg_interp_name((odg_interp)ip), sd.forward_steps,
+                  sc.forward_steps, cases[k][2]);
+        }
+        /* with every state kept, N - 1 for every method */
+        for (int m = 0; m < ODG_NMETHODS; m++) {
+            if (odg_method_keeps_checkpoints((odg_method)m)) {
+                continue;
+            }
+            odg_grad_stats sa;
+            grad(&q, (odg_method)m, 0, 0, 0, g, &sa);
+            CHECK(sa.forward_steps == cases[k][0] - 1, "%s N=%ld: forward_steps %ld", mname(m),
+                  cases[k][0], sa.forward_steps);
+        }
         prob_free(&q);
     }
 }
 
-/* Accounted stored bytes equal the THEORY.md section 6 formula exactly and scale with N as it
- * says; all other accounted bytes are the working buffers that theory_bytes adds. */
+/* Memory, for every method, schedule and interpolation, fixed and adaptive steps:
+ * - the accounted stored bytes (tags tape, trajectory, checkpoint) equal the closed form of
+ *   docs/theory.md (odg_theory_stored_bytes, written from the formulas) exactly, and that form in
+ *   units of M is the one the docs give;
+ * - the memory model (odg_gradient_memory) equals the allocator exactly: stored, workspace and
+ *   the peak of the gradient, so that the harness refuses exactly what would not fit;
+ * - nothing but stored data grows with N under fixed steps: the workspace is the same at N = 64
+ *   and 256, and backsolve's whole accounted peak too. */
 static void test_memory(void)
 {
     odg_model_opts mo = mlp_opts(3, 5, 4);
-    for (int m = 0; m < ODG_NMETHODS; m++) {
-        for (int sch = 0; sch < ODG_NSCHEDULES; sch++) {
-            if (sch && odg_method_storage((odg_method)m) != ODG_STORAGE_CHECKPOINTS) {
-                continue;
-            }
-            size_t stored[2];
-            long Ns[2] = {64, 256};
-            for (int k = 0; k < 2; k++) {
-                prob q;
-                prob_make(&q, &mo, ODG_SCHEME_RK4, Ns[k], 1.0, 2);
-                double *g = malloc((q.P + q.M) * sizeof(double));
-                odg_grad_stats st;
-                grad(&q, (odg_method)m, (odg_schedule)sch, 0, 0, g, &st);
-                stored[k] = st.peak[ODG_TAG_TAPE] + st.peak[ODG_TAG_TRAJECTORY] +
-                            st.peak[ODG_TAG_CHECKPOINT];
-                CHECK(stored[k] == st.theory_stored, "%s %s N=%ld: stored %zu, formula %zu",
-                      mname(m), odg_schedule_name((odg_schedule)sch), Ns[k], stored[k],
-                      st.theory_stored);
-                /* what is left is struct headers (the engines, under 1 KiB) */
-                CHECK(st.peak_total >= st.theory_bytes && st.peak_total - st.theory_bytes < 1024,
-                      "%s N=%ld: accounted %zu, theory with buffers %zu", mname(m), Ns[k],
-                      st.peak_total, st.theory_bytes);
-                size_t M = q.M, units = (size_t)-1;
-                if (m == ODG_METHOD_BACKPROP) {
-                    units = (size_t)Ns[k] * 4; /* N s M, s = 4 for rk4 */
-                } else if (m == ODG_METHOD_BACKPROP_STEPS) {
-                    units = (size_t)Ns[k]; /* N M */
-                } else if (m == ODG_METHOD_STORED_ADJOINT) {
-                    units = (size_t)Ns[k] * 2; /* 2 N M with Hermite */
-                } else if (m == ODG_METHOD_BACKSOLVE_ADJOINT) {
-                    units = 0;
-                } else if (m == ODG_METHOD_BACKPROP_CHECKPOINT && sch == ODG_SCHEDULE_UNIFORM) {
-                    units = (size_t)(Ns[k] == 64 ? 8 + 8 : 16 + 16); /* (N/K + K), K = sqrt N */
-                } else if (sch == ODG_SCHEDULE_BINOMIAL) {
-                    units = (size_t)(Ns[k] == 64 ? 7 : 9); /* C = ceil(log2 N) + 1 */
-                } else {
-                    units = (size_t)(Ns[k] == 64 ? 8 + 2 * 8 : 16 + 2 * 16); /* N/K + 2K */
+    long cases = 0;
+    for (int adaptive = 0; adaptive < 2; adaptive++) {
+        odg_scheme scheme = adaptive ? ODG_SCHEME_DOPRI5 : ODG_SCHEME_RK4;
+        for (int m = 0; m < ODG_NMETHODS; m++) {
+            for (int sch = 0; sch < ODG_NSCHEDULES; sch++) {
+                for (int ip = 0; ip < ODG_NINTERPS; ip++) {
+                    if ((sch && !odg_method_keeps_checkpoints((odg_method)m)) ||
+                        (ip && !odg_method_interpolates((odg_method)m)) ||
+                        (ip == ODG_INTERP_DENSE && !adaptive)) {
+                        continue;
+                    }
+                    size_t ws[2] = {0, 0}, peak[2] = {0, 0};
+                    long Ns[2] = {64, 256};
+                    for (int k = 0; k < 2; k++) {
+                        prob q;
+                        prob_make(&q, &mo, scheme, adaptive ? 0 : Ns[k], 1.0, 2);
+                        if (adaptive) {
+                            odg_adapt_defaults(&q.p.adapt, k ? 1e-9 : 1e-5, k ? 1e-9 : 1e-5);
+                        }
+                        double *g = malloc((q.P + q.M) * sizeof(double));
+                        odg_grad_stats st;
+                        odg_status rc = grad(&q, (odg_method)m, (odg_schedule)sch, 0,
+                                             (odg_interp)ip, g, &st);
+                        const char *what = mname(m);
+                        const char *sn = odg_schedule_name((odg_schedule)sch);
+                        const char *in = odg_interp_name((odg_interp)ip);
+                        CHECK(rc == ODG_OK, "%s %s %s: %s", what, sn, in, odg_status_str(rc));
+                        long N = st.steps;
+                        size_t M = q.M;
+                        CHECK((double)st.stored_bytes == st.theory_stored,
+                              "%s %s %s N=%ld adaptive=%d: stored %zu, closed form %.0f", what,
+                              sn, in, N, adaptive, st.stored_bytes, st.theory_stored);
+                        odg_grad_opts o;
+                        odg_grad_opts_default(&o, (odg_method)m);
+                        o.schedule = (odg_schedule)sch;
+                        o.interp = (odg_interp)ip;
+                        odg_grad_memory mm;
+                        CHECK(odg_gradient_memory(&q.p, &o, N, &mm) == ODG_OK, "model");
+                        CHECK(mm.stored == (double)st.stored_bytes &&
+                                  mm.workspace == (double)st.workspace_bytes &&
+                                  mm.peak == (double)st.peak_total,
+                              "%s %s %s N=%ld adaptive=%d: model %.0f + %.0f (peak %.0f), "
+                              "allocator %zu + %zu (peak %zu)",
+                              what, sn, in, N, adaptive, mm.stored, mm.workspace, mm.peak,
+                              st.stored_bytes, st.workspace_bytes, st.peak_total);
+                        ws[k] = st.workspace_bytes;
+                        peak[k] = st.peak_total;
+                        /* the closed form in units of M, as docs/theory.md gives it */
+                        size_t units = (size_t)-1, W = ip == ODG_INTERP_HERMITE ? 2 : 1;
+                        long K = (long)floor(sqrt((double)N) + 0.5), C = 1;
+                        while ((1L << (C - 1)) < N) {
+                            C++;
+                        }
+                        int s = adaptive ? 7 : 4;
+                        if (m == ODG_METHOD_BACKPROP) {
+                            units = (size_t)(N * s);
+                        } else if (m == ODG_METHOD_BACKPROP_STEPS) {
+                            units = (size_t)N;
+                        } else if (m == ODG_METHOD_STORED_ADJOINT) {
+                            units = (size_t)N * W;
+                        } else if (m == ODG_METHOD_BACKSOLVE_ADJOINT) {
+                            units = 0;
+                        } else if (sch == ODG_SCHEDULE_BINOMIAL) {
+                            units = (size_t)C;
+                        } else {
+                            units = (size_t)((N + K - 1) / K) +
+                                    (size_t)K * (m == ODG_METHOD_BACKPROP_CHECKPOINT ? 1 : W);
+                        }
+                        CHECK(st.stored_bytes == units * M * sizeof(double),
+                              "%s %s %s N=%ld: %zu bytes, expected %zu units of M", what, sn, in,
+                              N, st.stored_bytes, units);
+                        free(g);
+                        prob_free(&q);
+                        cases++;
+                    }
+                    if (!adaptive) {
+                        /* binomial's stack of checkpoint indices is C longs: C = 7 at N = 64,
+                         * 9 at N = 256 */
+                        size_t grows = sch == ODG_SCHEDULE_BINOMIAL ? 2 * sizeof(long) : 0;
+                        CHECK(ws[1] - ws[0] == grows,
+                              "%s %s %s: workspace %zu at N=64, %zu at N=256", mname(m),
+                              odg_schedule_name((odg_schedule)sch),
+                              odg_interp_name((odg_interp)ip), ws[0], ws[1]);
+                    }
+                    if (!adaptive && m == ODG_METHOD_BACKSOLVE_ADJOINT) {
+                        CHECK(peak[0] == peak[1], "backsolve: accounted %zu at N=64, %zu at N=256",
+                              peak[0], peak[1]);
+                    }
                 }
-                CHECK(stored[k] == units * M * sizeof(double), "%s %s N=%ld: %zu bytes, "
-                      "expected %zu units of M", mname(m), odg_schedule_name((odg_schedule)sch),
-                      Ns[k], stored[k], units);
-                free(g);
-                prob_free(&q);
             }
         }
     }
+    CHECK(cases > 40, "%ld memory cases", cases);
 }
 
 /* The independent implementation: PyTorch autograd through 32 steps of classic RK4 on the

@@ -288,8 +288,9 @@ static void test_backwards_grid(void)
     odg_mem_init(&mem);
     odg_grid g;
     CHECK(odg_grid_uniform(&g, &mem, 5.0, 0.0, 10) == ODG_OK, "backward uniform grid");
-    CHECK(g.t[0] == 5.0 && g.t[10] == 0.0 && g.h[0] == -0.5, "backward grid: t0 %g tN %g h %g",
-          g.t[0], g.t[10], g.h[0]);
+    CHECK(odg_grid_t(&g, 0) == 5.0 && odg_grid_t(&g, 10) == 0.0 && odg_grid_h(&g, 0) == -0.5,
+          "backward grid: t0 %g tN %g h %g", odg_grid_t(&g, 0), odg_grid_t(&g, 10),
+          odg_grid_h(&g, 0));
     odg_grid_free(&g);
     CHECK(odg_grid_uniform(&g, &mem, 1.0, 1.0, 10) == ODG_EINVAL, "t0 == t1 is EINVAL");
     CHECK(odg_grid_uniform(&g, &mem, 0.0, 1.0, 0) == ODG_EINVAL, "N == 0 is EINVAL");
@@ -345,16 +346,17 @@ static int accept_hook(void *ctx, const odg_step_info *st)
 
 static void check_grid(const odg_grid *g, double t0, double t1, const char *what)
 {
-    CHECK(g->N >= 1 && g->t[0] == t0, "%s: grid t[0] = %.17g, t0 = %.17g", what, g->t[0], t0);
+    CHECK(g->N >= 1 && odg_grid_t(g, 0) == t0, "%s: grid t[0] = %.17g, t0 = %.17g", what,
+          odg_grid_t(g, 0), t0);
     long bad = 0;
     for (long k = 0; k < g->N; k++) {
-        bad += g->t[k] + g->h[k] != g->t[k + 1];
-        bad += (t1 > t0) != (g->h[k] > 0);
+        bad += odg_grid_t(g, k) + odg_grid_h(g, k) != odg_grid_t(g, k + 1);
+        bad += (t1 > t0) != (odg_grid_h(g, k) > 0);
     }
     CHECK(bad == 0, "%s: %ld steps with t[n] + h[n] != t[n+1] or h of the wrong sign", what, bad);
     /* The last step is h = t1 - t, so t + h misses t1 by at most its own rounding. */
-    double tN = g->t[g->N];
-    CHECK(fabs(tN - t1) <= 4 * U * fmax(fabs(t1), fabs(g->t[g->N - 1])),
+    double tN = odg_grid_t(g, g->N);
+    CHECK(fabs(tN - t1) <= 4 * U * fmax(fabs(t1), fabs(odg_grid_t(g, g->N - 1))),
           "%s: t[N] = %.17g, t1 = %.17g", what, tN, t1);
 }
 
@@ -443,7 +445,8 @@ static odg_status fresh_steps(odg_erk *e, const odg_system *sys, const odg_grid 
 {
     double zn[LN];
     for (long k = 0; k < g->N; k++) {
-        odg_status st = odg_erk_step(e, sys, g->t[k], g->h[k], z, zn, NULL, NULL, NULL);
+        odg_status st =
+            odg_erk_step(e, sys, odg_grid_t(g, k), odg_grid_h(g, k), z, zn, NULL, NULL, NULL);
         if (st) {
             return st;
         }
@@ -474,7 +477,7 @@ static void test_fsal(void)
                 odg_grid_uniform(&g, &mem, 0.0, 1.0, Ns[ig]);
                 long N = g.N, reuse = 0;
                 for (long k = 1; k < N; k++) {
-                    reuse += fsal && g.t[k - 1] + g.h[k - 1] == g.t[k];
+                    reuse += fsal && odg_grid_t(&g, k - 1) + odg_grid_h(&g, k - 1) == odg_grid_t(&g, k);
                 }
                 double z[LN], zf[LN];
                 memcpy(z, pb->y0, n * sizeof(double));
@@ -533,7 +536,8 @@ static int hook_fn(void *ctx, const odg_step_info *st)
     r->bad_n += st->n != r->calls;
     if (r->grid) {
         r->bad_th +=
-            st->n >= r->grid->N || st->t != r->grid->t[st->n] || st->h != r->grid->h[st->n];
+            st->n >= r->grid->N || st->t != odg_grid_t(r->grid, st->n) ||
+            st->h != odg_grid_h(r->grid, st->n);
     } else if (r->calls < 256) {
         r->t[r->calls] = st->t;
         r->h[r->calls] = st->h;
@@ -1016,12 +1020,32 @@ static void test_workspace(void)
             size_t n = sizes[is];
             odg_mem mem;
             odg_mem_init(&mem);
+            /* every choice of parts allocates exactly what workspace_bytes says, all of it
+             * under workspace, and refuses what it was not built for */
+            for (unsigned parts = 0; parts < ODG_ERK_ALL; parts++) {
+                odg_erk *ep = NULL;
+                CHECK(odg_erk_create_parts(&ep, tab, n, 0, parts, &mem) == ODG_OK, "parts %u",
+                      parts);
+                size_t wp = odg_erk_workspace_bytes(tab, n, parts);
+                CHECK(mem.cur_total == wp, "%s n=%zu parts %u: allocated %zu, workspace_bytes %zu",
+                      tab->name, n, parts, mem.cur_total, wp);
+                CHECK((odg_erk_stages(ep) != NULL) == ((parts & ODG_ERK_TAPE) != 0),
+                      "%s parts %u: the tape", tab->name, parts);
+                if (!(parts & ODG_ERK_ADJOINT)) {
+                    size_t nn0 = n;
+                    odg_system sys0 = {n, 0, &nn0, diag_f, diag_vjp};
+                    double *v = calloc(2 * n * (size_t)tab->s + n, sizeof(double));
+                    CHECK(odg_erk_adjoint_step(ep, &sys0, 0.0, 0.1, v, v + n * (size_t)tab->s,
+                                               NULL) == ODG_EINVAL,
+                          "%s parts %u: an adjoint step without ODG_ERK_ADJOINT", tab->name, parts);
+                    free(v);
+                }
+                odg_erk_destroy(&ep);
+            }
             odg_erk *e = erk_new(tab, n, 0, &mem);
-            size_t ws = odg_erk_workspace_bytes(tab, n);
-            /* What remains is the struct itself: a few pointers, sizes and the per-stage flags
-             * and weights, well under 1 KiB. */
-            CHECK(mem.cur_total > ws && mem.cur_total - ws < 1024,
-                  "%s n=%zu: allocated %zu, workspace_bytes %zu", tab->name, n, mem.cur_total, ws);
+            size_t ws = odg_erk_workspace_bytes(tab, n, ODG_ERK_ALL);
+            CHECK(mem.cur_total == ws, "%s n=%zu: allocated %zu, workspace_bytes %zu", tab->name,
+                  n, mem.cur_total, ws);
             CHECK(mem.cur[ODG_TAG_WORKSPACE] == mem.cur_total, "%s: not all under workspace",
                   tab->name);
             CHECK(ws >= (3 * (size_t)tab->s + 4) * n * sizeof(double),
@@ -1040,7 +1064,7 @@ static void test_workspace(void)
                 lam[i] = 1.0;
             }
             odg_grid g, ga;
-            odg_grid_uniform(&g, &mem, 0.0, 1.0, 8);
+            odg_grid_uniform(&g, &mem, 0.0, 1.0, 8); /* allocates nothing */
             odg_grid_init(&ga, &mem, 1024);
             long nalloc = mem.nalloc;
             size_t cur = mem.cur_total;

@@ -93,6 +93,11 @@ typedef struct odg_grad_stats {
     long nfe_backward;     /* f evaluations in the backward pass (recomputation, backsolve) */
     long nvjp;             /* vector-Jacobian products (backward pass) */
     long recomputed_steps; /* forward steps recomputed in the backward pass, re-tapes included */
+    long forward_steps;    /* forward steps that advance the state, the first sweep included,
+                              Revolve's count (docs/theory.md): the step evaluated right before
+                              its own reversal (a re-tape, a dense-output recomputation, the first
+                              sweep's last step) is not counted, so it is N - 1 when every state
+                              is kept and t(N, C) for binomial checkpoints, for every method */
     long revolve_advances; /* binomial: forward steps besides the re-tape before each reversal */
     long checkpoints;      /* checkpoints used (C), 0 when none */
     long interval;         /* uniform: steps between checkpoints (K) */
@@ -100,8 +105,10 @@ typedef struct odg_grad_stats {
     double forward_s, backward_s;
     size_t peak[ODG_NTAGS]; /* accounted peak bytes per tag during the gradient */
     size_t peak_total;
-    size_t theory_stored;   /* THEORY.md section 6: bytes of stored data, the formula */
-    size_t theory_bytes;    /* theory_stored plus the working buffers the method needs */
+    size_t stored_bytes;    /* accounted peak of what the method keeps for the backward pass
+                               (tags tape, trajectory, checkpoint) */
+    size_t workspace_bytes; /* accounted peak of its working buffers (tag workspace) */
+    double theory_stored;   /* the closed form of the stored data (odg_theory_stored_bytes) */
 } odg_grad_stats;
 
 /* The gradient of L by the chosen method: writes gtheta (P) and gz0 (B, D) (both
@@ -114,8 +121,24 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
 /* The loss alone (one forward solve, nothing stored), for finite differences and references. */
 odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss);
 
-/* The THEORY.md section 6 formula for a configuration, in bytes: stored data only. */
-size_t odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
+/* The closed form of the data a method stores for the backward pass, in bytes, written from the
+ * formulas of docs/theory.md ("Memory") and not from the allocating code: backprop 8 N s M,
+ * backprop-steps 8 N M, stored-adjoint 8 N W M (W = 2 with Hermite interpolation, else 1),
+ * uniform checkpoints 8 (ceil(N/K) + K W) M, binomial 8 C M, backsolve 0.  A double: it cannot
+ * overflow. */
+double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
+
+/* What odg_gradient allocates for a configuration with N steps (for adaptive steps, N accepted
+ * ones), in bytes, exactly as its counting allocator sees it: the stored data (tags tape,
+ * trajectory, checkpoint), the working buffers (tag workspace), and the peak of their sum over
+ * the gradient.  The one memory model: the statistics, the harness's refusal of a
+ * configuration that cannot fit and the fine reference's choice of method all use it.
+ * Doubles, so that no configuration overflows it.  ODG_OK, or odg_grad_check's status. */
+typedef struct odg_grad_memory {
+    double stored, workspace, peak;
+} odg_grad_memory;
+odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, long N,
+                               odg_grad_memory *m);
 
 /* ---- references (THEORY.md section 7) ----------------------------------------------------- */
 

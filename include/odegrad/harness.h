@@ -242,7 +242,6 @@ typedef struct odg_run_record {
     /* Beside the columns (the JSON record's "detail"): */
     char message[ODG_ERRLEN]; /* why the status is not ok ("" when it is) */
     double mem_limit_bytes;   /* the limit the configuration was checked against (NaN: none) */
-    double theory_stored_bytes;
     double forward_min_s, forward_max_s, backward_min_s, backward_max_s;
     long rejected, adj_steps, interval;
     int have_peaks;

@@ -82,20 +82,25 @@ typedef struct odg_erk_hook {
     int (*accepted)(void *ctx, const odg_step_info *st); /* non-zero return stops the solve */
 } odg_erk_hook;
 
-/* A step grid: N steps, step n starts at t[n] with size h[n]; t has N+1 entries.  Replaying a
- * grid repeats a solve bit for bit. */
+/* A step grid: N steps, step n starts at t(n) with size h(n).  Replaying a grid repeats a solve
+ * bit for bit.  A grid of accepted steps keeps them in arrays (t has N+1 entries); a uniform grid
+ * keeps nothing that grows with N: its nodes are computed (odg_grid_t, odg_grid_h). */
 typedef struct odg_grid {
     long N, cap;
-    double *t, *h;
+    double *t, *h; /* NULL for a uniform grid */
+    double t0, t1; /* a uniform grid's ends */
     odg_mem *mem;
 } odg_grid;
 
 odg_status odg_grid_init(odg_grid *g, odg_mem *mem, long cap);
-/* The uniform grid of N steps from t0 to t1 (t1 < t0 runs backwards): t[n] = t0 + n (t1-t0)/N,
- * t[N] = t1, h[n] = t[n+1] - t[n] (equal to (t1-t0)/N up to rounding; chosen so that
- * t[n] + h[n] == t[n+1] and FSAL applies to every step). */
+/* The uniform grid of N steps from t0 to t1 (t1 < t0 runs backwards): t(n) = t0 + n (t1-t0)/N,
+ * t(N) = t1, h(n) = t(n+1) - t(n) (equal to (t1-t0)/N up to rounding; chosen so that
+ * t(n) + h(n) == t(n+1) and FSAL applies to every step).  Allocates nothing (mem is unused). */
 odg_status odg_grid_uniform(odg_grid *g, odg_mem *mem, double t0, double t1, long N);
 void odg_grid_free(odg_grid *g);
+/* Node n (0 <= n <= N) and step size n (0 <= n < N) of a grid of either kind. */
+double odg_grid_t(const odg_grid *g, long n);
+double odg_grid_h(const odg_grid *g, long n);
 
 typedef struct odg_adapt_opts {
     double rtol, atol;
@@ -118,8 +123,23 @@ typedef struct odg_erk_counts {
 
 typedef struct odg_erk odg_erk;
 
-/* Workspace for one scheme on systems of length n with np parameters (for the adjoint).  All of
- * it is allocated here, under ODG_TAG_WORKSPACE; stepping never allocates. */
+/* The parts of an engine beyond what every step needs (the stage derivatives K, one stage input,
+ * the new state and f at the next step's start): a caller asks for what it uses, and only that is
+ * allocated, so that a method's accounted memory holds no buffer it never touches. */
+enum {
+    ODG_ERK_TAPE = 1u << 0,     /* every stage input of the last step (s x n): odg_erk_stages,
+                                   the stage inputs a hook sees */
+    ODG_ERK_ADJOINT = 1u << 1,  /* odg_erk_adjoint_step's stage cotangents (s x n) and one VJP */
+    ODG_ERK_ADAPTIVE = 1u << 2, /* odg_erk_run_adaptive's error estimate and norm */
+    ODG_ERK_ALL = ODG_ERK_TAPE | ODG_ERK_ADJOINT | ODG_ERK_ADAPTIVE
+};
+
+/* Workspace for one scheme on systems of length n with np parameters (for the adjoint), with the
+ * parts asked for (ODG_ERK_*; odg_erk_create asks for all of them).  All of it is allocated
+ * here, under ODG_TAG_WORKSPACE; stepping never allocates.  A call that needs a part the engine
+ * was not created with returns ODG_EINVAL. */
+odg_status odg_erk_create_parts(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
+                                unsigned parts, odg_mem *mem);
 odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
                           odg_mem *mem);
 void odg_erk_destroy(odg_erk **e);
@@ -137,10 +157,12 @@ odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, c
                         double *znext, double *Zst, double *err, const double *k1);
 const double *odg_erk_K(const odg_erk *e); /* (s x n), from the last step */
 /* The engine's own stage-input buffer (s x n), for a caller that recomputes a step only to read
- * its stages (passing it as Zst to odg_erk_step and then to odg_erk_adjoint_step is allowed). */
+ * its stages (passing it as Zst to odg_erk_step and then to odg_erk_adjoint_step is allowed);
+ * NULL unless the engine has ODG_ERK_TAPE. */
 double *odg_erk_stages(odg_erk *e);
-/* Bytes of the arrays odg_erk_create allocates for this tableau and size (not the struct). */
-size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n);
+/* Bytes odg_erk_create_parts allocates for this tableau, size and parts, the engine's own
+ * struct included: exactly what the counting allocator is asked for. */
+size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n, unsigned parts);
 
 /* Reverse of one step (THEORY.md section 3): with the stage inputs Zst (s x n) of the step
  * taken from t with size h, maps lam = dL/dz_{n+1} to dL/dz_n in place and adds the step's
