@@ -1,5 +1,5 @@
 /* odegrad's micro-benchmarks: a C API over Google Benchmark (wrapper.cc), so that the benchmark
- * bodies stay in C like the rest of the suite (DESIGN.md "Layers", bench/).  A body is
+ * bodies stay in C like the rest of the suite (README.md, "Layout", bench/).  A body is
  *
  *     static void body(odg_bench_state *st, const void *arg)
  *     {

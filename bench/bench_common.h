@@ -1,5 +1,5 @@
 /* What the benchmark bodies share: the three sizes, building a problem at a size, and the
- * FLOP/s and roofline counters (THEORY.md section 8). */
+ * FLOP/s and roofline counters (docs/theory.md section 9). */
 #ifndef ODEGRAD_BENCH_COMMON_H
 #define ODEGRAD_BENCH_COMMON_H
 

@@ -1,4 +1,4 @@
-/* One gradient of each method (THEORY.md section 5) on the mlp at the three sizes, rk4 with N = 16
+/* One gradient of each method (docs/theory.md section 5) on the mlp at the three sizes, rk4 with N = 16
  * fixed steps, in the default (chunked) BLAS mode, and backprop in the threaded mode to compare.
  * With targets: every method at the medium size with N = 256, the configuration of the
  * performance targets (backprop and stored-adjoint at >= 70% of the DGEMM rate on one thread;

@@ -1,5 +1,5 @@
 /* The model alone: the DGEMM roofline at its shapes, f and the VJP, in both BLAS modes, at the
- * three sizes.  THEORY.md section 8: f ~ 4 B D H flops, the VJP ~ 8 B D H plus the recomputed
+ * three sizes.  docs/theory.md section 9: f ~ 4 B D H flops, the VJP ~ 8 B D H plus the recomputed
  * forward (2 B D H); odg_model_flops counts them. */
 #include "bench_common.h"
 

@@ -1,4 +1,4 @@
-/* One step of each scheme (THEORY.md section 2) on the mlp at the three sizes: s evaluations of
+/* One step of each scheme (docs/theory.md section 2) on the mlp at the three sizes: s evaluations of
  * f and the engine's vector updates; adaptive schemes also form their error estimate.  The
  * default (chunked) BLAS mode. */
 #include "bench_common.h"

@@ -1,6 +1,6 @@
 /* odegrad: gradients through ODE solvers, measured.  The command dispatches to its
- * subcommands (cli/run.c, cli/sweep.c, cli/roofline.c, cli/list.c, cli/version.c); DESIGN.md
- * "Layers". */
+ * subcommands (cli/run.c, cli/sweep.c, cli/roofline.c, cli/tidy.c, cli/list.c, cli/version.c);
+ * README.md, "Layout". */
 #include "cli.h"
 
 #include <string.h>

@@ -1,7 +1,7 @@
 /* `odegrad roofline`: this machine's DGEMM rate at a model's shapes (odg_roofline_model), the
  * model's flops per f and VJP evaluation (odg_model_flops), and for reference the rate at one
  * large square GEMM, so that a user sees how far the model's shapes are from the machine's
- * peak.  THEORY.md section 8.  A run records the same measurement as its roofline_gflops column,
+ * peak.  docs/theory.md section 9.  A run records the same measurement as its roofline_gflops column,
  * made in the run's measuring child with the run's threads.
  *
  * The problem is built as `odegrad run` builds it (odg_run_prepare: the same checks and
@@ -23,7 +23,7 @@ void odg_cli_roofline_usage(FILE *f)
     fprintf(f,
             "Usage: odegrad roofline [FLAGS]\n\n"
             "Measures this machine's DGEMM rate at a model's shapes: the GEMMs of one f and "
-            "one VJP\n(THEORY.md section 8), over the whole batch with OpenBLAS threading each "
+            "one VJP\n(docs/theory.md section 9), over the whole batch with OpenBLAS threading each "
             "GEMM and in\nbatch chunks with one thread each; the faster is the roofline.  For "
             "reference also the\nrate of one %d x %d x %d GEMM.  Prints them with the "
             "model's flops per f and VJP\nevaluation.  `odegrad run` records the same "

@@ -1,6 +1,6 @@
 /* The counting allocator (after Redis zmalloc): every block carries a 64-byte header with its
  * size and tag, so free needs no lookup and the accounting is exact.  Sizes accounted are the
- * bytes the caller asked for, so the peak compares directly with THEORY.md section 6.
+ * bytes the caller asked for, so the peak compares directly with docs/theory.md section 6.
  * Fault injection (after SQLite): with fail_at = k, the k-th attempt returns NULL. */
 #define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE, beyond POSIX */
 #include "odegrad/core.h"

@@ -1,5 +1,5 @@
 /* NumPy .npy files, float64 in C order only: the peers' initial states and weights come in as
- * .npy and results may go out as .npy (DESIGN.md, "Workload").  The format is NumPy's NEP 1: a
+ * .npy and results may go out as .npy (`--load`, `--save-grad`).  The format is NumPy's NEP 1: a
  * magic string, a version, a little-endian header length, a Python dict literal
  * {'descr': '<f8', 'fortran_order': False, 'shape': (64, 2), } padded with spaces and a newline,
  * then the raw data.  Reading takes versions 1.0, 2.0 and 3.0 and any formatting of the dict that

@@ -1,5 +1,5 @@
 /* The gradient methods: a gradient kind (discrete or continuous) crossed with a storage strategy
- * (store.h).  THEORY.md sections 3 (discrete adjoint), 4 (continuous adjoint) and 5 (the matrix).
+ * (store.h).  docs/theory.md sections 3 (discrete adjoint), 4 (continuous adjoint) and 5 (the matrix).
  *
  * Every method runs the same forward pass over a step grid (uniform, or the accepted steps of an
  * adaptive solve, replayed as constants), handing each step to its store; then

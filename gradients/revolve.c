@@ -2,7 +2,7 @@
  * A. Walther, "Algorithm 799: Revolve: an implementation of checkpointing for the reverse or
  * adjoint mode of computational differentiation", ACM TOMS 26(1), 2000; A. Griewank,
  * "Achieving logarithmic growth of temporal and spatial complexity in reverse automatic
- * differentiation", Optim. Methods Softw. 1, 1992).  THEORY.md section 6.
+ * differentiation", Optim. Methods Softw. 1, 1992).  docs/theory.md section 7.
  *
  * Notation: beta(s, r) = binom(s + r, s) is the longest chain that s snapshots reverse when no
  * step is advanced more than r times; beta(s, -1) = 0.  rho_s(l), the "rank" of l, is the least

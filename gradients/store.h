@@ -1,5 +1,5 @@
 /* Storage strategies: which forward data a gradient method keeps, and how it gets back the data
- * it did not keep (THEORY.md sections 5 and 6).  One strategy serves both gradient kinds: the
+ * it did not keep (docs/theory.md sections 5 and 6).  One strategy serves both gradient kinds: the
  * kind only chooses the payload kept per step.
  *
  *   every step   keep the payload of every step (backprop: the stages; the continuous adjoint:

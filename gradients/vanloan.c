@@ -1,4 +1,4 @@
-/* The exact references of THEORY.md section 7: the matrix exponential by scaling and squaring
+/* The exact references of docs/theory.md section 8: the matrix exponential by scaling and squaring
  * with Pade approximants (N. J. Higham, "The scaling and squaring method for the matrix
  * exponential revisited", SIAM J. Matrix Anal. Appl. 26(4), 2005, Algorithm 2.3), and the exact
  * continuous gradient of the linear model f = A z + b through Van Loan's block exponential

@@ -1,4 +1,4 @@
-/* Reference gradients (THEORY.md section 7), computed once and cached on disk.
+/* Reference gradients (docs/theory.md section 8), computed once and cached on disk.
  *
  * linear: the exact continuous gradient by Van Loan's block exponential (odg_vanloan_linear).
  * fine:   the discrete-exact gradient (backprop) of classic RK4 at N = 1024, 2048, ... until

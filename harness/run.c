@@ -1,14 +1,14 @@
-/* One run of one configuration (DESIGN.md "A run's record").
+/* One run of one configuration (include/odegrad/columns.def).
  *
  * Prepare: check the configuration, build the problem from a seeded odg_rng (theta, then z0,
- * then w, each ~ as DESIGN.md "Canonical problems"), overwrite what --load provides, and check the
+ * then w, each ~ as docs/theory.md section 1), overwrite what --load provides, and check the
  * method against the problem; all of it before any output file exists.
- * Execute: refuse a configuration whose THEORY.md section 6 bytes exceed the memory limit
- * (status oom), get the reference (THEORY.md section 7), and measure in a forked child: W
+ * Execute: refuse a configuration whose docs/theory.md section 6 bytes exceed the memory limit
+ * (status oom), get the reference (docs/theory.md section 8), and measure in a forked child: W
  * warm-up gradients, then R timed ones with the resident-set high-water mark reset just before
  * them, then the errors against the reference and against the discrete-exact gradient at the
  * same steps.  Right after the timed gradients, with the same threads, it measures the DGEMM rate
- * at the model's shapes (the roofline, THEORY.md section 8) that the gradient's own rate is read
+ * at the model's shapes (the roofline, docs/theory.md section 9) that the gradient's own rate is read
  * against.  The child reports after measuring and again after the errors, so a child stopped
  * late (timeout, OOM killer) still leaves its timings in the record. */
 #include "harness_impl.h"

@@ -1,6 +1,6 @@
 /* The linear vector field f(t, z) = A z + b over a batch, its VJP (BLAS and plain-loop reference
  * versions), and the seeded spectra of A (spectra.def).  Its exact continuous gradient (Van Loan)
- * is the reference of THEORY.md section 7; DESIGN.md "Canonical problems".
+ * is the reference of docs/theory.md section 8; docs/theory.md section 1.
  *
  * theta = [A (D, D), b (D)].  The field does not depend on t.  Threads: see "BLAS version".
  */
@@ -15,7 +15,7 @@
 
 /* ---- BLAS version ------------------------------------------------------------------------- */
 
-/* Determinism (DESIGN.md "Parallelism"; models.h, odg_blas_mode_resolve): F and Zbar are
+/* Determinism (include/odegrad/models.h (batch chunks and BLAS modes); models.h, odg_blas_mode_resolve): F and Zbar are
  * row-wise, so CHUNKED computes them per fixed chunk of m->chunk rows in an OpenMP loop
  * (single-threaded BLAS inside it), bit-identical for any thread count, and THREADED as one GEMM
  * split by OpenBLAS's threads, which is not.  gA sums over the batch: in both modes it is cut into

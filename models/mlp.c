@@ -1,6 +1,6 @@
 /* The MLP vector field f(t, z) = W2 tanh(W1 [z; t] + b1) + b2 over a batch, and its hand-written
  * VJP: a BLAS version (cblas_dgemm, parallel over fixed batch chunks) and a plain-loop reference
- * version that tests compare with.  THEORY.md section 8; DESIGN.md "Canonical problems"
+ * version that tests compare with.  docs/theory.md section 9; docs/theory.md section 1
  * (initialisation), "Parallelism" (chunks, BLAS modes).
  *
  * theta = [W1 (H, Din), b1 (H), W2 (D, H), b2 (D)], Din = D + time_input; with time input, t
@@ -82,7 +82,7 @@ static void mlp_bias1_grad(const mlp_parts *p, double t, const double *Gu, doubl
 /* ---- tanh --------------------------------------------------------------------------------- */
 
 /* glibc's tanh takes about 35 ns on the reference machine; with f at 4 D flops of GEMM per hidden
- * unit, at D = 64 that is 4x the GEMMs' own time, so the roofline (THEORY.md section 8) would be
+ * unit, at D = 64 that is 4x the GEMMs' own time, so the roofline (docs/theory.md section 9) would be
  * out of reach.  This tanh is branch-free so the compiler vectorizes it (about 5 ns with SSE2,
  * 2.6 with AVX2, 1.4 with AVX-512).  It uses only IEEE-754 basic operations (no libm, no FMA:
  * -ffp-contract=off), so it gives the same bits on every machine and in every vector width.

@@ -1,7 +1,7 @@
 /* The model layer's common part: names generated from models.def, spectra.def and blasmodes.def,
  * default options, option checks, the choice of BLAS mode, create/destroy dispatch to mlp.c and
  * linear.c, seeded init, named views of theta, and .npy load/save of those views.
- * THEORY.md section 8 (mlp), section 7 (linear); DESIGN.md "Canonical problems", "Parallelism".
+ * docs/theory.md section 9 (mlp), section 7 (linear); docs/theory.md section 1, "Parallelism".
  */
 #include "odegrad/models.h"
 

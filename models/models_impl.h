@@ -1,4 +1,4 @@
-/* What the models share and nobody else needs: the batch chunks (DESIGN.md "Parallelism") and the
+/* What the models share and nobody else needs: the batch chunks (include/odegrad/models.h (batch chunks and BLAS modes)) and the
  * plain-loop column sum of the reference versions. */
 #ifndef ODEGRAD_MODELS_IMPL_H
 #define ODEGRAD_MODELS_IMPL_H

@@ -1,4 +1,4 @@
-/* The roofline of THEORY.md section 8: a model's flop counts (GEMMs only) and this machine's
+/* The roofline of docs/theory.md section 9: a model's flop counts (GEMMs only) and this machine's
  * DGEMM rate, at a given shape or at a model's own shapes, so that a run can report the fraction
  * of the DGEMM rate that f, the VJP or a whole gradient reaches.
  *

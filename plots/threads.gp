@@ -4,7 +4,7 @@
 # dashed threaded (whole-batch GEMMs threaded by OpenBLAS).  Both modes are measured against
 # one baseline per method, its fastest one-thread time in either mode, so that the curves of a
 # method compare directly: higher is faster.  Chunked gradients are the same bits at every
-# thread count (DESIGN.md "Parallelism").
+# thread count (include/odegrad/models.h (batch chunks and BLAS modes)).
 figure = "threads"; experiment = "threads"; figw = 2; figh = 1.1
 load system(sprintf("dirname '%s'", ARG0)) . "/styles.gp"
 

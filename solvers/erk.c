@@ -1,5 +1,5 @@
 /* The explicit Runge-Kutta engine: one forward step and one discrete-adjoint step for every
- * tableau, the replay of a step grid, and adaptive stepping.  THEORY.md sections 2 and 3;
+ * tableau, the replay of a step grid, and adaptive stepping.  docs/theory.md sections 2 and 3;
  * Hairer, Norsett & Wanner, Solving ODEs I (2nd ed.), II.4 (step-size control, initial step).
  *
  * Determinism: every vector update is element-wise, so splitting it over threads cannot change
@@ -320,7 +320,7 @@ static double chunk_sumsq(const double *err, const double *z, const double *znex
     return s;
 }
 
-/* The error norm of THEORY.md section 2:
+/* The error norm of docs/theory.md section 2:
  * sqrt(mean((err_i / (atol + rtol max(|z_i|, |znext_i|)))^2)), summed chunk by chunk in chunk
  * order, so the value is the same for any number of threads. */
 static double error_norm(odg_erk *e, const double *err, const double *z, const double *znext,

@@ -1,5 +1,5 @@
 /* The Butcher tableaux of the explicit Runge-Kutta schemes in schemes.def, as const data (one
- * engine, solvers/erk.c, runs all of them; THEORY.md section 2).  Rationals are written as the
+ * engine, solvers/erk.c, runs all of them; docs/theory.md section 2).  Rationals are written as the
  * papers give them, a/b evaluated by the compiler, so every coefficient is the correctly rounded
  * double of the paper's exact value; c, FSAL and "adaptive" are checked or derived, never
  * trusted (tests/test_tableau.c checks every order condition).

@@ -59,7 +59,7 @@ elif cmd == "rates":  # rates CSV: gflops, roofline_gflops, roofline_frac of eve
         if r["status"] != "ok":
             assert rates == ["", "", ""], (r["status"], rates)
             continue
-        # THEORY.md section 8 and odg_model_flops: GEMM flops of one f and one VJP
+        # docs/theory.md section 9 and odg_model_flops: GEMM flops of one f and one VJP
         B, D, H = int(r["B"]), int(r["D"]), int(r["H"] or 0)  # H is empty for linear
         f, v = (4 * B * D * H, 10 * B * D * H) if r["model"] == "mlp" else \
             (2 * B * D * D, 4 * B * D * D)
@@ -229,7 +229,7 @@ grep -q "found" "$W/r3" && pass || fail "odegrad reference did not find the cach
 # N = 64: 16.8 MB, N = 512: 134.2 MB.  The difference of the two rss figures must exceed half
 # of the difference of the theory (117.4 MB / 2): the tape is touched when it is written, and
 # nothing else that grows with N is near its size.  backsolve-adjoint keeps nothing that grows
-# with N (THEORY.md section 6; its workspace is O(M + P) and the step grid is 16 bytes a step,
+# with N (docs/theory.md section 6; its workspace is O(M + P) and the step grid is 16 bytes a step,
 # 7 KiB at N = 512), so its two figures must agree within 4 MiB (allocator and library noise).
 RSS=(--model mlp --dim 64 --hidden 8 --batch 128 --repeat 1 --warmup 1 --reference none --json)
 rss() { # rss METHOD N

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `odegrad roofline`: --json prints one JSON object with the shapes, the thread counts, the
-# model's flops per f and VJP (THEORY.md section 8: mlp 4 B D H and 10 B D H, linear 2 B D^2
+# model's flops per f and VJP (docs/theory.md section 9: mlp 4 B D H and 10 B D H, linear 2 B D^2
 # and 4 B D^2), positive rates (the roofline the faster of the threaded and chunked ways) and
 # their quotient; the text names the same shapes; --threads
 # sets both thread counts; --help exits 0.  Rates are measured with --min-time 0 (three calls

@@ -1,4 +1,4 @@
-/* Determinism across thread counts (DESIGN.md "Parallelism", STYLE.md "OpenMP"): a gradient is
+/* Determinism across thread counts (include/odegrad/models.h (batch chunks and BLAS modes), the build flags of CMakeLists.txt): a gradient is
  * bit-identical for OMP_NUM_THREADS = 1, 2, 3 and 8, with fixed and adaptive steps, for the
  * discrete and both continuous kinds, in the chunked and auto BLAS modes; the threaded mode
  * (OpenBLAS splitting each GEMM, which is not bit-identical across thread counts: models.h) is

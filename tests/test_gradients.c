@@ -1,4 +1,4 @@
-/* The gradient methods (THEORY.md sections 3-7): exactness of the discrete methods against finite
+/* The gradient methods (docs/theory.md sections 3-8): exactness of the discrete methods against finite
  * differences and an independent implementation, bit-identity across storage strategies,
  * convergence of every method to the exact (Van Loan) gradient at its scheme's order, the
  * documented failure of backsolve on stiff fields, the Revolve step counts, and the memory

@@ -176,7 +176,7 @@ static void test_config_check(void)
               c.model.gain == 1 && c.grad.method == ODG_METHOD_BACKPROP && c.seed == 1 &&
               c.repeat == 3 && c.warmup == 1 && c.reference == ODG_REF_AUTO &&
               strcmp(c.experiment, "adhoc") == 0,
-          "the defaults of DESIGN.md");
+          "the defaults of `odegrad run --help`");
 
     /* an option given where it does not apply is refused with where it applies; the rules
      * themselves are walked option by option in test_options */
@@ -281,7 +281,7 @@ static void test_rates(void)
     double f, v;
     if (run_ok(&c, &rec, &f, &v)) {
         const odg_cell *cl = rec.cell;
-        /* THEORY.md section 8: f = 4 B D H, the VJP 8 B D H plus the hidden layer again */
+        /* docs/theory.md section 9: f = 4 B D H, the VJP 8 B D H plus the hidden layer again */
         CHECK(f == 4.0 * 4 * 3 * 5 && v == 10.0 * 4 * 3 * 5, "flops %g %g", f, v);
         CHECK(cl[ODG_COL_nfe_backward].i > 0 && cl[ODG_COL_nvjp].i > 0, "the counts");
         double want = ((double)(cl[ODG_COL_nfe_forward].i + cl[ODG_COL_nfe_backward].i) * f +

@@ -1,7 +1,7 @@
 /* Tests of the models layer (models/): the BLAS path against the plain-loop reference, the VJP
  * against finite differences and the dot-product identity, accumulate/overwrite semantics, the
  * linear spectra, seeded init, .npy save/load, option checks and allocation failures.
- * THEORY.md sections 7 and 8; DESIGN.md "Canonical problems".  Tolerances are derived in the
+ * docs/theory.md sections 8 and 9; docs/theory.md section 1.  Tolerances are derived in the
  * comments next to them.
  */
 #include "check.h"

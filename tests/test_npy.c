@@ -199,7 +199,7 @@ static void test_round_trip(void)
 
 static void test_numpy_files(void)
 {
-    /* Written by NumPy's np.save (shapes in DESIGN.md: D = 2, H = 64, B = 256).  The values
+    /* Written by NumPy's np.save (the mlp problem of tests/data/peers: D = 2, H = 64, B = 256).  The values
      * pinned below were decoded from the files' bytes with Python's struct module. */
     static const struct {
         const char *name;

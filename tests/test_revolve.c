@@ -1,4 +1,4 @@
-/* Binomial checkpointing (Griewank & Walther, Revolve, ACM TOMS 26, 2000; THEORY.md section 6):
+/* Binomial checkpointing (Griewank & Walther, Revolve, ACM TOMS 26, 2000; docs/theory.md section 7):
  * odg_revolve_cost against a brute-force dynamic programme and the worked values, the split
  * against the optimality identity, and a simulation of the recursive schedule that counts forward
  * steps and live snapshots and checks that every step is reversed once, in order.  All integer:

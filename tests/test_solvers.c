@@ -1,5 +1,5 @@
 /* The explicit Runge-Kutta engine (solvers/erk.c running the tableaux of solvers/tableaux.c),
- * through the public API of include/odegrad/solvers.h.  THEORY.md section 2 (steps, adaptive
+ * through the public API of include/odegrad/solvers.h.  docs/theory.md section 2 (steps, adaptive
  * stepping, FSAL, dense output) and section 3 (the discrete adjoint of a step); Hairer, Norsett &
  * Wanner, Solving ODEs I (2nd ed.), II.3 (order), II.4 (step-size control), II.6 (dense output).
  *
@@ -310,7 +310,7 @@ static void test_backwards_grid(void)
  * checked step by step by accept_hook below. */
 #define ADAPT_FACTOR 20.0
 
-/* Every accepted step must have an error norm <= 1 (THEORY.md section 2).  The hook recomputes
+/* Every accepted step must have an error norm <= 1 (docs/theory.md section 2).  The hook recomputes
  * err = h sum_i (b_i - bt_i) K_i and the weighted RMS norm from what the step shows.  Its sums
  * round differently from the engine's by at most (s + 2) u h sum_i |b_i - bt_i| |K_i| per
  * component, so each step is held to 1 plus that rounding scaled by its weight. */

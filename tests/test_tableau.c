@@ -1,4 +1,4 @@
-/* Every Butcher tableau against the theory (THEORY.md section 2; Hairer, Norsett & Wanner,
+/* Every Butcher tableau against the theory (docs/theory.md section 2; Hairer, Norsett & Wanner,
  * Solving ODEs I, II.2): shape, c_i = sum_j a_ij, all rooted-tree order conditions of b up to
  * the stated order and the failure of at least one of the next order (so the stated order is the
  * exact order), the same for the embedded weights, FSAL and "adaptive" for exactly the schemes

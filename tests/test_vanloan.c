@@ -1,7 +1,7 @@
-/* The references of THEORY.md section 7: odg_expm (Higham 2005, scaling and squaring with Pade
+/* The references of docs/theory.md section 8: odg_expm (Higham 2005, scaling and squaring with Pade
  * approximants) on matrices whose exponential is known in closed form, across every Pade degree
  * and with squaring; and odg_vanloan_linear (Van Loan 1978) against a closed-form loss, central
- * finite differences of the loss, and a fine RK4 solve with its exact discrete adjoint (THEORY.md
+ * finite differences of the loss, and a fine RK4 solve with its exact discrete adjoint (docs/theory.md
  * section 3), which tells a transposed block apart.
  *
  * Tolerances.  u = 2^-53.  Higham's theta_m make the backward error of the Pade step at most
@@ -308,7 +308,7 @@ static void lin_f(size_t D, const double *A, const double *b, const double *z, d
     }
 }
 
-/* Classic RK4 over N steps and its exact discrete adjoint (THEORY.md section 3), per sample:
+/* Classic RK4 over N steps and its exact discrete adjoint (docs/theory.md section 3), per sample:
  * returns the loss and writes gA (D x D), gb (D), gz0 (B x D). */
 #define RK4_N 1000
 static double rk4_adjoint(size_t D, size_t B, const double *A, const double *b, const double *z0,

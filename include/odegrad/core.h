@@ -2,7 +2,7 @@
  * and the CPU count.
  *
  * Everything a gradient method keeps goes through an odg_mem, so its peak is exact and can be
- * compared with THEORY.md section 6.  Nothing here prints, aborts or exits.
+ * compared with docs/theory.md section 6.  Nothing here prints, aborts or exits.
  */
 #ifndef ODEGRAD_CORE_H
 #define ODEGRAD_CORE_H

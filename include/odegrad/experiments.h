@@ -1,6 +1,6 @@
 /* odegrad experiments: a sweep file (experiments/NAME.ini) read into a list of run
  * configurations, and those configurations measured one by one through the harness (each in
- * its own forked child, DESIGN.md "Layers"), appended to a results file that a resumed sweep
+ * its own forked child, README.md, "Layout"), appended to a results file that a resumed sweep
  * reads back.  The file's keys are the options of options.def (their flags without dashes, or
  * their column names); where a key applies, what its values mean and what is refused are the
  * options table's, so a sweep accepts exactly what `odegrad run` accepts.  Messages name the

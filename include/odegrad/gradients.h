@@ -1,4 +1,4 @@
-/* odegrad gradients: the methods of THEORY.md section 5 (a gradient kind crossed with a storage
+/* odegrad gradients: the methods of docs/theory.md section 5 (a gradient kind crossed with a storage
  * strategy), the Van Loan reference of section 7, and the Revolve schedule of section 6. */
 #ifndef ODEGRAD_GRADIENTS_H
 #define ODEGRAD_GRADIENTS_H
@@ -140,7 +140,7 @@ typedef struct odg_grad_memory {
 odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, long N,
                                odg_grad_memory *m);
 
-/* ---- references (THEORY.md section 7) ----------------------------------------------------- */
+/* ---- references (docs/theory.md section 8) ----------------------------------------------------- */
 
 /* E = exp(A), A and E (n x n) row-major (may not alias).  Scaling and squaring with the [13/13]
  * Pade approximant (Higham 2005, SIAM J. Matrix Anal. Appl. 26(4)); solves through LAPACKE.

@@ -1,8 +1,8 @@
 /* odegrad harness: one configuration, honestly measured, recorded with provenance.
- * DESIGN.md "A run's record"; THEORY.md sections 6 (memory) and 7 (references and errors).
+ * include/odegrad/columns.def; docs/theory.md sections 6 (memory) and 7 (references and errors).
  *
  * A run is prepared (the configuration checked, the problem built from a seed and optional .npy
- * files, the method checked against it), then executed: a configuration whose THEORY.md section 6
+ * files, the method checked against it), then executed: a configuration whose docs/theory.md section 6
  * bytes exceed the memory limit is refused and recorded as `oom`; otherwise a forked child warms
  * up, times R gradients, measures its own peak resident memory and the errors against the
  * references, and passes its results back through a pipe.  A child that dies or runs past the
@@ -52,7 +52,7 @@ void odg_cell_int(odg_cell *c, long long v);
 void odg_cell_real(odg_cell *c, double x); /* a non-finite x is EMPTY */
 void odg_cell_empty(odg_cell *c);
 
-/* ---- references (THEORY.md section 7) ----------------------------------------------------- */
+/* ---- references (docs/theory.md section 8) ----------------------------------------------------- */
 
 typedef enum { ODG_REF_AUTO, ODG_REF_ANALYTIC, ODG_REF_FINE, ODG_REF_NONE } odg_ref_kind;
 
@@ -75,7 +75,7 @@ typedef struct odg_ref_info {
     char path[1024]; /* the cache file ("" when it could not be written) */
 } odg_ref_info;
 
-/* The reference's convergence target and its cap (THEORY.md section 7). */
+/* The reference's convergence target and its cap (docs/theory.md section 8). */
 #define ODG_REF_N0 1024L
 #define ODG_REF_NMAX 65536L
 #define ODG_REF_TOL 1e-12

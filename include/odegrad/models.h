@@ -1,5 +1,5 @@
 /* odegrad models: vector fields over a batch, each with f and a hand-written VJP.
- * THEORY.md section 8 (mlp); section 7 (linear, whose gradient is known exactly).
+ * docs/theory.md section 9 (mlp); section 7 (linear, whose gradient is known exactly).
  *
  * Arrays are row-major, one sample per row: Z, F, G, Zbar are (B, D).  The parameters are one
  * contiguous vector theta (P) with named views (W1, b1, W2, b2 or A, b).
@@ -27,7 +27,7 @@ typedef enum {
     ODG_NSPECTRA
 } odg_spectrum;
 
-/* How f and the VJP use threads (DESIGN.md "Parallelism"; blasmodes.def).  AUTO is resolved at
+/* How f and the VJP use threads (include/odegrad/models.h (batch chunks and BLAS modes); blasmodes.def).  AUTO is resolved at
  * create to THREADED or CHUNKED; a model never runs in AUTO. */
 typedef enum {
 #define ODG_BLAS_MODE(e, name, desc) ODG_BLAS_##e,
@@ -149,7 +149,7 @@ void odg_model_destroy(odg_model **m);
  * error the model keeps its mode. */
 odg_status odg_model_set_blas_mode(odg_model *m, odg_blas_mode want);
 
-/* Seeded initialisation (DESIGN.md "Canonical problems"), drawing from rng in view order:
+/* Seeded initialisation (docs/theory.md section 1), drawing from rng in view order:
  * mlp: W1 ~ N(0, g^2/Din) (Din = D or D+1), b1 = 0.1, W2 ~ N(0, g^2/H), b2 = 0.1;
  * linear: A by spectrum, b = 0.1. */
 odg_status odg_model_init(odg_model *m, odg_rng *rng);
@@ -176,10 +176,10 @@ odg_status odg_model_load(odg_model *m, const char *dir, unsigned *loaded, char 
 odg_status odg_model_save(const odg_model *m, const double *v, const char *dir, const char *prefix,
                           char err[ODG_ERRLEN]);
 
-/* ---- the roofline (models/roofline.c; THEORY.md section 8) ---------------------------------- */
+/* ---- the roofline (models/roofline.c; docs/theory.md section 9) ---------------------------------- */
 
 /* Floating-point operations of one f and one VJP of this model, counting the GEMMs only (2 per
- * multiply-add; the bias, tanh and column-sum passes are left out, as THEORY.md section 8 does):
+ * multiply-add; the bias, tanh and column-sum passes are left out, as docs/theory.md section 9 does):
  *   mlp:    f = 4 B D H;  vjp = 8 B D H (four GEMMs) + 2 B D H (the hidden layer it recomputes)
  *   linear: f = 2 B D^2;  vjp = 4 B D^2
  * A solve's count is nfe * f + nvjp * vjp; its rate over the measured DGEMM rate is the

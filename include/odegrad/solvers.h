@@ -1,6 +1,6 @@
 /* odegrad solvers: explicit Runge-Kutta tableaux as data, and one engine that runs all of them
  * forward (fixed steps, a replayed step grid, or adaptive steps) and runs the discrete adjoint
- * of a step backwards.  THEORY.md sections 2 and 3.
+ * of a step backwards.  docs/theory.md sections 2 and 3.
  *
  * The engine integrates any system y' = f(t, y) of length n given as an odg_system; models and
  * the augmented adjoint systems of gradients/ are all plugged in this way.
@@ -164,7 +164,7 @@ double *odg_erk_stages(odg_erk *e);
  * struct included: exactly what the counting allocator is asked for. */
 size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n, unsigned parts);
 
-/* Reverse of one step (THEORY.md section 3): with the stage inputs Zst (s x n) of the step
+/* Reverse of one step (docs/theory.md section 3): with the stage inputs Zst (s x n) of the step
  * taken from t with size h, maps lam = dL/dz_{n+1} to dL/dz_n in place and adds the step's
  * parameter gradient into gp (np).  Stages whose cotangent is identically zero are skipped. */
 odg_status odg_erk_adjoint_step(odg_erk *e, const odg_system *sys, double t, double h,
@@ -182,7 +182,7 @@ odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g
                             const odg_erk_hook *hook);
 
 /* Adaptive integration from t0 to t1 (either direction).  Appends the accepted steps to grid
- * (which it resets first; may be NULL).  THEORY.md section 2: error norm, PI controller, HNW
+ * (which it resets first; may be NULL).  docs/theory.md section 2: error norm, PI controller, HNW
  * initial step. */
 odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
                                 const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
