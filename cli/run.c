@@ -385,8 +385,8 @@ static void print_summary(FILE *f, const odg_run_record *rec)
         if (cl[ODG_COL_err_vs_reference].type == ODG_CELL_REAL) {
             const odg_ref_info *ri = &rec->ref;
             if (ri->kind == ODG_REF_FINE) {
-                snprintf(d, sizeof d, "fine: %s N=%ld%s", ri->scheme, ri->N,
-                         ri->converged ? "" : ", not converged");
+                snprintf(d, sizeof d, "fine: %s N=%ld, stated error %.1e%s", ri->scheme, ri->N,
+                         ri->error, ri->converged ? "" : ", NOT converged");
             } else {
                 snprintf(d, sizeof d, "%s", odg_ref_kind_name(ri->kind));
             }
@@ -513,8 +513,10 @@ int odg_cli_reference(int argc, char **argv)
     } else {
         printf("reference  %s", odg_ref_kind_name(ri.kind));
         if (ri.kind == ODG_REF_FINE) {
-            printf(": %s, %s, N=%ld, %s (change at the last doubling %.3e)", ri.scheme, ri.method,
-                   ri.N, ri.converged ? "converged" : "NOT converged", ri.change);
+            printf(": %s, %s, N=%ld, %s (change at the last doubling %.3e; against %s: "
+                   "%.3e)",
+                   ri.scheme, ri.method, ri.N, ri.converged ? "converged" : "NOT converged",
+                   ri.change, ri.second, ri.error);
         }
         printf("\nloss       %.17g\n", ri.loss);
         printf("key        %s\n", ri.key);

@@ -624,6 +624,8 @@ static json_t *ref_json(const odg_ref_info *ri)
         json_object_set_new(o, "converged", json_boolean(ri->converged));
         json_object_set_new(o, "change", real_or_null(ri->change));
         json_object_set_new(o, "tolerance", json_real(ODG_REF_TOL));
+        json_object_set_new(o, "second", json_string(ri->second));
+        json_object_set_new(o, "error", real_or_null(ri->error));
     }
     json_object_set_new(o, "loss", real_or_null(ri->loss));
     json_object_set_new(o, "cached", json_boolean(ri->cached));

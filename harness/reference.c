@@ -1,19 +1,25 @@
 /* Reference gradients (docs/theory.md section 8), computed once and cached on disk.
  *
  * linear: the exact continuous gradient by Van Loan's block exponential (odg_vanloan_linear).
- * fine:   the discrete-exact gradient (backprop) of classic RK4 at N = 1024, 2048, ... until
- *         halving the step changes the gradient by less than 1e-12 relative (capped at 2^16;
- *         whether it converged is recorded).  When the tape would not fit, binomial
- *         checkpointing gives the same discrete-exact gradient in little memory.
+ * fine:   computed by a scheme of higher order than any under test, and checked by another:
+ *         the discrete-exact gradient (backprop) of dopri8 (order 8) at N = 32, 64, ... until
+ *         halving the step changes the gradient by less than 1e-12 relative (capped at 2^16),
+ *         then the discrete-exact gradient of dopri5 with its own adaptive steps at tolerance
+ *         1e-13, whose distance to the first is the reference's stated error.  It converged when
+ *         both hold: the change below 1e-12 and the two within 1e-9.  When a tape would not fit,
+ *         binomial checkpointing gives the same discrete-exact gradient in little memory.
  *
  * The cache file <dir>/<key>.ref is a small header and the raw doubles (gtheta, then gz0), written
  * to a temporary file and renamed, so a reader never sees half a file.  The key is an FNV-1a 64
- * hash of everything that determines the reference: the reference kind, the model kind and
- * sizes, t1, gain, seed, time input, spectrum, stiffness, and the bytes of theta, z0 and w
- * themselves (so a loaded problem, or a changed initialisation, can never hit a stale entry).
+ * hash of everything that determines the reference's bits: the reference kind and how it is
+ * computed, the model kind and sizes, t1, gain, seed, time input, spectrum, stiffness, the bytes
+ * of theta, z0 and w themselves (so a loaded problem, or a changed initialisation, can never hit
+ * a stale entry), the BLAS mode, batch chunk and thread count, and OpenBLAS's kernel (a GEMM's
+ * rounding depends on the kernel, and in threaded mode and LAPACK on the thread count).
  * The gradient is computed in a child process (no OpenMP in the parent before it forks). */
 #include "harness_impl.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -25,15 +31,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define REF_MAGIC "ODGREF1\n"
+#define REF_MAGIC "ODGREF2\n"
 
 typedef struct ref_head {
     char magic[8];
     uint64_t key, P, M;
     int64_t N;
     int32_t kind, status, converged, pad;
-    double change, loss;
-    char scheme[16], method[32];
+    double change, loss, error;
+    char scheme[16], method[32], second[48];
 } ref_head;
 
 static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
@@ -41,7 +47,7 @@ static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
     const odg_run_config *c = &r->cfg;
     const odg_model *m = r->model;
     int linear = c->model.kind == ODG_MODEL_LINEAR;
-    static const char version[] = "odegrad reference v1";
+    static const char version[] = "odegrad reference v2: dopri8 doubling, dopri5 check";
     int64_t ints[] = {kind,
                       c->model.kind,
                       (int64_t)m->D,
@@ -52,10 +58,15 @@ static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
                       linear ? (int64_t)c->model.spectrum : -1,
                       (int64_t)c->seed,
                       ODG_REF_N0,
-                      ODG_REF_NMAX};
-    double reals[] = {r->prob.t0, r->prob.t1, c->model.gain, linear ? c->model.stiffness : 0.0,
-                      ODG_REF_TOL};
+                      ODG_REF_NMAX,
+                      (int64_t)m->blas,
+                      (int64_t)m->chunk,
+                      c->threads};
+    double reals[] = {r->prob.t0,   r->prob.t1,    c->model.gain, linear ? c->model.stiffness : 0.0,
+                      ODG_REF_TOL, ODG_REF_RTOL2, ODG_REF_AGREE};
     uint64_t h = odg_fnv1a(ODG_FNV_OFFSET, version, sizeof version);
+    const char *core = openblas_get_corename();
+    h = odg_fnv1a(h, core ? core : "", core ? strlen(core) : 0);
     h = odg_fnv1a(h, ints, sizeof ints);
     h = odg_fnv1a(h, reals, sizeof reals);
     size_t M = m->B * m->D;
@@ -108,6 +119,7 @@ static int cache_read(const char *path, uint64_t key, size_t P, size_t M, ref_he
     fclose(f);
     h->scheme[sizeof h->scheme - 1] = '\0';
     h->method[sizeof h->method - 1] = '\0';
+    h->second[sizeof h->second - 1] = '\0';
     return ok ? 0 : -1;
 }
 
@@ -153,7 +165,27 @@ static odg_status analytic(odg_run *r, double *g, ref_head *h)
                            r->prob.t0, r->prob.t1, &loss, g + A->offset, g + b->offset, g + m->P);
     h->loss = loss;
     h->converged = 1;
+    h->error = NAN;
+    snprintf(h->method, sizeof h->method, "%s", "vanloan");
     return st;
+}
+
+/* The discrete-exact gradient of problem p (backprop, or binomial checkpointing when the tape
+ * would not fit the budget); N is its step count (adaptive: 0, the method is chosen for the
+ * accepted steps of a first estimate). */
+static odg_status exact_gradient(const ref_ctx *rc, const odg_problem *p, long N, double *g,
+                                 odg_grad_stats *S, char method[32])
+{
+    odg_grad_opts o;
+    odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
+    if (N > 0 && odg_method_bytes(p, &o, N) > rc->budget) {
+        odg_grad_opts_default(&o, ODG_METHOD_BACKPROP_CHECKPOINT);
+        o.schedule = ODG_SCHEDULE_BINOMIAL;
+    }
+    snprintf(method, 32, "%s", odg_method_name(o.method));
+    odg_mem mem;
+    odg_mem_init(&mem);
+    return odg_gradient(p, &o, &mem, g, g + rc->r->model->P, S);
 }
 
 static odg_status fine(const ref_ctx *rc, double *g, double *prev, ref_head *h)
@@ -161,40 +193,52 @@ static odg_status fine(const ref_ctx *rc, double *g, double *prev, ref_head *h)
     odg_run *r = rc->r;
     size_t n = r->model->P + r->model->B * r->model->D;
     odg_problem p = r->prob;
-    p.tab = odg_scheme_tableau(ODG_SCHEME_RK4);
+    p.tab = odg_scheme_tableau(ODG_SCHEME_DOPRI8);
+    p.grid = NULL;
     memset(&p.adapt, 0, sizeof p.adapt);
-    snprintf(h->scheme, sizeof h->scheme, "%s", odg_scheme_name(ODG_SCHEME_RK4));
-    h->change = NAN;
+    snprintf(h->scheme, sizeof h->scheme, "%s", odg_scheme_name(ODG_SCHEME_DOPRI8));
+    h->change = h->error = NAN;
+    odg_grad_stats S;
+    int doubled = 0;
     for (long N = ODG_REF_N0;; N *= 2) {
         p.steps = N;
-        odg_grad_opts o;
-        odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
-        if (odg_method_bytes(&p, &o, N) > rc->budget) {
-            odg_grad_opts_default(&o, ODG_METHOD_BACKPROP_CHECKPOINT);
-            o.schedule = ODG_SCHEDULE_BINOMIAL;
-        }
-        odg_mem mem;
-        odg_mem_init(&mem);
-        odg_grad_stats S;
-        odg_status st = odg_gradient(&p, &o, &mem, g, g + r->model->P, &S);
+        odg_status st = exact_gradient(rc, &p, N, g, &S, h->method);
         if (st != ODG_OK) {
             return st;
         }
         h->N = N;
         h->loss = S.loss;
-        snprintf(h->method, sizeof h->method, "%s", odg_method_name(o.method));
         if (N > ODG_REF_N0) {
             h->change = odg_rel_err(prev, g, n);
             if (h->change < ODG_REF_TOL) {
-                h->converged = 1;
-                return ODG_OK;
+                doubled = 1;
+                break;
             }
         }
         if (N >= ODG_REF_NMAX) {
-            return ODG_OK; /* not converged: recorded as such */
+            break; /* not converged: recorded as such */
         }
         memcpy(prev, g, n * sizeof *g);
     }
+    /* the second computation, into prev: another scheme and its own steps */
+    odg_problem q = r->prob;
+    q.tab = odg_scheme_tableau(ODG_SCHEME_DOPRI5);
+    q.grid = NULL;
+    q.steps = 0;
+    odg_adapt_defaults(&q.adapt, ODG_REF_RTOL2, ODG_REF_RTOL2);
+    q.adapt.max_steps = 4 * ODG_REF_NMAX;
+    char m2[32];
+    odg_status st = exact_gradient(rc, &q, 0, prev, &S, m2);
+    if (st == ODG_OK) {
+        h->error = odg_rel_err(prev, g, n);
+        snprintf(h->second, sizeof h->second, "dopri5 rtol=%g, %ld steps", ODG_REF_RTOL2,
+                 S.steps);
+    } else {
+        snprintf(h->second, sizeof h->second, "dopri5 rtol=%g: %s", ODG_REF_RTOL2,
+                 odg_status_str(st));
+    }
+    h->converged = doubled && st == ODG_OK && h->error < ODG_REF_AGREE;
+    return ODG_OK;
 }
 
 static int reference_child(void *vctx, int fd)
@@ -238,6 +282,8 @@ static void info_from_head(odg_ref_info *info, const ref_head *h)
     info->converged = h->converged;
     info->change = h->change;
     info->loss = h->loss;
+    info->error = h->error;
+    snprintf(info->second, sizeof info->second, "%s", h->second);
 }
 
 /* Hands g to the caller, or frees it when the caller does not want it. */
@@ -259,7 +305,7 @@ odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char
         *gref = NULL;
     }
     memset(info, 0, sizeof *info);
-    info->change = info->loss = NAN;
+    info->change = info->loss = info->error = NAN;
     odg_ref_kind kind = r->cfg.reference;
     if (kind == ODG_REF_AUTO) {
         kind = r->cfg.model.kind == ODG_MODEL_LINEAR ? ODG_REF_ANALYTIC : ODG_REF_FINE;

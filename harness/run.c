@@ -306,7 +306,7 @@ static void record_config(const odg_run *r, odg_run_record *rec)
     rec->rss_baseline_bytes = NAN;
     rec->roofline_s = NAN;
     rec->ref.kind = ODG_REF_NONE;
-    rec->ref.change = rec->ref.loss = NAN;
+    rec->ref.change = rec->ref.loss = rec->ref.error = NAN;
 }
 
 static void set_status(odg_run_record *rec, const char *status, const char *fmt, ...)
@@ -717,6 +717,16 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
         if (odg_run_reference(r, &rec->ref, &gref, e2) != ODG_OK) {
             /* no reference: err_vs_reference stays empty, the detail says why */
             odg_fmt(rec->message, sizeof rec->message, "no reference: %s", e2);
+        } else {
+            const odg_ref_info *ri = &rec->ref;
+            char how[ODG_CELL_STRLEN];
+            if (ri->kind == ODG_REF_FINE) {
+                odg_fmt(how, sizeof how, "%s N=%ld", ri->scheme, ri->N);
+            } else {
+                odg_fmt(how, sizeof how, "%s", ri->method);
+            }
+            odg_cell_str(&rec->cell[ODG_COL_ref_method], how);
+            odg_cell_real(&rec->cell[ODG_COL_ref_error], ri->error);
         }
     }
 

@@ -17,7 +17,7 @@ NMIN = STATS_min; NMAX = STATS_max
 # by error and stay apart.
 set table $runs separator comma
 plot csv using (bytes("accounted_peak_bytes")): \
-               (strcol("status") eq "ok" ? bytes("err_vs_reference") : NaN) with table
+               (strcol("status") eq "ok" ? err("err_vs_reference") : NaN) with table
 unset table
 set format xy "%.17g"   # table output uses the axis formats
 set table $sorted
@@ -39,8 +39,9 @@ set format y "10^{%L}"
 set xlabel "accounted peak memory of one gradient"
 set ylabel "relative L2 error of the gradient against the reference"
 set key bottom left
+@ZERO_LINE
 plot $front using 1:2 with steps ls 21 title "Pareto front", \
      $front using 1:2 with points pt 6 ps 2.2 lc rgb "#444444" notitle, \
      for [i=1:NM] csv \
-         using (pick(method(i), bytes("accounted_peak_bytes"))):(bytes("err_vs_reference")) \
+         using (pick(method(i), bytes("accounted_peak_bytes"))):(err("err_vs_reference")) \
          with linespoints ls i title method(i)

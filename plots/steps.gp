@@ -40,6 +40,7 @@ plot for [i=1:NM] csv using (pick(method(i), column("steps"))):(bytes("rss_peak_
 set title "gradient error against the reference"
 set ylabel "relative L2 error of (g_{/Symbol q}, g_{z0})"
 set format y "10^{%L}"
-plot for [i=1:NM] csv using (pick(method(i), column("steps"))):(bytes("err_vs_reference")) \
+@ZERO_LINE
+plot for [i=1:NM] csv using (pick(method(i), column("steps"))):(err("err_vs_reference")) \
          with linespoints ls i title method(i)
 unset multiplot

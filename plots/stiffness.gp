@@ -29,7 +29,7 @@ set label "100 % error" at graph 0.02, first 1.8 font ",8" tc rgb "#555555"
 set key bottom right
 # failures of several methods at one S would hide each other: spread them a little sideways
 nudge(i) = 1 + 0.06 * (i - (NM + 1) / 2.0)
-plot for [i=1:NM] csv using (fine(method(i)) ? column("stiffness") : NaN):"err_vs_reference" \
+plot for [i=1:NM] csv using (fine(method(i)) ? column("stiffness") : NaN):(err("err_vs_reference")) \
          with linespoints ls i title method(i), \
      for [i=1:NM] csv using (failed(method(i)) ? column("stiffness") * nudge(i) : NaN):(FAILED) \
          with points ls 10 + i ps 1.3 notitle

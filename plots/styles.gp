@@ -55,6 +55,16 @@ set datafile missing NaN
 ok(m) = strcol("method") eq m && strcol("status") eq "ok"
 pick(m, x) = ok(m) ? x : NaN
 bytes(c) = column(c) > 0 ? column(c) : NaN
+# An error column: a zero (the gradient equal to the reference to the last bit) is drawn at the
+# floor ERR_ZERO, which ZERO_LINE marks on the plot, never dropped from the log axis; an empty
+# field (no reference) stays out.
+ERR_ZERO = 1e-17
+err(c) = strlen(strcol(c)) == 0 ? NaN : column(c) > 0 ? column(c) : ERR_ZERO
+ZERO_LINE = "set yrange [ERR_ZERO / 4:*]; " . \
+            "set arrow 99 from graph 0, first ERR_ZERO to graph 1, first ERR_ZERO nohead " . \
+            "dt 3 lc rgb '#777777'; set label 99 'exactly 0' at graph 0.98, first ERR_ZERO * 3 " . \
+            "right font ',8' tc rgb '#555555'"
+NO_ZERO_LINE = "unset arrow 99; unset label 99; set yrange [*:*]"
 
 set grid xtics ytics mxtics mytics lc rgb "#e0e0e0" lw 1, lc rgb "#f2f2f2" lw 1
 set key top left box opaque samplen 2.5 spacing 1.1 font ",8"

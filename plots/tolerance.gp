@@ -25,12 +25,13 @@ set ylabel "relative L2 error of the gradient against the reference"
 set format y "10^{%L}"
 
 set title "error against function evaluations (solid: dopri5, dashed: tsit5)"
+@ZERO_LINE
 set xlabel "f evaluations, forward + backward"
 set format x "10^{%L}"
 set key bottom left
 plot for [i=1:NM] for [j=1:2] csv \
          using (sel(method(i), j, column("nfe_forward") + column("nfe_backward"))): \
-               "err_vs_reference" \
+               (err("err_vs_reference")) \
          with linespoints ls (j == 1 ? i : 10 + i) title (j == 1 ? method(i) : "")
 
 set title "error against time (solid: dopri5, dashed: tsit5)"
@@ -38,6 +39,6 @@ set xlabel "median time of one gradient"
 set format x @FMT_SECONDS
 unset key
 plot for [i=1:NM] for [j=1:2] csv \
-         using (sel(method(i), j, column("time_median_s"))):"err_vs_reference" \
+         using (sel(method(i), j, column("time_median_s"))):(err("err_vs_reference")) \
          with linespoints ls (j == 1 ? i : 10 + i) notitle
 unset multiplot

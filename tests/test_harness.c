@@ -330,6 +330,66 @@ static void test_rates(void)
     config_err(&c, "--roofline-gflops");
 }
 
+/* The fine reference is independent of what it measures: on the linear field, whose exact
+ * gradient Van Loan's block exponential gives, it must converge and agree with that gradient.
+ * dopri8 converged by halving h to a change below 1e-12 leaves a discretisation error of about
+ * that change / (2^8 - 1), and the exponential itself is exact to a few ulps times its
+ * condition, so 1e-11 leaves a hundredfold margin; the stated error (the distance to dopri5 at
+ * tolerance 1e-13) must lie below the agreement bound, and the cache key must differ between
+ * the two kinds and between thread counts. */
+static void test_fine_reference(void)
+{
+    char dir[] = "/tmp/odg_ref_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    odg_run_config c;
+    char err[ODG_ERRLEN];
+    odg_run_config_default(&c);
+    c.model.kind = ODG_MODEL_LINEAR;
+    c.model.D = 4;
+    c.model.B = 3;
+    c.model.spectrum = ODG_SPECTRUM_SPIRAL;
+    c.t1 = 2;
+    c.threads = 1;
+    c.cache_dir = dir;
+    double *g[2] = {NULL, NULL};
+    odg_ref_info ri[2];
+    size_t n = 0;
+    for (int k = 0; k < 2; k++) {
+        c.reference = k ? ODG_REF_FINE : ODG_REF_ANALYTIC;
+        odg_run *r = NULL;
+        CHECK(odg_run_prepare(&r, &c, err) == ODG_OK, "prepare: %s", err);
+        if (!r) {
+            return;
+        }
+        n = odg_run_model(r)->P + 4 * 3;
+        CHECK(odg_run_reference(r, &ri[k], &g[k], err) == ODG_OK, "reference: %s", err);
+        odg_run_destroy(&r);
+    }
+    if (g[0] && g[1]) {
+        double e = check_rel_diff(g[1], g[0], n);
+        printf("fine reference (%s N=%ld, %s, stated error %.2e) against Van Loan: %.2e\n",
+               ri[1].scheme, ri[1].N, ri[1].second, ri[1].error, e);
+        CHECK(ri[1].converged == 1 && strcmp(ri[1].scheme, "dopri8") == 0, "fine converged");
+        CHECK(e < 1e-11, "fine reference off the exact gradient by %.3e", e);
+        CHECK(ri[1].error < ODG_REF_AGREE, "stated error %.3e", ri[1].error);
+        CHECK(strcmp(ri[0].key, ri[1].key) != 0, "one key for two kinds");
+    }
+    free(g[0]);
+    free(g[1]);
+    /* another thread count is another cache entry (the bits may depend on it) */
+    c.threads = 2;
+    odg_run *r = NULL;
+    odg_ref_info r2;
+    if (odg_run_prepare(&r, &c, err) == ODG_OK) {
+        CHECK(odg_run_reference(r, &r2, NULL, err) == ODG_OK, "reference: %s", err);
+        CHECK(strcmp(r2.key, ri[1].key) != 0, "the thread count is not in the cache key");
+    }
+    odg_run_destroy(&r);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void)
 {
     test_header();
@@ -338,5 +398,6 @@ int main(void)
     test_config_check();
     test_refused();
     test_rates();
+    test_fine_reference();
     return check_done("test_harness");
 }

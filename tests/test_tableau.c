@@ -25,9 +25,9 @@
 
 /* ---- rooted trees ------------------------------------------------------------------------- */
 
-/* Order 6 is needed to show that the order-5 schemes are not of order 6. */
-#define MAX_ORDER 6
-#define MAX_TREES 64
+/* Order 9 is needed to show that dopri8 is not of order 9: 486 trees of order 1 to 9. */
+#define MAX_ORDER 9
+#define MAX_TREES 512
 #define MAX_KIDS (MAX_ORDER - 1)
 
 /* A rooted tree is the multiset of its root's subtrees, stored as indices of smaller trees in
@@ -187,6 +187,7 @@ static const expect expected[] = {
     {ODG_SCHEME_HEUN, 2, 2, 0, 0, 0},   {ODG_SCHEME_RK4, 4, 4, 0, 0, 0},
     {ODG_SCHEME_RK38, 4, 4, 0, 0, 0},   {ODG_SCHEME_BOSH3, 4, 3, 2, 1, 0},
     {ODG_SCHEME_DOPRI5, 7, 5, 4, 1, 4}, {ODG_SCHEME_TSIT5, 7, 5, 4, 1, 0},
+    {ODG_SCHEME_DOPRI8, 12, 8, 0, 0, 0},
 };
 
 static void check_shape(const odg_tableau *tab, const expect *x)
@@ -335,8 +336,8 @@ static void check_names(void)
 int main(void)
 {
     make_trees();
-    /* 1, 2, 4, 8, 17, 37 conditions up to orders 1..6 (HNW I, Table II.2.1). */
-    static const int cumulative[MAX_ORDER + 1] = {0, 1, 2, 4, 8, 17, 37};
+    /* 1, 2, 4, 8, 17, 37, 85, 200, 486 conditions up to orders 1..9 (HNW I, Table II.2.1). */
+    static const int cumulative[MAX_ORDER + 1] = {0, 1, 2, 4, 8, 17, 37, 85, 200, 486};
     for (int n = 1; n <= MAX_ORDER; n++) {
         CHECK(first_of_order[n + 1] == cumulative[n], "%d trees of order <= %d, expected %d",
               first_of_order[n + 1], n, cumulative[n]);

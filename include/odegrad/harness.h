@@ -67,18 +67,27 @@ typedef struct odg_ref_info {
     char method[32];   /* fine: the discrete-exact method used ("backprop" or
                           "backprop-checkpoint" when the tape would not fit) */
     long N;            /* fine: the step count used; analytic: 0 */
-    int converged;     /* fine: halving h changed the gradient by < 1e-12 relative */
+    int converged;     /* fine: halving h changed the gradient by < ODG_REF_TOL relative, and the
+                          second computation agrees within ODG_REF_AGREE; analytic: 1 */
     double change;     /* fine: that relative change at the last doubling */
+    char second[48];   /* fine: the independent second computation ("dopri5 rtol=1e-13") */
+    double error;      /* fine: relative L2 distance between the two computations, the
+                          reference's stated error; analytic: NaN (exact up to rounding) */
     double loss;
     int cached;      /* 1: read from the cache, 0: computed by this process */
     char key[17];    /* the cache key, 16 hex digits */
     char path[1024]; /* the cache file ("" when it could not be written) */
 } odg_ref_info;
 
-/* The reference's convergence target and its cap (docs/theory.md section 8). */
-#define ODG_REF_N0 1024L
+/* The fine reference (docs/theory.md section 8): dopri8 at N = ODG_REF_N0, 2 N0, ... until
+ * halving h changes the gradient by less than ODG_REF_TOL (capped at ODG_REF_NMAX), checked
+ * against a second computation of another scheme, dopri5 with its own steps at tolerance
+ * ODG_REF_RTOL2, which must agree within ODG_REF_AGREE. */
+#define ODG_REF_N0 32L
 #define ODG_REF_NMAX 65536L
 #define ODG_REF_TOL 1e-12
+#define ODG_REF_RTOL2 1e-13
+#define ODG_REF_AGREE 1e-9
 
 /* ---- a run's configuration ---------------------------------------------------------------- */
 
@@ -300,17 +309,19 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-/* Checks, before anything is written, that path can take rows: its directory exists, and the
- * file, if it exists and is not empty, is a regular file whose first line is this version's
- * header.  ODG_EIO / ODG_EFORMAT with err. */
+/* Checks, before anything is written, that path can take rows: its directory exists, the file
+ * can be opened for appending (a new file is created to find out, and removed again), it is a
+ * regular file whose first line, if it is not empty, is this version's header, and path.json
+ * (the sidecar) is not something other than a regular file.  ODG_EIO / ODG_EFORMAT with err. */
 odg_status odg_csv_check(const char *path, char err[ODG_ERRLEN]);
 /* The header line (no newline) into buf; returns its length, or -1 if cap is too small. */
 int odg_csv_header(char *buf, size_t cap);
 /* One row (with its newline) into buf; returns its length, or -1 if cap is too small. */
 int odg_csv_row(const odg_run_record *rec, char *buf, size_t cap);
-/* Appends rec to path: the header first when the file is new or empty, then the row, each with
- * one write() on an O_APPEND descriptor held under an exclusive lock, so a crash or kill never
- * leaves a torn line and concurrent writers do not interleave. */
+/* Appends rec to path: the header first when the file is new or empty, then the row, in one
+ * write() on an O_APPEND descriptor held under an exclusive lock, so a crash or kill never
+ * leaves a torn line and concurrent writers do not interleave.  A write cut short (a full disk)
+ * is undone: the file is cut back to its size before, and err gives the write's own reason. */
 odg_status odg_csv_append(const char *path, const odg_run_record *rec, char err[ODG_ERRLEN]);
 
 /* The configuration columns of rec from c (options.def): each option that has a column and

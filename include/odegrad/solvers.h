@@ -23,7 +23,7 @@ typedef enum {
     ODG_NSCHEMES
 } odg_scheme;
 
-#define ODG_MAX_STAGES 8
+#define ODG_MAX_STAGES 12
 
 /* A Butcher tableau, exactly as the paper gives it (rationals written as a/b, or the paper's
  * decimals where the paper gives decimals).  Y_i = y + h sum_j a[i][j] k_j, k_i = f(t + c_i h, Y_i),
