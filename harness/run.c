@@ -413,6 +413,24 @@ static odg_status discrete_gradient(odg_run *r, long N, double *gd, char name[32
 /* Warm-up, then the R timed gradients between a reset of the resident-set high-water mark and
  * its reading; reports after them (and now and then during them).  Leaves the last gradient in
  * g.  0, or -1 when the parent has gone (the pipe is closed). */
+/* One f and one VJP on z0 (results dropped): what a warm-up gradient touches first besides the
+ * method's own memory.  0, or -1 when the scratch cannot be had. */
+static int prime(odg_run *r)
+{
+    size_t M = r->model->B * r->model->D, P = r->model->P;
+    double *F = malloc(M * sizeof(double)), *Zbar = malloc(M * sizeof(double));
+    double *gp = calloc(P, sizeof(double));
+    int rc = F && Zbar && gp ? 0 : -1;
+    if (rc == 0) {
+        odg_model_f(r->model, 0.0, r->z0, F);
+        odg_model_vjp(r->model, 0.0, r->z0, r->w, Zbar, gp);
+    }
+    free(F);
+    free(Zbar);
+    free(gp);
+    return rc;
+}
+
 static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times, int fd)
 {
     const odg_run_config *c = &r->cfg;
@@ -429,8 +447,18 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
             return send_msg(fd, m) ? -1 : 0;
         }
     }
-    /* the baseline: everything the process holds before the measured gradients (the problem,
-     * the libraries' buffers, first touched in the warm-up) */
+    /* The baseline: everything the process holds before the measured gradients (the problem,
+     * the libraries' buffers, the gradient's output), the same for every configuration: the
+     * output is touched here, and without a warm-up gradient one evaluation of f and of its VJP
+     * touches the libraries' buffers (OpenBLAS's, the threads' stacks, the model's scratch) as a
+     * warm-up would, so that the resident peak counts the method's own memory whatever the
+     * warm-up rule. */
+    memset(g, 0, (P + r->model->B * r->model->D) * sizeof(double));
+    if (c->warmup == 0 && prime(r) != 0) {
+        m->status = ODG_ENOMEM;
+        snprintf(m->msg, sizeof m->msg, "out of memory before the measurement");
+        return send_msg(fd, m) ? -1 : 0;
+    }
     odg_malloc_release();
     m->rss_cleared = odg_sys_reset_hwm() == 0;
     m->rss_base = odg_sys_self_status("VmRSS");
