@@ -646,6 +646,9 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
         if (adaptive_adj) {
             odg_adapt_opts ao;
             odg_adapt_defaults(&ao, o->adj_rtol, o->adj_atol);
+            if (o->adj_seminorm) {
+                ao.norm_len = na - P; /* [a] or [z, a]: a_theta left out */
+            }
             ac.lookup = !backsolve;
             st = odg_erk_run_adaptive(aerk, &asys, odg_grid_t(&grid, N), p->t0, &ao, y, NULL, NULL);
             if (st) {

@@ -740,6 +740,13 @@ void odg_run_config_resolve(odg_run_config *c)
         c->atol = c->atol > 0 ? c->atol : c->rtol;
     }
     odg_grad_opts *g = &c->grad;
+    /* a continuous adjoint interpolates with the scheme's own dense output where it has one:
+     * the interpolation then has the scheme's order, Hermite's 4 does not limit it */
+    const odg_tableau *tab = odg_scheme_tableau(c->scheme);
+    if (!(c->given & GIVEN(ODG_OPT_INTERP)) && odg_method_interpolates(g->method) && tab &&
+        tab->dense_deg > 0) {
+        g->interp = ODG_INTERP_DENSE;
+    }
     if (g->adj_rtol > 0 || g->adj_atol > 0) {
         g->adj_rtol = g->adj_rtol > 0 ? g->adj_rtol : g->adj_atol;
         g->adj_atol = g->adj_atol > 0 ? g->adj_atol : g->adj_rtol;
@@ -811,6 +818,10 @@ odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_
         odg_fmt(msg, sizeof msg, "dense needs a scheme with dense output, not %s",
                 odg_scheme_name(c->scheme));
         return bad_option(bad, ODG_OPT_INTERP, err, ODG_EUNSUP, msg);
+    }
+    if (c->grad.adj_seminorm && !(c->grad.adj_rtol > 0 || c->grad.adj_atol > 0)) {
+        return bad_option(bad, ODG_OPT_ADJ_SEMINORM, err, ODG_EUNSUP,
+                          "needs the adjoint's own tolerances (adj-rtol, adj-atol)");
     }
     if (c->reference == ODG_REF_ANALYTIC && c->model.kind != ODG_MODEL_LINEAR) {
         return bad_option(bad, ODG_OPT_REFERENCE, err, ODG_EUNSUP,

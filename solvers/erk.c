@@ -324,10 +324,9 @@ static double chunk_sumsq(const double *err, const double *z, const double *znex
  * sqrt(mean((err_i / (atol + rtol max(|z_i|, |znext_i|)))^2)), summed chunk by chunk in chunk
  * order, so the value is the same for any number of threads. */
 static double error_norm(odg_erk *e, const double *err, const double *z, const double *znext,
-                         double rtol, double atol)
+                         double rtol, double atol, size_t n)
 {
-    size_t n = e->n;
-    long nch = (long)e->nchunks;
+    long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
     /* per-chunk partial sums added in chunk order on either path, so the same bits */
 #pragma omp parallel for schedule(static) if (nch >= ODG_PAR_CHUNKS)
     for (long c = 0; c < nch; c++) {
@@ -511,6 +510,7 @@ void odg_adapt_defaults(odg_adapt_opts *o, double rtol, double atol)
     o->fac_min = 0.2;
     o->fac_max = 10.0;
     o->beta = 0.04;
+    o->norm_len = 0;
 }
 
 /* The initial step of Hairer, Norsett & Wanner I, II.4 ("Starting step size"), with f0 = f(t0, z)
@@ -519,9 +519,9 @@ static odg_status initial_step(odg_erk *e, const odg_system *sys, double t0, dou
                                const double *z, const double *f0, int q,
                                const odg_adapt_opts *o, double *h_out)
 {
-    size_t n = e->n;
-    double d0 = scaled_norm(z, z, n, o->rtol, o->atol);
-    double d1 = scaled_norm(f0, z, n, o->rtol, o->atol);
+    size_t n = e->n, nn = o->norm_len > 0 && o->norm_len < n ? o->norm_len : n;
+    double d0 = scaled_norm(z, z, nn, o->rtol, o->atol);
+    double d1 = scaled_norm(f0, z, nn, o->rtol, o->atol);
     double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
     double *z1 = e->znext, *f1 = e->err;
     for (size_t i = 0; i < n; i++) {
@@ -535,7 +535,7 @@ static odg_status initial_step(odg_erk *e, const odg_system *sys, double t0, dou
     for (size_t i = 0; i < n; i++) {
         f1[i] -= f0[i];
     }
-    double d2 = scaled_norm(f1, z, n, o->rtol, o->atol) / h0;
+    double d2 = scaled_norm(f1, z, nn, o->rtol, o->atol) / h0;
     double dmax = fmax(d1, d2);
     double h1 = dmax <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / dmax, 1.0 / (q + 1));
     *h_out = fmin(100 * h0, h1);
@@ -599,7 +599,8 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
         } else if (st) {
             return st;
         } else {
-            en = error_norm(e, e->err, z, e->znext, o->rtol, o->atol);
+            en = error_norm(e, e->err, z, e->znext, o->rtol, o->atol,
+                            o->norm_len > 0 && o->norm_len < n ? o->norm_len : n);
         }
         if (en <= 1.0) {
             double tnext = t + h;

@@ -116,7 +116,11 @@ static void test_gap_order(void)
     c.reference = ODG_REF_NONE;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         c.scheme = cases[k].scheme;
-        c.grad.interp = cases[k].interp;
+        char err[ODG_ERRLEN];
+        /* given, as --interp is: not given, dopri5's dense output would be used */
+        CHECK(odg_option_set(&c, ODG_OPT_INTERP, odg_interp_name(cases[k].interp), err) ==
+                  ODG_OK,
+              "%s", err);
         c.steps = 64;
         double e1 = run(&c, ODG_COL_err_vs_discrete, "gap N");
         c.steps = 128;

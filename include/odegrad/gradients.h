@@ -77,6 +77,10 @@ typedef struct odg_grad_opts {
     double adj_rtol, adj_atol; /* > 0: the continuous adjoint takes its own adaptive steps
                                   (stored-adjoint and backsolve-adjoint); 0: it replays the
                                   forward steps backwards */
+    int adj_seminorm;          /* with adj_rtol/adj_atol: the adjoint's error norm leaves out the
+                                  parameter adjoint a_theta (Kidger, Chen & Lyons 2021, "Hey,
+                                  that's not an ODE"): it feeds back into nothing, so its error
+                                  need not limit the steps */
 } odg_grad_opts;
 
 void odg_grad_opts_default(odg_grad_opts *o, odg_method m);

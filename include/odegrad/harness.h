@@ -210,8 +210,11 @@ char *odg_run_config_key(const odg_run_config *c);
 
 /* The settings a run decides from its machine and its other settings, made explicit as the
  * record shows them: the thread count (0: omp_get_max_threads()), the BLAS mode (auto: what it
- * resolves to), the batch chunk (0: ODG_BATCH_CHUNK), and a tolerance given alone (the other
- * takes its value; a forward tolerance makes the steps adaptive). */
+ * resolves to), the batch chunk (0: ODG_BATCH_CHUNK), a tolerance given alone (the other takes
+ * its value; a forward tolerance makes the steps adaptive), and a continuous adjoint's
+ * interpolation when it was not given (its given-bit clear): the scheme's dense output where it
+ * has one.  A caller that sets a field directly rather than through odg_option_set should set
+ * its given-bit too. */
 void odg_run_config_resolve(odg_run_config *c);
 
 /* ---- the library's name lists (the .def files), for parsing, help and `odegrad list` -------- */

@@ -110,6 +110,8 @@ typedef struct odg_adapt_opts {
     double fac_min;   /* 0.2 */
     double fac_max;   /* 10  */
     double beta;      /* PI controller: alpha = 1/(q+1) - 0.75 beta, q = emb_order; 0.04 */
+    size_t norm_len;  /* the error norm over the first norm_len entries only (a seminorm;
+                         Kidger, Chen & Lyons 2021); 0 = all of them */
 } odg_adapt_opts;
 
 void odg_adapt_defaults(odg_adapt_opts *o, double rtol, double atol);
