@@ -177,6 +177,10 @@ static long long cgroup_limit(void)
 
 int odg_cpus_available(void)
 {
+    static int cached;
+    if (cached > 0) {
+        return cached;
+    }
     long long n = affinity_count();
     if (n <= 0) {
         n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -188,5 +192,6 @@ int odg_cpus_available(void)
     if (n > INT_MAX) {
         n = INT_MAX;
     }
-    return n < 1 ? 1 : (int)n;
+    cached = n < 1 ? 1 : (int)n;
+    return cached;
 }

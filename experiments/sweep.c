@@ -58,6 +58,7 @@ typedef struct {
     int err_line;
     char err[ODG_ERRLEN];
     int oom;
+    long nvalues; /* list items stored so far, ranges expanded */
 } parser;
 
 static void perr(parser *ps, int line, const char *fmt, ...)
@@ -133,6 +134,10 @@ static void section_start(parser *ps, const char *s)
         ps->cur = -2;
     } else if (strncmp(name, "run", 3) == 0 &&
                (name[3] == '\0' || isspace((unsigned char)name[3]))) {
+        if (!sw->has_sweep) {
+            perr(ps, ps->line, "[%s] before [sweep] (the file starts with [sweep])", name);
+            return;
+        }
         section *runs = realloc(sw->runs, (size_t)(sw->nruns + 1) * sizeof *runs);
         if (!runs) {
             ps->oom = 1;
@@ -248,12 +253,16 @@ static int parse_power(const char *s, long *base, long *e)
     }
     memcpy(b, s, n);
     b[n] = '\0';
-    return parse_long(b, base) || *base < 2 || parse_long(caret + 1, e) || labs(*e) > 1000 ? -1
+    return parse_long(b, base) || *base < 2 || parse_long(caret + 1, e) || *e < -1000 || *e > 1000 ? -1
                                                                                              : 0;
 }
 
 static int add_value(parser *ps, setting *st, const char *text)
 {
+    if (++ps->nvalues > ODG_SWEEP_MAX_CONFIGS) {
+        perr(ps, ps->line, "more than %d values in the file's lists", ODG_SWEEP_MAX_CONFIGS);
+        return -1;
+    }
     char **v = realloc(st->v, (size_t)(st->n + 1) * sizeof *v);
     char *d = v ? dupstr(ps, text) : NULL;
     if (!v || !d) {
@@ -316,10 +325,11 @@ static int parse_range(parser *ps, odg_option o, const char *item, const char *d
              item, in->flag);
         return -1;
     }
-    long count = (b >= a ? b - a : a - b) + 1;
-    if (count > ODG_SWEEP_MAX_RANGE || count < 1) {
-        perr(ps, ps->line, "range '%s' has %ld values (at most %d)", item, count,
-             ODG_SWEEP_MAX_RANGE);
+    /* the distance in unsigned arithmetic: b - a overflows a long for ends of opposite sign */
+    unsigned long span = b >= a ? (unsigned long)b - (unsigned long)a
+                                : (unsigned long)a - (unsigned long)b;
+    if (span >= ODG_SWEEP_MAX_RANGE) {
+        perr(ps, ps->line, "range '%s' has more than %d values", item, ODG_SWEEP_MAX_RANGE);
         return -1;
     }
     long step = b >= a ? 1 : -1;
@@ -727,6 +737,7 @@ static int expand(odg_sweep *sw, xerr *e)
 {
     idset h = {NULL, 0};
     int rc = 0;
+    double listed = 0; /* duplicates included: the work expanding takes */
     for (int r = 0; r < sw->nruns && rc == 0; r++) {
         const section *sec = &sw->runs[r];
         const setting *src[ODG_NOPTIONS];
@@ -738,9 +749,17 @@ static int expand(odg_sweep *sw, xerr *e)
             idx[o] = 0;
             product *= src[o] ? src[o]->n : 1;
         }
-        if (product + sw->ncfg > ODG_SWEEP_MAX_CONFIGS) {
+        listed += product;
+        if (product > ODG_SWEEP_MAX_CONFIGS) {
             rc = xfail(e, sec->line, "this section expands to %.0f configurations (at most %d in a file)",
                        product, ODG_SWEEP_MAX_CONFIGS);
+            break;
+        }
+        if (listed > ODG_SWEEP_MAX_CONFIGS) {
+            rc = xfail(e, sec->line,
+                       "the sections up to this one list %.0f configurations, duplicates included "
+                       "(at most %d in a file)",
+                       listed, ODG_SWEEP_MAX_CONFIGS);
             break;
         }
         if (!src[ODG_OPT_METHOD]) {

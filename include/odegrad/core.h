@@ -136,7 +136,8 @@ int odg_fmt_real(char *buf, size_t cap, double x);
  * over the process's cgroup and its ancestors).  `nproc` and omp_get_num_procs honour the mask
  * but not the quota, and a benchmark that runs more threads than it has CPUs measures the
  * scheduler.  Falls back to the online CPU count if the mask cannot be read; never less
- * than 1. */
+ * than 1.  Read once per process (a sweep asks for every configuration): an affinity or quota
+ * changed while the process runs is not seen. */
 int odg_cpus_available(void);
 
 #ifdef __cplusplus
