@@ -27,17 +27,16 @@ static void on_signal(int sig)
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: odegrad sweep [--output DIR] [--resume FILE] [--host NAME] [--dry-run]\n"
-            "                     [--reuse-any-commit] FILE...\n"
-            "\n"
-            "Measures every configuration of the sweep files, each in a child process of its "
-            "own,\nappending one row per configuration to OUT/HOST-DATE.csv (+ .json "
-            "provenance), where\nOUT is DIR/EXPERIMENT with --output DIR, else the file's "
-            "'output' (default\nresults/EXPERIMENT).  Configurations already recorded there by "
-            "the same commit are\nskipped, so an interrupted sweep resumes where it stopped; "
-            "one sweep at a time per\nresults file.\n"
-            "\n");
+    fprintf(fp, "usage: odegrad sweep [--output DIR] [--resume FILE] [--host NAME] [--dry-run]\n"
+                "                     [--reuse-any-commit] FILE...\n"
+                "\n"
+                "Measures every configuration of the sweep files, each in a child process of its "
+                "own,\nappending one row per configuration to OUT/HOST-DATE.csv (+ .json "
+                "provenance), where\nOUT is DIR/EXPERIMENT with --output DIR, else the file's "
+                "'output' (default\nresults/EXPERIMENT).  Configurations already recorded there by "
+                "the same commit are\nskipped, so an interrupted sweep resumes where it stopped; "
+                "one sweep at a time per\nresults file.\n"
+                "\n");
     odg_cli_opt(fp, "--output DIR", "write each experiment to DIR/EXPERIMENT/HOST-DATE.csv");
     odg_cli_opt(fp, "--resume FILE", "append to (and skip what is recorded in) this results file");
     odg_cli_opt(fp, "--host NAME", "the HOST in HOST-DATE.csv (default: this machine's name)");
@@ -119,8 +118,9 @@ static void on_event(const odg_sweep_event *ev, void *vp)
             fprintf(stderr, "), ");
         }
         if (ev->other_commit) {
-            fprintf(stderr, "%d recorded by other commits only (run again; --reuse-any-commit "
-                            "reuses them), ",
+            fprintf(stderr,
+                    "%d recorded by other commits only (run again; --reuse-any-commit "
+                    "reuses them), ",
                     ev->other_commit);
         }
         fprintf(stderr, "%ld to run -> %s\n", ev->total, ev->job->csv);
@@ -272,11 +272,11 @@ int odg_cli_sweep(int argc, char **argv)
             rc = ODG_EXIT_FAIL;
             goto done;
         }
-        int k = resume   ? snprintf(paths[f], cap, "%s", resume)
-                : output ? snprintf(paths[f], cap, "%s/%s/%s-%s.csv", output,
-                                    odg_sweep_name(sws[f]), host, date)
-                         : snprintf(paths[f], cap, "%s/%s-%s.csv", odg_sweep_output(sws[f]),
-                                    host, date);
+        int k = resume ? snprintf(paths[f], cap, "%s", resume)
+                : output
+                    ? snprintf(paths[f], cap, "%s/%s/%s-%s.csv", output, odg_sweep_name(sws[f]),
+                               host, date)
+                    : snprintf(paths[f], cap, "%s/%s-%s.csv", odg_sweep_output(sws[f]), host, date);
         if (k < 0 || (size_t)k >= cap) {
             fprintf(stderr, "odegrad sweep: the results path is too long\n");
             rc = ODG_EXIT_USAGE;
@@ -296,8 +296,11 @@ int odg_cli_sweep(int argc, char **argv)
     int cargc;
     char **cargv;
     odg_cli_command_line(&cargc, &cargv);
-    odg_sweep_opts opts = {.reuse_any_commit = reuse_any, .dry_run = dry, .argc = cargc,
-                           .argv = cargv, .stop = &interrupted};
+    odg_sweep_opts opts = {.reuse_any_commit = reuse_any,
+                           .dry_run = dry,
+                           .argc = cargc,
+                           .argv = cargv,
+                           .stop = &interrupted};
     odg_sweep_summary sum;
     if (dry) {
         odg_status st = odg_sweep_execute(jobs, nfiles, &opts, NULL, NULL, &sum, err);

@@ -93,8 +93,9 @@ int odg_cli_tidy(int argc, char **argv)
         } else if (strcmp(argv[i], "--sort") == 0 && i + 1 < argc) {
             sort = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "odegrad tidy: unknown flag or missing value: %s (see odegrad tidy "
-                            "--help)\n",
+            fprintf(stderr,
+                    "odegrad tidy: unknown flag or missing value: %s (see odegrad tidy "
+                    "--help)\n",
                     argv[i]);
             return ODG_EXIT_USAGE;
         } else if (path) {

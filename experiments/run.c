@@ -179,8 +179,8 @@ typedef struct {
 
 static int same_roof_key(const odg_run_config *a, const odg_run_config *b)
 {
-    static const odg_option parts[] = {ODG_OPT_MODEL, ODG_OPT_DIM,         ODG_OPT_HIDDEN,
-                                       ODG_OPT_BATCH, ODG_OPT_BATCH_CHUNK, ODG_OPT_THREADS,
+    static const odg_option parts[] = {ODG_OPT_MODEL,     ODG_OPT_DIM,         ODG_OPT_HIDDEN,
+                                       ODG_OPT_BATCH,     ODG_OPT_BATCH_CHUNK, ODG_OPT_THREADS,
                                        ODG_OPT_TIME_INPUT};
     for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
         if (!odg_option_equal(a, b, parts[k])) {
@@ -359,8 +359,11 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
                 sum->interrupted = 1;
                 goto done;
             }
-            odg_sweep_event ev = {.kind = ODG_SWEEP_START, .job = &jobs[j], .index = i,
-                                  .done = sum->run, .total = total};
+            odg_sweep_event ev = {.kind = ODG_SWEEP_START,
+                                  .job = &jobs[j],
+                                  .index = i,
+                                  .done = sum->run,
+                                  .total = total};
             if (fn) {
                 fn(&ev, ctx);
             }

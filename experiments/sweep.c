@@ -253,8 +253,9 @@ static int parse_power(const char *s, long *base, long *e)
     }
     memcpy(b, s, n);
     b[n] = '\0';
-    return parse_long(b, base) || *base < 2 || parse_long(caret + 1, e) || *e < -1000 || *e > 1000 ? -1
-                                                                                             : 0;
+    return parse_long(b, base) || *base < 2 || parse_long(caret + 1, e) || *e < -1000 || *e > 1000
+               ? -1
+               : 0;
 }
 
 static int add_value(parser *ps, setting *st, const char *text)
@@ -293,13 +294,13 @@ static int check_value(parser *ps, odg_option o, const char *text)
 }
 
 /* "A..B" (integers, step 1) or "B^a..B^b" (one base, exponent step 1), either direction. */
-static int parse_range(parser *ps, odg_option o, const char *item, const char *dots,
-                       setting *st)
+static int parse_range(parser *ps, odg_option o, const char *item, const char *dots, setting *st)
 {
     const odg_option_info *in = odg_option_get(o);
     char lo_s[64], hi_s[64];
     size_t n = (size_t)(dots - item);
-    if (!is_number_type(in->type) || n == 0 || n >= sizeof lo_s || strlen(dots + 2) >= sizeof hi_s) {
+    if (!is_number_type(in->type) || n == 0 || n >= sizeof lo_s ||
+        strlen(dots + 2) >= sizeof hi_s) {
         perr(ps, ps->line, "bad range '%s' for '%s' (use A..B with integers or B^a..B^b)", item,
              in->flag);
         return -1;
@@ -326,8 +327,8 @@ static int parse_range(parser *ps, odg_option o, const char *item, const char *d
         return -1;
     }
     /* the distance in unsigned arithmetic: b - a overflows a long for ends of opposite sign */
-    unsigned long span = b >= a ? (unsigned long)b - (unsigned long)a
-                                : (unsigned long)a - (unsigned long)b;
+    unsigned long span =
+        b >= a ? (unsigned long)b - (unsigned long)a : (unsigned long)a - (unsigned long)b;
     if (span >= ODG_SWEEP_MAX_RANGE) {
         perr(ps, ps->line, "range '%s' has more than %d values", item, ODG_SWEEP_MAX_RANGE);
         return -1;
@@ -335,7 +336,8 @@ static int parse_range(parser *ps, odg_option o, const char *item, const char *d
     long step = b >= a ? 1 : -1;
     for (long x = a;; x += step) {
         char text[64];
-        if (pow_range ? power_text(base_a, x, text, sizeof text) : (snprintf(text, sizeof text, "%ld", x), 0)) {
+        if (pow_range ? power_text(base_a, x, text, sizeof text)
+                      : (snprintf(text, sizeof text, "%ld", x), 0)) {
             perr(ps, ps->line, "range '%s' for '%s': a value is too large", item, in->flag);
             return -1;
         }
@@ -745,13 +747,15 @@ static int expand(odg_sweep *sw, xerr *e)
         double product = 1; /* checked before expanding: a limit, not a minutes-long loop */
         for (int o = 0; o < ODG_NOPTIONS; o++) {
             own[o] = sec->set[o].line != 0;
-            src[o] = own[o] ? &sec->set[o] : (sw->defaults.set[o].line ? &sw->defaults.set[o] : NULL);
+            src[o] =
+                own[o] ? &sec->set[o] : (sw->defaults.set[o].line ? &sw->defaults.set[o] : NULL);
             idx[o] = 0;
             product *= src[o] ? src[o]->n : 1;
         }
         listed += product;
         if (product > ODG_SWEEP_MAX_CONFIGS) {
-            rc = xfail(e, sec->line, "this section expands to %.0f configurations (at most %d in a file)",
+            rc = xfail(e, sec->line,
+                       "this section expands to %.0f configurations (at most %d in a file)",
                        product, ODG_SWEEP_MAX_CONFIGS);
             break;
         }
@@ -830,14 +834,16 @@ odg_status odg_sweep_parse(odg_sweep **out, const char *path, const char *text, 
      * have refused an earlier line that inih itself accepted */
     if (rc > 0 && (!ps.err_line || rc < ps.err_line)) {
         ps.err_line = rc;
-        snprintf(ps.err, sizeof ps.err, "syntax error (expected [section], key = value or a ; comment)");
+        snprintf(ps.err, sizeof ps.err,
+                 "syntax error (expected [section], key = value or a ; comment)");
     } else if (rc < 0 && !ps.err_line) {
         ps.err_line = 1;
         snprintf(ps.err, sizeof ps.err, "cannot read (inih error %d)", rc);
     }
     if (!ps.err_line && (!sw->has_sweep || !sw->name)) {
         ps.err_line = sw->has_sweep ? sw->defaults.line : 1;
-        snprintf(ps.err, sizeof ps.err, "no 'name' (every file needs [sweep] with name = EXPERIMENT)");
+        snprintf(ps.err, sizeof ps.err,
+                 "no 'name' (every file needs [sweep] with name = EXPERIMENT)");
     }
     if (!ps.err_line && sw->nruns == 0) {
         ps.err_line = ps.line > 0 ? ps.line : 1;

@@ -14,10 +14,11 @@
 /* ---- the table ---------------------------------------------------------------------------- */
 
 static const odg_option_info options[] = {
-#define ODG_OPTION(id, flag, field, type, list, lo, hi, dflt, column, rule, use, group, meta,    \
-                   help)                                                                         \
-    {flag,  #field,           ODG_OPTTYPE_##type, list,  (double)(lo), (double)(hi), dflt,        \
-     ODG_COL_##column, ODG_RULE_##rule, ODG_USE_##use, group, meta, help},
+#define ODG_OPTION(id, flag, field, type, list, lo, hi, dflt, column, rule, use, group, meta,      \
+                   help)                                                                           \
+    {flag, #field,           ODG_OPTTYPE_##type, list,          (double)(lo), (double)(hi),        \
+     dflt, ODG_COL_##column, ODG_RULE_##rule,    ODG_USE_##use, group,        meta,                \
+     help},
 #define ODG_COL_NONE (-1)
 #define ODG_USE_SWEEP 1
 #define ODG_USE_RUN 0
@@ -44,10 +45,10 @@ int odg_option_find(const char *name)
 /* A value of any option type, and one getter and one setter per option, generated: the
  * conversions are C's own between the field's type and these. */
 typedef struct {
-    long long i;        /* INT, NAME (index), FLAG */
+    long long i;          /* INT, NAME (index), FLAG */
     unsigned long long u; /* BYTES */
-    double x;           /* REAL, REAL1 */
-    const char *s;      /* TEXT */
+    double x;             /* REAL, REAL1 */
+    const char *s;        /* TEXT */
 } optval;
 
 #define GET_INT(f) v->i = (long long)c->f
@@ -64,15 +65,15 @@ typedef struct {
 #define PUT_BYTES(f) c->f = v->u
 #define PUT_FLAG(f) c->f = (int)v->i
 #define PUT_TEXT(f) c->f = v->s
-#define ODG_OPTION(id, flag, field, type, list, lo, hi, dflt, column, rule, use, group, meta,    \
-                   help)                                                                         \
-    static void get_##id(const odg_run_config *c, optval *v)                                     \
-    {                                                                                            \
-        GET_##type(field);                                                                       \
-    }                                                                                            \
-    static void put_##id(odg_run_config *c, const optval *v)                                     \
-    {                                                                                            \
-        PUT_##type(field);                                                                       \
+#define ODG_OPTION(id, flag, field, type, list, lo, hi, dflt, column, rule, use, group, meta,      \
+                   help)                                                                           \
+    static void get_##id(const odg_run_config *c, optval *v)                                       \
+    {                                                                                              \
+        GET_##type(field);                                                                         \
+    }                                                                                              \
+    static void put_##id(odg_run_config *c, const optval *v)                                       \
+    {                                                                                              \
+        PUT_##type(field);                                                                         \
     }
 #include "odegrad/options.def"
 #undef ODG_OPTION
@@ -125,18 +126,18 @@ odg_status odg_ref_kind_from_name(const char *name, odg_ref_kind *out)
 }
 
 /* Each list's count, names and descriptions through the layer's own *_name / *_desc. */
-#define LIST(what, n, namefn, descfn, T)                                                         \
-    static int what##_count(void)                                                               \
-    {                                                                                            \
-        return (n);                                                                              \
-    }                                                                                            \
-    static const char *what##_name(int i)                                                        \
-    {                                                                                            \
-        return namefn((T)i);                                                                     \
-    }                                                                                            \
-    static const char *what##_desc(int i)                                                        \
-    {                                                                                            \
-        return descfn((T)i);                                                                     \
+#define LIST(what, n, namefn, descfn, T)                                                           \
+    static int what##_count(void)                                                                  \
+    {                                                                                              \
+        return (n);                                                                                \
+    }                                                                                              \
+    static const char *what##_name(int i)                                                          \
+    {                                                                                              \
+        return namefn((T)i);                                                                       \
+    }                                                                                              \
+    static const char *what##_desc(int i)                                                          \
+    {                                                                                              \
+        return descfn((T)i);                                                                       \
     }
 static const char *ref_desc(odg_ref_kind k)
 {
@@ -278,8 +279,7 @@ static odg_status parse_bytes(const char *text, unsigned long long *out, char er
 static odg_status check_name(const char *s, char err[ODG_ERRLEN])
 {
     if (strlen(s) >= ODG_NAME_LEN) {
-        return odg_fail(err, ODG_EINVAL, "'%s' is longer than %d characters", s,
-                        ODG_NAME_LEN - 1);
+        return odg_fail(err, ODG_EINVAL, "'%s' is longer than %d characters", s, ODG_NAME_LEN - 1);
     }
     for (const char *p = s; *p; p++) {
         unsigned char ch = (unsigned char)*p;
@@ -323,8 +323,7 @@ static int in_range(const odg_option_info *in, const optval *v, const char **why
     }
 }
 
-odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text,
-                          char err[ODG_ERRLEN])
+odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text, char err[ODG_ERRLEN])
 {
     if (err) {
         err[0] = '\0';
@@ -536,7 +535,8 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
     case ODG_RULE_STIFF:
         ok = model == ODG_MODEL_LINEAR && c->model.spectrum == ODG_SPECTRUM_STIFF;
         if (!ok && why) {
-            odg_fmt(why, ODG_ERRLEN, "applies only to the linear model's stiff spectrum, not %s%s%s",
+            odg_fmt(why, ODG_ERRLEN,
+                    "applies only to the linear model's stiff spectrum, not %s%s%s",
                     odg_model_kind_name(model), model == ODG_MODEL_LINEAR ? " " : "",
                     model == ODG_MODEL_LINEAR ? odg_spectrum_name(c->model.spectrum) : "");
         }
@@ -553,8 +553,8 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
         ok = s >= 0 && s < ODG_NSCHEMES && scheme_adaptive(s);
         if (!ok && why) {
             names_where(list, sizeof list, ODG_NSCHEMES, schemes_name, scheme_adaptive);
-            odg_fmt(why, ODG_ERRLEN,
-                    "applies only to schemes with an error estimate (%s), not %s", list, sname);
+            odg_fmt(why, ODG_ERRLEN, "applies only to schemes with an error estimate (%s), not %s",
+                    list, sname);
         }
         break;
     case ODG_RULE_CHECKPOINTS:
@@ -585,8 +585,8 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
                         list, mname);
             } else {
                 names_where(list, sizeof list, ODG_NSCHEMES, schemes_name, scheme_adaptive);
-                odg_fmt(why, ODG_ERRLEN,
-                        "needs a scheme with an error estimate (%s), not %s", list, sname);
+                odg_fmt(why, ODG_ERRLEN, "needs a scheme with an error estimate (%s), not %s", list,
+                        sname);
             }
         }
         break;

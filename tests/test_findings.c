@@ -118,8 +118,7 @@ static void test_gap_order(void)
         c.scheme = cases[k].scheme;
         char err[ODG_ERRLEN];
         /* given, as --interp is: not given, dopri5's dense output would be used */
-        CHECK(odg_option_set(&c, ODG_OPT_INTERP, odg_interp_name(cases[k].interp), err) ==
-                  ODG_OK,
+        CHECK(odg_option_set(&c, ODG_OPT_INTERP, odg_interp_name(cases[k].interp), err) == ODG_OK,
               "%s", err);
         c.steps = 64;
         double e1 = run(&c, ODG_COL_err_vs_discrete, "gap N");
@@ -160,7 +159,7 @@ static void test_memory_order(void)
         printf("N = 4096: %-19s %-8s stored %9.0f, accounted %9.0f bytes\n",
                odg_method_name(c.grad.method),
                odg_method_keeps_checkpoints(c.grad.method) ? odg_schedule_name(c.grad.schedule)
-                                                          : "",
+                                                           : "",
                st, b);
         CHECK(st > prev_stored, "%s (%s) stores no more than the method before it",
               odg_method_name(c.grad.method), odg_schedule_name(c.grad.schedule));

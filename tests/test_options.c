@@ -76,8 +76,8 @@ static void test_defaults(void)
         }
         CHECK(odg_option_find(in->flag) == o, "--%s is found by its flag", in->flag);
         if (in->column >= 0) {
-            CHECK(odg_option_find(odg_column_name(in->column)) == o,
-                  "--%s is found by its column", in->flag);
+            CHECK(odg_option_find(odg_column_name(in->column)) == o, "--%s is found by its column",
+                  in->flag);
         }
     }
     odg_run_config_default(&c);
@@ -93,8 +93,8 @@ static void test_roundtrip(void)
         odg_run_config a, b;
         odg_run_config_default(&a);
         odg_run_config_default(&b);
-        CHECK(odg_option_set(&a, (odg_option)o, sample((odg_option)o), err) == ODG_OK, "--%s %s: %s",
-              in->flag, sample((odg_option)o), err);
+        CHECK(odg_option_set(&a, (odg_option)o, sample((odg_option)o), err) == ODG_OK,
+              "--%s %s: %s", in->flag, sample((odg_option)o), err);
         CHECK(a.given == (uint64_t)1 << o, "--%s: its given-bit", in->flag);
         CHECK(odg_option_format(&a, (odg_option)o, text, sizeof text) > 0, "--%s: format",
               in->flag);
@@ -158,9 +158,9 @@ static int run_accepts(const char *model, const char *method, const char *scheme
     const struct {
         odg_option o;
         const char *v;
-    } base[] = {{ODG_OPT_MODEL, model},   {ODG_OPT_METHOD, method},   {ODG_OPT_SCHEME, scheme},
-                {ODG_OPT_DIM, "2"},       {ODG_OPT_BATCH, "3"},       {ODG_OPT_REPEAT, "1"},
-                {ODG_OPT_WARMUP, "0"},    {ODG_OPT_REFERENCE, "none"}};
+    } base[] = {{ODG_OPT_MODEL, model}, {ODG_OPT_METHOD, method},   {ODG_OPT_SCHEME, scheme},
+                {ODG_OPT_DIM, "2"},     {ODG_OPT_BATCH, "3"},       {ODG_OPT_REPEAT, "1"},
+                {ODG_OPT_WARMUP, "0"},  {ODG_OPT_REFERENCE, "none"}};
     for (size_t k = 0; k < sizeof base / sizeof base[0]; k++) {
         if (base[k].o != o) {
             ok &= odg_option_set(&c, base[k].o, base[k].v, err) == ODG_OK;
@@ -271,8 +271,8 @@ static void test_identity(const char *dir)
                     continue;
                 }
                 odg_run_config c = base;
-                CHECK(odg_option_set(&c, (odg_option)o, sample((odg_option)o), err) == ODG_OK,
-                      "%s", err);
+                CHECK(odg_option_set(&c, (odg_option)o, sample((odg_option)o), err) == ODG_OK, "%s",
+                      err);
                 if (odg_option_equal(&c, &base, (odg_option)o)) {
                     continue; /* the sample is this base's value */
                 }
