@@ -348,7 +348,13 @@ static void print_summary(FILE *f, const odg_run_record *rec)
         }
         fprintf(f, "%s)", cl[ODG_COL_interp].s);
     }
-    fprintf(f, ", %lld thread%s\n", cl[ODG_COL_threads].i, cl[ODG_COL_threads].i == 1 ? "" : "s");
+    fprintf(f, ", %lld thread%s", cl[ODG_COL_threads].i, cl[ODG_COL_threads].i == 1 ? "" : "s");
+    if (cl[ODG_COL_cores_available].type == ODG_CELL_INT &&
+        cl[ODG_COL_threads].i > cl[ODG_COL_cores_available].i) {
+        fprintf(f, " on %lld CPU%s: more threads than CPUs, they share cores",
+                cl[ODG_COL_cores_available].i, cl[ODG_COL_cores_available].i == 1 ? "" : "s");
+    }
+    fprintf(f, "\n");
     fprintf(f, "  status   %s%s%s\n", cl[ODG_COL_status].s, rec->message[0] ? ": " : "",
             rec->message);
     if (cl[ODG_COL_time_median_s].type == ODG_CELL_REAL) {
