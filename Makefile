@@ -6,7 +6,7 @@ TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ODEGRAD    := $(BUILD)/odegrad
 
-.PHONY: all deps test experiments experiments-full plots bench fuzz clean
+.PHONY: all deps test test-sanitize experiments experiments-full plots bench fuzz clean
 
 all: $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
@@ -27,6 +27,19 @@ test: $(TESTBUILD)/.configured
 	cmake --build $(TESTBUILD) -j $(JOBS)
 	cd $(TESTBUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The same tests built with AddressSanitizer and UBSan (CI runs them after `make test`).  What
+# the sanitizers distort or cannot run is skipped there and says so: the resident-memory
+# assertions, the address-space limit, valgrind (CMakeLists.txt: ODG_SANITIZE in the tests'
+# environment).
+SANBUILD ?= build-sanitize
+$(SANBUILD)/.configured: CMakeLists.txt | deps
+	cmake -S . -B $(SANBUILD) -DCMAKE_BUILD_TYPE=Release -DODG_WERROR=ON -DODG_SANITIZE=ON
+	@touch $@
+
+test-sanitize: $(SANBUILD)/.configured
+	cmake --build $(SANBUILD) -j $(JOBS)
+	cd $(SANBUILD) && ctest --output-on-failure -j $(JOBS)
+
 experiments: all
 	@scripts/experiments.sh default $(ODEGRAD)
 
@@ -42,13 +55,14 @@ plots: all
 bench: all
 	@scripts/bench.sh $(BUILD)
 
-# make fuzz [FUZZ_SECONDS=N]: the sweep-file parser under libFuzzer, ASan and UBSan (fuzz/run.sh,
-# build in build-fuzz/, seeds from tests/data/sweep/).  Optional, so `make deps` leaves its
-# compiler out: apt-get install clang libclang-rt-14-dev libomp-dev
+# make fuzz [FUZZ_SECONDS=N] [FUZZ_TARGETS="sweep npy argv"]: the sweep-file parser, the .npy
+# reader and the command line under libFuzzer, ASan and UBSan, N seconds each (fuzz/run.sh,
+# build in build-fuzz/, seeds from tests/data/TARGET/, which make test replays).  Optional, so
+# `make deps` leaves its compiler out: apt-get install clang libclang-rt-14-dev libomp-dev
 FUZZBUILD    ?= build-fuzz
 FUZZ_SECONDS ?= 60
 fuzz:
 	@fuzz/run.sh $(FUZZBUILD) $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD)
+	rm -rf $(BUILD) $(TESTBUILD) $(SANBUILD) $(FUZZBUILD)

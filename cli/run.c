@@ -184,7 +184,7 @@ void odg_cli_run_usage(FILE *f, const char *cmd)
     if (run) {
         fprintf(f, "\nExit status: 0 ok; 1 the results could not be written; 2 bad input (nothing "
                    "was\nwritten); 3 recorded with a status other than ok (diverged, oom, "
-                   "timeout, error).\n");
+                   "timeout, error,\nunconverged).\n");
     }
 }
 

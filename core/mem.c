@@ -1,16 +1,15 @@
 /* The counting allocator (after Redis zmalloc): every block carries a 64-byte header with its
  * size and tag, so free needs no lookup and the accounting is exact.  Sizes accounted are the
  * bytes the caller asked for, so the peak compares directly with docs/theory.md section 6.
- * Fault injection (after SQLite): with fail_at = k, the k-th attempt returns NULL. */
+ * Fault injection (after SQLite): with fail_at = k, the k-th attempt returns NULL.  The I/O
+ * counterpart, odg_io_fault, lives here too: the k-th operation that changes a file fails. */
 #define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE, beyond POSIX */
 #include "odegrad/core.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef __linux__
 #include <sys/mman.h>
-#endif
 
 #define ODG_ALIGN 64
 
@@ -150,4 +149,47 @@ void odg_mem_reset_peak(odg_mem *m)
         m->peak[t] = m->cur[t];
     }
     m->peak_total = m->cur_total;
+}
+
+/* ---- I/O fault injection ------------------------------------------------------------------ */
+
+/* The count lives in a shared anonymous page once armed, so that a forked child (the measuring
+ * process writes --save-grad) and its parent number their operations in one sequence: the
+ * parent waits while the child writes, so the order is the same at every run. */
+typedef struct io_faults {
+    long count, fail_at;
+} io_faults;
+
+static io_faults *io_state;
+
+void odg_io_fault_arm(long n)
+{
+    if (!io_state) {
+        void *p =
+            mmap(NULL, sizeof *io_state, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            return; /* a test that cannot arm sees no fault and no count, and says so */
+        }
+        io_state = p;
+    }
+    io_state->count = 0;
+    io_state->fail_at = n > 0 ? n : 0;
+}
+
+long odg_io_fault_count(void)
+{
+    return io_state ? io_state->count : 0;
+}
+
+int odg_io_fault(void)
+{
+    if (!io_state) {
+        return 0;
+    }
+    io_state->count++;
+    if (io_state->fail_at > 0 && io_state->count == io_state->fail_at) {
+        errno = ENOSPC; /* a full disk: the failure the outputs must survive */
+        return 1;
+    }
+    return 0;
 }

@@ -9,6 +9,7 @@
 #include "odegrad/core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +348,15 @@ static odg_status npy_read_header(FILE *f, const char *path, int *ndim,
         return ODG_EFORMAT;
     }
     text[hlen] = '\0';
+    /* NumPy evaluates the header as a Python literal, which refuses a NUL byte anywhere in it
+     * ('<f8\0' is no dtype); the dict parser here would stop at it and read '<f8'. */
+    const char *nul = memchr(text, '\0', hlen);
+    if (nul != NULL) {
+        npy_err(err, path, "header holds a NUL byte (at byte %zu of the dict)",
+                (size_t)(nul - text));
+        free(text);
+        return ODG_EFORMAT;
+    }
     npy_header h;
     char why[160];
     int ok = npy_parse_header(text, hlen, &h, why, sizeof why);
@@ -431,11 +441,37 @@ static odg_status npy_read_data(FILE *f, const char *path, double *out, size_t n
     return ODG_OK;
 }
 
+/* Opens path for reading only if it is a regular file: a FIFO would block the open (and the
+ * run) until someone writes to it, a device or a directory is no array.  O_NONBLOCK makes the
+ * open itself return at once whatever the file is; for a regular file it changes nothing. */
 static FILE *npy_open_read(const char *path, char *err)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        npy_err(err, path, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        npy_err(err, path, "cannot open: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        npy_err(err, path, "not a regular file (%s)",
+                S_ISFIFO(sb.st_mode)   ? "a FIFO"
+                : S_ISDIR(sb.st_mode)  ? "a directory"
+                : S_ISCHR(sb.st_mode)  ? "a character device"
+                : S_ISBLK(sb.st_mode)  ? "a block device"
+                : S_ISSOCK(sb.st_mode) ? "a socket"
+                                       : "not a file");
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (f == NULL) {
         npy_err(err, path, "cannot open: %s", strerror(errno));
+        close(fd);
     }
     return f;
 }
@@ -599,14 +635,15 @@ odg_status odg_npy_save(const char *path, int ndim, const size_t *shape, const d
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
 
+    /* Every step that changes the disk asks odg_io_fault first (fault-injection tests). */
     const char *doing = "cannot create", *base;
-    FILE *f = fopen(tmp, "wb");
+    FILE *f = odg_io_fault() ? NULL : fopen(tmp, "wb");
     if (f == NULL) {
         goto fail;
     }
     doing = "cannot write";
-    if (fwrite(preamble, 1, sizeof preamble, f) != sizeof preamble ||
-        fwrite(header, 1, hlen, f) != hlen) {
+    if (odg_io_fault() || fwrite(preamble, 1, sizeof preamble, f) != sizeof preamble ||
+        odg_io_fault() || fwrite(header, 1, hlen, f) != hlen) {
         goto fail;
     }
     unsigned char buf[4096];
@@ -622,14 +659,14 @@ odg_status odg_npy_save(const char *path, int ndim, const size_t *shape, const d
                 buf[8 * i + (size_t)b] = (unsigned char)(u >> (8 * b));
             }
         }
-        if (fwrite(buf, 8, m, f) != m) {
+        if (odg_io_fault() || fwrite(buf, 8, m, f) != m) {
             goto fail;
         }
         done += m;
     }
     /* Flush and sync before the rename, so that the name never points at data still in
      * flight (a crash then leaves the old file or the new one, not a mixture). */
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (odg_io_fault() || fflush(f) != 0 || fsync(fileno(f)) != 0) {
         goto fail;
     }
     /* fclose releases the stream even when it fails, so it must not be closed again below. */
@@ -639,14 +676,15 @@ odg_status odg_npy_save(const char *path, int ndim, const size_t *shape, const d
         goto fail;
     }
     doing = "cannot rename";
-    if (rename(tmp, path) != 0) {
+    if (odg_io_fault() || rename(tmp, path) != 0) {
         goto fail;
     }
     free(tmp);
     return ODG_OK;
 
 fail:
-    /* The directory is already in the path at the front of the message. */
+    /* The directory is already in the path at the front of the message; errno is read before
+     * anything below can change it. */
     base = strrchr(tmp, '/');
     npy_err(err, path, "%s %s: %s", doing, base ? base + 1 : tmp, strerror(errno));
     if (f != NULL) {

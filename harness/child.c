@@ -8,6 +8,7 @@
 #include "harness_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -42,6 +43,56 @@ int odg_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+odg_status odg_write_file(const char *path, const char *tmp, const void *data, size_t len,
+                          char err[ODG_ERRLEN])
+{
+    const char *doing = "cannot create";
+    int fd = odg_io_fault() ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        goto fail;
+    }
+    doing = "cannot write";
+    const unsigned char *p = data;
+    while (len > 0) {
+        ssize_t k = odg_io_fault() ? -1 : write(fd, p, len);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            if (k == 0) {
+                errno = ENOSPC;
+            }
+            goto fail;
+        }
+        p += k;
+        len -= (size_t)k;
+    }
+    /* synced before the rename, so that the name never points at data still in flight */
+    doing = "cannot sync";
+    if (odg_io_fault() || fsync(fd) != 0) {
+        goto fail;
+    }
+    int g = fd;
+    fd = -1;
+    doing = "cannot close";
+    if (close(g) != 0) {
+        goto fail;
+    }
+    doing = "cannot rename the temporary file over it";
+    if (odg_io_fault() || rename(tmp, path) != 0) {
+        goto fail;
+    }
+    return ODG_OK;
+
+fail:;
+    int e = errno;
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(tmp);
+    return odg_fail(err, ODG_EIO, "%.160s: %s: %.60s", path, doing, strerror(e));
+}
+
 void odg_malloc_release(void)
 {
 #ifdef __GLIBC__
@@ -74,6 +125,14 @@ void odg_child_free(odg_child *res)
         res->data = NULL;
         res->len = 0;
     }
+}
+
+/* The current run's deadline (odg_child_deadline); INFINITY when none. */
+static double child_deadline = INFINITY;
+
+void odg_child_deadline(double t)
+{
+    child_deadline = t > 0 ? t : INFINITY;
 }
 
 static odg_status sys_fail(char err[ODG_ERRLEN], const char *what)
@@ -124,6 +183,9 @@ odg_status odg_child_run(odg_child_fn fn, void *ctx, double timeout_s, odg_child
     odg_status st = ODG_OK;
     size_t cap = 0;
     double deadline = timeout_s > 0 ? odg_now() + timeout_s : INFINITY;
+    if (child_deadline < deadline) {
+        deadline = child_deadline;
+    }
     for (;;) {
         int wait_ms = -1;
         if (isfinite(deadline)) {

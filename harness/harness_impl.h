@@ -20,6 +20,7 @@ struct odg_run {
     unsigned loaded;      /* bit v: view v of theta came from --load; bits 8, 9: z0, w */
     uint64_t key;         /* reference cache key */
     double mem_limit;     /* bytes the configuration must fit in (INFINITY: none) */
+    double t_start;       /* odg_now() when odg_run_prepare began: --timeout counts from it */
     double problem_bytes; /* the problem's own arrays, estimated before they are allocated */
 };
 
@@ -53,9 +54,18 @@ typedef int (*odg_child_fn)(void *ctx, int fd);
  * in err), ODG_ENOMEM if the data cannot be held. */
 odg_status odg_child_run(odg_child_fn fn, void *ctx, double timeout_s, odg_child *res,
                          char err[ODG_ERRLEN]);
+/* A deadline (odg_now() seconds; <= 0 or INFINITY: none) that every child started from now on
+ * is killed at as well, whatever its own timeout: a run's --timeout covers the children it
+ * starts on the way (the reference's) as well as the measurement.  The caller sets it back. */
+void odg_child_deadline(double t);
 void odg_child_free(odg_child *res);
 /* write() until all of buf is written; 0 or -1. */
 int odg_write_all(int fd, const void *buf, size_t len);
+/* Writes path whole or not at all: len bytes of data to tmp (a name in the same directory),
+ * synced, then renamed over path; every step asks odg_io_fault first.  On failure tmp is
+ * removed and path is as it was; ODG_EIO with err ("PATH: cannot write: reason"). */
+odg_status odg_write_file(const char *path, const char *tmp, const void *data, size_t len,
+                          char err[ODG_ERRLEN]);
 /* Gives the allocator's free memory back to the system (glibc malloc_trim), so that the resident
  * set just after it counts only live memory. */
 void odg_malloc_release(void);

@@ -300,15 +300,17 @@ odg_status odg_sidecar_write(const char *csv_path, int argc, char *const *argv,
     json_object_set_new(o, "environments", merge_environments(side, date ? date : ""));
     json_object_set_new(o, "provenance", prov);
     odg_status st = ODG_OK;
-    if (json_dump_file(o, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) !=
-            0 ||
-        rename(tmp, side) != 0) {
-        if (err) {
-            snprintf(err, ODG_ERRLEN, "%.160s: cannot write the sidecar: %.60s", side,
-                     strerror(errno));
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (!text) {
+        st = odg_fail(err, ODG_ENOMEM, "%.160s: cannot format the sidecar", side);
+    } else {
+        /* a file that is either the old sidecar or the new one, whole (tmp + fsync + rename) */
+        char e2[ODG_ERRLEN];
+        st = odg_write_file(side, tmp, text, strlen(text), e2);
+        if (st != ODG_OK) {
+            odg_fail(err, st, "cannot write the sidecar: %s", e2);
         }
-        remove(tmp);
-        st = ODG_EIO;
+        free(text);
     }
     json_decref(o);
     if (lfd >= 0) {

@@ -1,9 +1,10 @@
 /* A run's record: the columns of columns.def as typed cells, written as a CSV row and as a JSON
  * object from the same cells.  A row is formatted into one buffer and appended with one write()
  * on an O_APPEND descriptor under an exclusive lock, so a crash or a kill never leaves a torn
- * line and concurrent writers never interleave; the header is written once, when the file is new
- * or empty.  Doubles are written as the shortest decimal that reads back to the same double (JSON:
- * 17 significant digits), so a value reads back bit for bit from either.
+ * line and concurrent writers never interleave; a write cut short by a full disk is cut back off
+ * the file.  The header is written once, when the file is new or empty.  Doubles are written as
+ * the shortest decimal that reads back to the same double (JSON: 17 significant digits), so a
+ * value reads back bit for bit from either.
  *
  * Reading the CSV lives here too, beside writing it: a results file as a table of fields, and a
  * row's configuration parsed back through the options table (odg_csv_row_config), so that a
@@ -229,33 +230,52 @@ odg_status odg_csv_check(const char *path, char err[ODG_ERRLEN])
         errno = 0;
         return io_fail(err, dir, "not a directory");
     }
-    if (stat(path, &sb) != 0) {
-        if (errno == ENOENT) {
-            errno = 0;
-            if (access(dir, W_OK) != 0) {
-                return io_fail(err, dir, "cannot create files in the directory");
-            }
-            return ODG_OK; /* a new file */
-        }
+    /* The sidecar is written beside the file (a temporary file renamed over FILE.json), so a
+     * FILE.json that is a directory or a FIFO would fail only after the measurement. */
+    char side[4200];
+    if (snprintf(side, sizeof side, "%s.json", path) >= (int)sizeof side) {
+        errno = ENAMETOOLONG;
         return io_fail(err, path, "cannot use the file");
+    }
+    if (lstat(side, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        errno = 0;
+        return io_fail(err, side, "not a regular file (the sidecar is written there)");
+    }
+    /* Opened for real, not asked with access(): access() says yes to root for files that
+     * refuse every write (/proc), and a directory may take no new file for reasons it cannot
+     * see (a read-only mount, a full inode table).  O_NONBLOCK: a FIFO must not block here. */
+    if (stat(path, &sb) != 0) {
+        if (errno != ENOENT) {
+            return io_fail(err, path, "cannot use the file");
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            return io_fail(err, path, "cannot create the file");
+        }
+        /* the probe goes again: bad input found later must leave no trace */
+        close(fd);
+        if (unlink(path) != 0) {
+            return io_fail(err, path, "cannot remove the test file just created");
+        }
+        return ODG_OK; /* a new file */
     }
     errno = 0;
     if (!S_ISREG(sb.st_mode)) {
         return io_fail(err, path, "not a regular file");
     }
-    if (access(path, W_OK) != 0) {
+    int fd = open(path, O_RDWR | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         return io_fail(err, path, "cannot append to the file");
     }
     if (sb.st_size == 0) {
+        close(fd);
         return ODG_OK;
-    }
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        return io_fail(err, path, "cannot read the file");
     }
     char line[8192], want[8192];
     long n = first_line(fd, line, sizeof line);
+    int e = errno;
     close(fd);
+    errno = e;
     if (n < 0) {
         return io_fail(err, path, "cannot read the file");
     }
@@ -286,20 +306,49 @@ static int lock_file(int fd)
     return 0;
 }
 
+/* Appends buf with as many write() calls as it takes, each asked of odg_io_fault first; 0, or
+ * -1 with errno saying why (a write that takes nothing and says nothing is ENOSPC). */
+static int append_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        if (odg_io_fault()) {
+            return -1;
+        }
+        ssize_t k = write(fd, buf, len);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k < 0) {
+            return -1;
+        }
+        if (k == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        buf += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
 odg_status odg_csv_append(const char *path, const odg_run_record *rec, char err[ODG_ERRLEN])
 {
     if (err) {
         err[0] = '\0';
     }
-    char row[16384], head[8192];
-    int rlen = odg_csv_row(rec, row, sizeof row - 1); /* room for a leading newline */
-    int hlen = odg_csv_header(head, sizeof head - 1);
-    if (rlen < 0 || hlen < 0) {
+    /* the header (for a new file), a newline (after a line cut short) and the row, in one
+     * buffer written at once */
+    char out[8192 + 16384 + 2];
+    const size_t headcap = 8192;
+    int hlen = odg_csv_header(out, headcap - 1);
+    if (hlen < 0) {
         errno = 0;
         return io_fail(err, path, "a record does not fit its buffer");
     }
-    head[hlen++] = '\n';
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    /* O_NONBLOCK: a FIFO put in the file's place since odg_csv_check must not block the open */
+    int fd = odg_io_fault()
+                 ? -1
+                 : open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
     if (fd < 0) {
         return io_fail(err, path, "cannot open for appending");
     }
@@ -313,31 +362,59 @@ odg_status odg_csv_append(const char *path, const odg_run_record *rec, char err[
         st = io_fail(err, path, "cannot stat");
         goto fail;
     }
-    if (sb.st_size == 0 && odg_write_all(fd, head, (size_t)hlen) != 0) {
-        st = io_fail(err, path, "cannot write the header");
+    if (!S_ISREG(sb.st_mode)) {
+        errno = 0;
+        st = io_fail(err, path, "not a regular file");
         goto fail;
     }
-    /* A file that does not end with a newline (cut short by a full disk, or edited by hand):
-     * the row starts on a line of its own all the same, so only the broken line is lost. */
-    const char *out = row;
-    char last = '\n';
-    int rfd = sb.st_size > 0 ? open(path, O_RDONLY) : -1;
-    if (rfd >= 0) {
-        if (pread(rfd, &last, 1, sb.st_size - 1) != 1) {
-            last = '\n';
+    size_t len = 0;
+    if (sb.st_size == 0) {
+        out[hlen] = '\n';
+        len = (size_t)hlen + 1;
+    } else {
+        /* A file that does not end with a newline (edited by hand, or cut short by a writer
+         * that did not clean up): the row starts on a line of its own all the same, so only
+         * the broken line is lost. */
+        char last = '\n';
+        int rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (rfd >= 0) {
+            if (pread(rfd, &last, 1, sb.st_size - 1) != 1) {
+                last = '\n';
+            }
+            close(rfd);
         }
-        close(rfd);
+        if (last != '\n') {
+            out[len++] = '\n';
+        }
     }
-    if (last != '\n') {
-        memmove(row + 1, row, (size_t)rlen + 1);
-        row[0] = '\n';
-        rlen++;
+    int rlen = odg_csv_row(rec, out + len, sizeof out - len);
+    if (rlen < 0) {
+        errno = 0;
+        st = io_fail(err, path, "a record does not fit its buffer");
+        goto fail;
     }
-    /* one write() of the whole row: a regular file takes it whole or not at all in practice;
-     * a short write (disk full) is reported */
-    ssize_t k = write(fd, out, (size_t)rlen);
-    if (k != rlen) {
-        st = io_fail(err, path, k < 0 ? "cannot append the row" : "the row was cut short");
+    len += (size_t)rlen;
+    /* A write cut short (a full disk takes what fits) would leave part of a row for good: the
+     * file is cut back to where it was, under the lock, and the message gives the reason of
+     * the write that failed, not a stale errno. */
+    if (append_all(fd, out, len) != 0) {
+        int e = errno;
+        if (ftruncate(fd, sb.st_size) != 0) {
+            int e2 = errno;
+            if (err) {
+                snprintf(err, ODG_ERRLEN,
+                         "%s: cannot append the row: %s; and cutting the file back to its %lld "
+                         "bytes failed too: %s",
+                         path, strerror(e), (long long)sb.st_size, strerror(e2));
+            }
+            st = ODG_EIO;
+        } else {
+            if (err) {
+                snprintf(err, ODG_ERRLEN, "%s: cannot append the row: %s (the file is as it was)",
+                         path, strerror(e));
+            }
+            st = ODG_EIO;
+        }
     }
 fail:
     if (close(fd) != 0 && st == ODG_OK) {

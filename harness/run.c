@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,17 +70,113 @@ static odg_status check_dir(const char *dir, const char *flag, int writable, cha
     if (access(dir, writable ? (W_OK | X_OK) : (R_OK | X_OK)) != 0) {
         return odg_fail(err, ODG_EIO, "%s: '%s': %s", flag, dir, strerror(errno));
     }
+    if (writable) {
+        /* Tried for real, as the save will do it (a directory of temporary files): access()
+         * says yes to root where nothing can be created (/proc), and a read-only mount or a
+         * full inode table says no only when asked. */
+        char probe[4096];
+        if (snprintf(probe, sizeof probe, "%s/.odegrad-probe-XXXXXX", dir) >= (int)sizeof probe) {
+            return odg_fail(err, ODG_EINVAL, "%s: the directory name is too long", flag);
+        }
+        if (mkdtemp(probe) == NULL) {
+            return odg_fail(err, ODG_EIO, "%s: '%s': cannot create files there: %s", flag, dir,
+                            strerror(errno));
+        }
+        rmdir(probe);
+    }
+    return ODG_OK;
+}
+
+/* Where --load names a file: absent (ENOENT: generated from the seed), or a regular file
+ * behind any links.  A dangling symbolic link is not "absent" (it names a file the user meant
+ * to load), and a FIFO would block the read for ever. */
+static odg_status load_file_check(const char *path, int *present, char err[ODG_ERRLEN])
+{
+    struct stat sb;
+    *present = 0;
+    if (lstat(path, &sb) != 0) {
+        if (errno == ENOENT) {
+            return ODG_OK;
+        }
+        return odg_fail(err, ODG_EIO, "--load: %s: %s", path, strerror(errno));
+    }
+    int link = S_ISLNK(sb.st_mode);
+    if (link && stat(path, &sb) != 0) {
+        int e = errno;
+        char to[512];
+        ssize_t k = readlink(path, to, sizeof to - 1);
+        to[k > 0 ? k : 0] = '\0';
+        return odg_fail(err, ODG_EIO, "--load: %s: a symbolic link to '%s', %s", path, to,
+                        e == ENOENT ? "which does not exist" : strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        return odg_fail(err, ODG_EIO, "--load: %s: %snot a regular file (%s)", path,
+                        link ? "a symbolic link to something " : "",
+                        S_ISFIFO(sb.st_mode)   ? "a FIFO"
+                        : S_ISDIR(sb.st_mode)  ? "a directory"
+                        : S_ISCHR(sb.st_mode)  ? "a character device"
+                        : S_ISBLK(sb.st_mode)  ? "a block device"
+                        : S_ISSOCK(sb.st_mode) ? "a socket"
+                                               : "of another kind");
+    }
+    *present = 1;
+    return ODG_OK;
+}
+
+/* A loaded array must be finite: NaN or inf in the input is bad input, not a divergence of the
+ * method.  The message names the file and the first bad value's index (row, column for a
+ * matrix). */
+static odg_status load_finite(const char *dir, const char *name, const double *x, size_t rows,
+                              size_t cols, char err[ODG_ERRLEN])
+{
+    for (size_t i = 0; i < rows * cols; i++) {
+        if (!isfinite(x[i])) {
+            char at[64];
+            if (cols > 1) {
+                odg_fmt(at, sizeof at, "[%zu, %zu]", i / cols, i % cols);
+            } else {
+                odg_fmt(at, sizeof at, "[%zu]", i);
+            }
+            return odg_fail(err, ODG_EINVAL,
+                            "--load: %s/%s.npy: the value at %s is %s; the "
+                            "problem's arrays must be finite",
+                            dir, name, at,
+                            isnan(x[i]) ? "nan"
+                            : x[i] > 0  ? "inf"
+                                        : "-inf");
+        }
+    }
     return ODG_OK;
 }
 
 static odg_status load_problem(odg_run *r, char err[ODG_ERRLEN])
 {
     const char *dir = r->cfg.load_dir;
-    char e2[ODG_ERRLEN];
+    char e2[ODG_ERRLEN], path[4096];
     unsigned views = 0;
-    odg_status st = odg_model_load(r->model, dir, &views, e2);
+    odg_status st;
+    int present;
+    /* every file the model would read, checked first: odg_model_load skips what access() does
+     * not see, a dangling link among them */
+    for (int v = 0; v < r->model->nviews; v++) {
+        if (snprintf(path, sizeof path, "%s/%s.npy", dir, r->model->view[v].name) >=
+            (int)sizeof path) {
+            return odg_fail(err, ODG_EINVAL, "--load: the directory name is too long");
+        }
+        if ((st = load_file_check(path, &present, err)) != ODG_OK) {
+            return st;
+        }
+    }
+    st = odg_model_load(r->model, dir, &views, e2);
     if (st != ODG_OK) {
         return odg_fail(err, st, "--load: %s", e2);
+    }
+    for (int v = 0; v < r->model->nviews; v++) {
+        const odg_param_view *pv = &r->model->view[v];
+        if ((views & (1u << v)) && (st = load_finite(dir, pv->name, r->model->theta + pv->offset,
+                                                     pv->rows, pv->cols, err)) != ODG_OK) {
+            return st;
+        }
     }
     r->loaded = views;
     const char *names[2] = {"z0", "w"};
@@ -87,16 +184,21 @@ static odg_status load_problem(odg_run *r, char err[ODG_ERRLEN])
     unsigned bits[2] = {ODG_LOADED_Z0, ODG_LOADED_W};
     size_t shape[2] = {r->model->B, r->model->D};
     for (int k = 0; k < 2; k++) {
-        char path[4096];
         if (snprintf(path, sizeof path, "%s/%s.npy", dir, names[k]) >= (int)sizeof path) {
             return odg_fail(err, ODG_EINVAL, "--load: the directory name is too long");
         }
-        if (access(path, F_OK) != 0 && errno == ENOENT) {
+        if ((st = load_file_check(path, &present, err)) != ODG_OK) {
+            return st;
+        }
+        if (!present) {
             continue; /* generated from the seed */
         }
         st = odg_npy_load(path, 2, shape, dst[k], e2);
         if (st != ODG_OK) {
             return odg_fail(err, st, "--load: %s", e2);
+        }
+        if ((st = load_finite(dir, names[k], dst[k], shape[0], shape[1], err)) != ODG_OK) {
+            return st;
         }
         r->loaded |= bits[k];
     }
@@ -135,6 +237,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         return odg_fail(err, ODG_EINVAL, "odg_run_prepare: argument 1 is NULL");
     }
     *out = NULL;
+    double t_start = odg_now(); /* --timeout counts the loading too */
     odg_status st = odg_run_config_check(c, NULL, err);
     if (st != ODG_OK) {
         return st;
@@ -154,6 +257,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         return odg_fail(err, ODG_ENOMEM, "out of memory");
     }
     r->cfg = *c;
+    r->t_start = t_start;
     odg_run_config_resolve(&r->cfg);
     c = &r->cfg; /* from here on, the configuration as resolved */
     odg_mem_init(&r->mem);
@@ -318,6 +422,113 @@ static void set_status(odg_run_record *rec, const char *status, const char *fmt,
         vsnprintf(rec->message, sizeof rec->message, fmt, ap);
         va_end(ap);
     }
+}
+
+/* ---- outputs: a set of arrays, all or nothing --------------------------------------------- */
+
+#define SAVE_MAX (ODG_MAX_VIEWS + 2)
+
+/* Removes what a save left in its temporary directory, then the directory. */
+static void save_cleanup(const char *tmp, char names[][64], int n)
+{
+    static const char *const ext[] = {".npy", ".npy.tmp", ".npy.old"};
+    char path[4200];
+    for (int i = 0; i < n; i++) {
+        for (int e = 0; e < 3; e++) {
+            odg_fmt(path, sizeof path, "%s/%s%s", tmp, names[i], ext[e]);
+            unlink(path);
+        }
+    }
+    rmdir(tmp);
+}
+
+/* Writes the model's views of theta (as PREFIX<view>.npy) and the (B, D) arrays arr[k] (as
+ * arrname[k].npy) into dir, all or nothing: first every file into a fresh temporary directory
+ * inside dir, then each moved over its name, the file it replaces kept as a hard link in the
+ * temporary directory (or moved there, where links are not supported) until the last one is
+ * in place.  When any step fails, the files already moved are taken back out and the old ones
+ * put back, so dir holds the old set or the new one, byte for byte.  err: "DIR: what: why". */
+static odg_status save_arrays(const odg_run *r, const char *dir, const char *prefix,
+                              const double *theta, const double *const *arr,
+                              const char *const *arrname, int narr, char err[ODG_ERRLEN])
+{
+    char names[SAVE_MAX][64], tmp[4096], src[4200], dst[4200], bak[4200], e2[ODG_ERRLEN];
+    int n = 0, moved = 0;
+    int backed[SAVE_MAX] = {0}; /* 1: the old file is linked at bak; 2: moved there */
+    for (int v = 0; v < r->model->nviews && n < SAVE_MAX; v++) {
+        odg_fmt(names[n++], sizeof names[0], "%s%s", prefix, r->model->view[v].name);
+    }
+    for (int k = 0; k < narr && n < SAVE_MAX; k++) {
+        odg_fmt(names[n++], sizeof names[0], "%s", arrname[k]);
+    }
+    if (snprintf(tmp, sizeof tmp, "%s/.odegrad-save-XXXXXX", dir) >= (int)sizeof tmp) {
+        return odg_fail(err, ODG_EINVAL, "%s: the directory name is too long", dir);
+    }
+    if (odg_io_fault() || mkdtemp(tmp) == NULL) {
+        return odg_fail(err, ODG_EIO, "%s: cannot create a temporary directory: %s", dir,
+                        strerror(errno));
+    }
+    odg_status st = odg_model_save(r->model, theta, tmp, prefix, e2);
+    size_t shape[2] = {r->model->B, r->model->D};
+    for (int k = 0; k < narr && st == ODG_OK; k++) {
+        odg_fmt(src, sizeof src, "%s/%s.npy", tmp, arrname[k]);
+        st = odg_npy_save(src, 2, shape, arr[k], e2);
+    }
+    if (st != ODG_OK) {
+        odg_fail(err, st, "%s", e2);
+        goto fail;
+    }
+    for (moved = 0; moved < n; moved++) {
+        odg_fmt(src, sizeof src, "%s/%s.npy", tmp, names[moved]);
+        odg_fmt(dst, sizeof dst, "%s/%s.npy", dir, names[moved]);
+        odg_fmt(bak, sizeof bak, "%s/%s.npy.old", tmp, names[moved]);
+        struct stat sb;
+        if (lstat(dst, &sb) == 0) {
+            if (odg_io_fault()) {
+                st = odg_fail(err, ODG_EIO, "%s: cannot keep the old %s.npy: %s", dir, names[moved],
+                              strerror(errno));
+                goto fail;
+            }
+            if (link(dst, bak) == 0) {
+                backed[moved] = 1;
+            } else if (rename(dst, bak) == 0) {
+                backed[moved] = 2;
+            } else {
+                st = odg_fail(err, ODG_EIO, "%s: cannot keep the old %s.npy: %s", dir, names[moved],
+                              strerror(errno));
+                goto fail;
+            }
+        }
+        if (odg_io_fault() || rename(src, dst) != 0) {
+            st = odg_fail(err, ODG_EIO, "%s: cannot move %s.npy in place: %s", dir, names[moved],
+                          strerror(errno));
+            if (backed[moved] == 2) {
+                rename(bak, dst); /* it was moved aside just now */
+            }
+            goto fail;
+        }
+    }
+    save_cleanup(tmp, names, n);
+    return ODG_OK;
+
+fail:
+    /* the old set back: each file moved in place is replaced by the one it replaced (the
+     * same inode, so the same bytes), or removed where there was none */
+    while (--moved >= 0) {
+        odg_fmt(dst, sizeof dst, "%s/%s.npy", dir, names[moved]);
+        odg_fmt(bak, sizeof bak, "%s/%s.npy.old", tmp, names[moved]);
+        if (backed[moved]) {
+            rename(bak, dst);
+        } else {
+            unlink(dst);
+        }
+    }
+    save_cleanup(tmp, names, n);
+    if (err) {
+        size_t len = strlen(err);
+        odg_fmt(err + len, ODG_ERRLEN - len, " (%s is as it was)", dir);
+    }
+    return st;
 }
 
 /* ---- the measuring child ------------------------------------------------------------------ */
@@ -510,13 +721,9 @@ static void errors(const measure_ctx *mc, measure_msg *m, const double *g)
     const odg_run_config *c = &r->cfg;
     size_t P = r->model->P, n = P + r->model->B * r->model->D;
     if (c->save_grad_dir) {
-        odg_status st = odg_model_save(r->model, g, c->save_grad_dir, "g", m->save_err);
-        if (st == ODG_OK) {
-            char path[4096];
-            size_t shape[2] = {r->model->B, r->model->D};
-            odg_fmt(path, sizeof path, "%s/gz0.npy", c->save_grad_dir);
-            odg_npy_save(path, 2, shape, g + P, m->save_err);
-        }
+        const double *arr[1] = {g + P};
+        const char *name[1] = {"gz0"};
+        save_arrays(r, c->save_grad_dir, "g", g, arr, name, 1, m->save_err);
     }
     if (mc->gref) {
         m->err_ref = odg_rel_err(g, mc->gref, n);
@@ -551,6 +758,28 @@ static void roofline(const odg_run *r, measure_msg *m)
     m->roofline_s = odg_now() - t0;
 }
 
+/* A gradient whose loss or any value is not finite is no result, whatever the method
+ * returned: huge finite inputs (1e308) overflow without the engine's state ever becoming
+ * non-finite.  Sets status diverged and says where; 1 when all is finite. */
+static int finite_result(const odg_run *r, measure_msg *m, const double *g)
+{
+    size_t P = r->model->P, n = P + r->model->B * r->model->D;
+    if (!isfinite(m->stats.loss)) {
+        m->status = ODG_DIVERGED;
+        snprintf(m->msg, sizeof m->msg, "the loss is %s", isnan(m->stats.loss) ? "nan" : "inf");
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(g[i])) {
+            m->status = ODG_DIVERGED;
+            snprintf(m->msg, sizeof m->msg, "the gradient is %s at %s[%zu]",
+                     isnan(g[i]) ? "nan" : "inf", i < P ? "theta" : "z0", i < P ? i : i - P);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int measure_child(void *vctx, int fd)
 {
     measure_ctx *mc = vctx;
@@ -577,10 +806,14 @@ static int measure_child(void *vctx, int fd)
         snprintf(m.msg, sizeof m.msg, "out of memory for the gradient");
         send_msg(fd, &m);
     } else if (timed_gradients(r, &m, g, times, fd) == 0 && m.status == ODG_OK) {
-        roofline(r, &m);
-        errors(mc, &m, g);
-        m.phase = 2;
-        send_msg(fd, &m);
+        if (!finite_result(r, &m, g)) {
+            send_msg(fd, &m); /* diverged: no roofline, no errors, nothing saved */
+        } else {
+            roofline(r, &m);
+            errors(mc, &m, g);
+            m.phase = 2;
+            send_msg(fd, &m);
+        }
     }
     free(times);
     free(g);
@@ -589,20 +822,43 @@ static int measure_child(void *vctx, int fd)
 
 /* ---- execute ------------------------------------------------------------------------------ */
 
+/* What an address-space limit (ulimit -v: RLIMIT_AS) leaves of this process's address space, in
+ * bytes; INFINITY without one. */
+static double address_space_room(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+        return INFINITY;
+    }
+    double used = odg_sys_self_status("VmSize");
+    return isfinite(used) ? (double)rl.rlim_cur - used : (double)rl.rlim_cur;
+}
+
+/* OpenBLAS (0.3.21, the OpenMP build) takes a buffer of 128 MiB (and a page) of address space
+ * for each thread that calls it, on the first call, and when the allocation fails it retries
+ * for ever: under an address-space limit a run without room for them would spin, not fail.
+ * Each thread also has its stack (RLIMIT_STACK, the default of a thread's).  Measured: a run of
+ * the smallest mlp needs 137 MiB more of the limit for each thread (cli/start.c makes the
+ * process start with one buffer). */
+#define ODG_BLAS_BUFFER_BYTES (130.0 * 1048576.0)
+#define ODG_AS_SLACK_BYTES (4.0 * 1048576.0)
+
+static double threads_address_space(int threads)
+{
+    struct rlimit rl;
+    double stack = 8.0 * 1048576.0;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        stack = (double)rl.rlim_cur;
+    }
+    return threads * (ODG_BLAS_BUFFER_BYTES + stack) + ODG_AS_SLACK_BYTES;
+}
+
 static odg_status save_problem(odg_run *r, char err[ODG_ERRLEN])
 {
-    const char *dir = r->cfg.save_problem_dir;
-    char e2[ODG_ERRLEN], path[4096];
-    odg_status st = odg_model_save(r->model, r->model->theta, dir, "", e2);
-    size_t shape[2] = {r->model->B, r->model->D};
-    if (st == ODG_OK) {
-        snprintf(path, sizeof path, "%s/z0.npy", dir);
-        st = odg_npy_save(path, 2, shape, r->z0, e2);
-    }
-    if (st == ODG_OK) {
-        snprintf(path, sizeof path, "%s/w.npy", dir);
-        st = odg_npy_save(path, 2, shape, r->w, e2);
-    }
+    char e2[ODG_ERRLEN];
+    const double *arr[2] = {r->z0, r->w};
+    const char *name[2] = {"z0", "w"};
+    odg_status st = save_arrays(r, r->cfg.save_problem_dir, "", r->model->theta, arr, name, 2, e2);
     return st == ODG_OK ? ODG_OK : odg_fail(err, st, "--save-problem: %s", e2);
 }
 
@@ -725,6 +981,29 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
         return st;
     }
 
+    /* Under an address-space limit: refused as oom when the threads' buffers and the method do
+     * not fit what is left (the measuring child would spin in OpenBLAS, not fail), and the
+     * memory limit lowered to what the buffers leave, for the reference and the discrete
+     * gradient too. */
+    double room = address_space_room();
+    if (isfinite(room)) {
+        int nt = c->threads > 0 ? c->threads : omp_get_max_threads();
+        double lib = threads_address_space(nt);
+        double method = c->steps > 0 ? odg_method_bytes(&r->prob, &r->grad, c->steps) : 0.0;
+        if (lib + method > room) {
+            set_status(rec, "oom",
+                       "refused before starting: the address-space limit (ulimit -v) leaves "
+                       "%.4g bytes, the run needs about %.4g (%.4g for the method, %.4g for "
+                       "OpenBLAS's buffers and the stacks of %d thread%s)",
+                       room, lib + method, method, lib, nt, nt == 1 ? "" : "s");
+            return ODG_OK;
+        }
+        if (room - lib < r->mem_limit) {
+            r->mem_limit = room - lib;
+            rec->mem_limit_bytes = r->mem_limit;
+        }
+    }
+
     /* Refuse before starting what cannot fit (fixed steps: N is known). */
     if (c->steps > 0) {
         double need = odg_method_bytes(&r->prob, &r->grad, c->steps);
@@ -739,10 +1018,22 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
         }
     }
 
+    /* --timeout counts from the start of odg_run_prepare (the loading) and covers the
+     * reference's child as well as the measuring one */
+    double deadline = c->timeout_s > 0 ? r->t_start + c->timeout_s : INFINITY;
     double *gref = NULL;
     if (c->reference != ODG_REF_NONE) {
         char e2[ODG_ERRLEN];
-        if (odg_run_reference(r, &rec->ref, &gref, e2) != ODG_OK) {
+        odg_child_deadline(deadline);
+        odg_status rs = odg_run_reference(r, &rec->ref, &gref, e2);
+        odg_child_deadline(INFINITY);
+        if (rs != ODG_OK && odg_now() >= deadline) {
+            rec->ref.status = ODG_ETIMEOUT;
+            set_status(rec, "timeout", "stopped at --timeout %g s while computing the reference",
+                       c->timeout_s);
+            return ODG_OK;
+        }
+        if (rs != ODG_OK) {
             /* no reference: err_vs_reference stays empty, the detail says why */
             odg_fmt(rec->message, sizeof rec->message, "no reference: %s", e2);
         } else {
@@ -758,9 +1049,18 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
         }
     }
 
+    double left = deadline - odg_now();
+    if (left <= 0) {
+        free(gref);
+        set_status(rec, "timeout",
+                   "stopped at --timeout %g s before measuring (loading the "
+                   "problem and the reference took it all)",
+                   c->timeout_s);
+        return ODG_OK;
+    }
     measure_ctx mc = {.r = r, .gref = gref};
     odg_child res;
-    st = odg_child_run(measure_child, &mc, c->timeout_s, &res, err);
+    st = odg_child_run(measure_child, &mc, isfinite(left) ? left : 0, &res, err);
     free(gref);
     if (st != ODG_OK) {
         odg_child_free(&res);
@@ -784,6 +1084,26 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
                    nmsg == 0 ? " and no results" : "");
     } else {
         set_status(rec, odg_status_record((odg_status)m.status), m.msg[0] ? "%s" : NULL, m.msg);
+    }
+    /* What makes an otherwise ok row not ok: outputs it was asked for that are missing, and an
+     * error against a reference that is itself not accurate */
+    const odg_ref_info *ri = &rec->ref;
+    if (strcmp(rec->cell[ODG_COL_status].s, "ok") != 0) {
+        /* the measurement's own status stands */
+    } else if (rec->save_grad_error[0]) {
+        set_status(rec, "error", "--save-grad failed: %s", rec->save_grad_error);
+    } else if (ri->kind == ODG_REF_FINE && ri->status == ODG_OK && !ri->converged &&
+               rec->cell[ODG_COL_err_vs_reference].type == ODG_CELL_REAL) {
+        char check[96] = "";
+        if (isfinite(ri->error)) {
+            odg_fmt(check, sizeof check, ", %.3g from %s", ri->error, ri->second);
+        } else if (ri->second[0]) {
+            odg_fmt(check, sizeof check, ", check %s", ri->second);
+        }
+        set_status(rec, odg_status_record(ODG_EUNCONVERGED),
+                   "err_vs_reference is against a fine reference that did not converge (%s "
+                   "N=%ld: change %.3g at the last doubling%s)",
+                   ri->scheme, ri->N, ri->change, check);
     }
     record_rates(r, rec);
     odg_child_free(&res);

@@ -140,6 +140,20 @@ int odg_fmt_real(char *buf, size_t cap, double x);
  * changed while the process runs is not seen. */
 int odg_cpus_available(void);
 
+/* ---- I/O fault injection ------------------------------------------------------------------ */
+
+/* Every operation that writes a run's results (the CSV row, its sidecar, the .npy files of
+ * --save-grad and --save-problem: creating a file or a directory, writing, syncing, linking,
+ * renaming) asks odg_io_fault first and fails as the system call would when it answers 1.  A
+ * test arms it (tests/test_io_faults.c): operation n, counted from the arming, fails with errno
+ * ENOSPC, as on a full disk; one failure per arming.  The count is shared with the children
+ * forked afterwards (the measuring process writes --save-grad), so a run numbers its operations
+ * in one sequence.  Nothing but a test arms it; unarmed, it costs a test of a pointer.  Not
+ * thread-safe: outputs are written outside parallel regions. */
+void odg_io_fault_arm(long n); /* n >= 1: that operation fails; 0: none fails, counting goes on */
+long odg_io_fault_count(void); /* operations since the last arming (0 if never armed) */
+int odg_io_fault(void);        /* 1, with errno = ENOSPC, when this operation is to fail */
+
 #ifdef __cplusplus
 }
 #endif

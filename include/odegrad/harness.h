@@ -301,13 +301,17 @@ const double *odg_run_w(const odg_run *r);
 odg_status odg_run_reference(odg_run *r, odg_ref_info *info, double **gref, char err[ODG_ERRLEN]);
 
 /* Runs the configuration and fills rec (every column; EMPTY for what is not known).  Writes the
- * --save-problem files first and the --save-grad files from the child.  Right after the timed
- * gradients the child measures the DGEMM rate at the model's shapes with the same threads
- * (odg_roofline_model for ODG_RUN_ROOFLINE_S seconds), unless the configuration gives it;
- * gflops, roofline_gflops and roofline_frac are filled only in a record whose status is ok.
- * Returns ODG_OK when rec is complete, whatever the run's own status (the `status` column); an
- * odg_status with err only if the harness itself failed (a pipe or fork that could not be
- * made). */
+ * --save-problem files first and the --save-grad files from the child, each set whole or not at
+ * all (a failed --save-grad is status error).  Right after the timed gradients the child
+ * measures the DGEMM rate at the model's shapes with the same threads (odg_roofline_model for
+ * ODG_RUN_ROOFLINE_S seconds), unless the configuration gives it; gflops, roofline_gflops and
+ * roofline_frac are filled only in a record whose status is ok.  The timeout counts from
+ * odg_run_prepare and covers the reference's child too; a loss or gradient that is not finite
+ * is status diverged, an error against an unconverged fine reference status unconverged, and a
+ * run whose threads' OpenBLAS buffers do not fit an address-space limit (RLIMIT_AS) is refused
+ * as oom.  Returns ODG_OK when rec is complete, whatever the run's own status (the `status`
+ * column); an odg_status with err if the harness itself failed (a pipe or fork that could not
+ * be made) or the --save-problem files could not be written. */
 odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]);
 
 /* ---- output ------------------------------------------------------------------------------- */
