@@ -116,6 +116,14 @@ int odg_cli_roofline(int argc, char **argv)
         fprintf(stderr, "odegrad roofline: %s\n", err);
         return ODG_EXIT_USAGE;
     }
+    /* OpenBLAS would spin on a buffer it cannot have (ulimit -v): refused instead, counting the
+     * square GEMM's three operands */
+    if (odg_address_space_check(o.cfg.threads, 3.0 * SQUARE_N * SQUARE_N * sizeof(double), err) !=
+        ODG_OK) {
+        odg_run_destroy(&r);
+        fprintf(stderr, "odegrad roofline: %s\n", err);
+        return ODG_EXIT_FAIL;
+    }
     /* this process forks nothing after, so it may run its own threads (odg_run_prepare) */
     if (o.cfg.threads > 0) {
         omp_set_num_threads(o.cfg.threads);

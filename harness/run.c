@@ -853,6 +853,19 @@ static double threads_address_space(int threads)
     return threads * (ODG_BLAS_BUFFER_BYTES + stack) + ODG_AS_SLACK_BYTES;
 }
 
+odg_status odg_address_space_check(int threads, double extra, char err[ODG_ERRLEN])
+{
+    double room = address_space_room();
+    double need = threads_address_space(threads > 0 ? threads : omp_get_max_threads()) + extra;
+    if (isfinite(room) && need > room) {
+        return odg_fail(err, ODG_ENOMEM,
+                        "the address-space limit (ulimit -v) leaves %.4g bytes, and OpenBLAS's "
+                        "buffers, the threads' stacks and the operands need about %.4g",
+                        room, need);
+    }
+    return ODG_OK;
+}
+
 static odg_status save_problem(odg_run *r, char err[ODG_ERRLEN])
 {
     char e2[ODG_ERRLEN];

@@ -195,6 +195,13 @@ else
             fail "ulimit -v 200000: status $(field "$W/ulimit.csv" status), not oom"
         echo "ok: ulimit -v 200000, --threads $t: exit $rc in ${took}s: $(grep status "$W/out")"
     done
+    # odegrad roofline calls OpenBLAS in its own process: refused (exit 1, the rates could not
+    # be measured), not a spin in OpenBLAS's buffer allocation
+    (ulimit -v 200000; timeout 60 "$BIN" roofline --dim 2 --hidden 8 --batch 4 > "$W/out" \
+        2> "$W/err")
+    rc=$?
+    [ "$rc" -eq 1 ] && grep -q "address-space limit" "$W/err" && pass ||
+        fail "roofline under ulimit -v 200000: exit $rc: $(cat "$W/err")"
 fi
 # --timeout counts the reference: one that takes minutes is stopped at the timeout
 start=$(date +%s)

@@ -381,6 +381,13 @@ const char *odg_git_commit(void);
 
 /* ---- a measuring process ------------------------------------------------------------------ */
 
+/* Under an address-space limit (ulimit -v), whether OpenBLAS's per-thread buffers for `threads`
+ * threads (0: the OpenMP default), their stacks and `extra` bytes more fit what is left:
+ * ODG_OK (always, without a limit), or ODG_ENOMEM with err saying what is left and what is
+ * needed.  OpenBLAS retries a failing buffer allocation for ever, so a call without room would
+ * hang rather than fail: a process that calls BLAS itself asks first. */
+odg_status odg_address_space_check(int threads, double extra, char err[ODG_ERRLEN]);
+
 /* Makes memory a gradient frees stay in the process for its next gradient (glibc: large blocks
  * from the heap, no trimming), as a training loop keeps its buffers.  Called once by a process
  * that times repeated gradients: the run's child, the benchmarks. */
