@@ -50,6 +50,8 @@ typedef struct adj_ctx {
     odg_erk *erk; /* forward engine, to recompute a step's stages (dense) */
     const odg_system *sys;
     double *znext; /* (M) scratch for that recomputation */
+    double *right; /* (2M) a copy of the right end's payload, when the store may recompute the
+                      segment that held it (checkpoints): NULL when it keeps every step */
     long recomputed;
 } adj_ctx;
 
@@ -71,20 +73,26 @@ static int adj_locate(adj_ctx *c, double t)
     }
     const double *pl, *pr;
     size_t w;
-    int rc = odg_store_get(c->store, lo, &pl, &w);
-    if (rc) {
-        return rc;
-    }
+    int rc;
+    /* the right end first: fetching the left end may recompute the segment that held it */
     if (lo + 1 < g->N) {
         rc = odg_store_get(c->store, lo + 1, &pr, &w);
         if (rc) {
             return rc;
+        }
+        if (c->right) {
+            memcpy(c->right, pr, (w < 2 ? w : 2) * c->M * sizeof(double));
+            pr = c->right;
         }
         c->z1 = pr;
         c->f1 = pr + c->M;
     } else {
         c->z1 = c->zN;
         c->f1 = c->fN;
+    }
+    rc = odg_store_get(c->store, lo, &pl, &w);
+    if (rc) {
+        return rc;
     }
     c->z0 = pl;
     c->f0 = pl + c->M;
@@ -244,8 +252,12 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
     if (o->adj_rtol > 0 || o->adj_atol > 0) {
         if (!odg_method_adaptive_adjoint(o->method)) {
             return fail_msg(err, ODG_EUNSUP,
-                            "adjoint tolerances apply only to stored-adjoint and "
-                            "backsolve-adjoint (the others replay the forward steps)");
+                            "adjoint tolerances apply only to the continuous adjoints");
+        }
+        if (odg_method_keeps_checkpoints(o->method) && o->schedule == ODG_SCHEDULE_BINOMIAL) {
+            return fail_msg(err, ODG_EUNSUP,
+                            "the binomial schedule serves states in descending order only: the "
+                            "adjoint's own steps over checkpoints need the uniform schedule");
         }
         if (!odg_tableau_adaptive(p->tab)) {
             return fail_msg(err, ODG_EUNSUP,
@@ -288,6 +300,13 @@ static unsigned forward_parts(const odg_problem *p, const odg_grad_opts *o)
 static unsigned adjoint_parts(const odg_grad_opts *o)
 {
     return o->adj_rtol > 0 || o->adj_atol > 0 ? ODG_ERK_ADAPTIVE : 0;
+}
+
+/* Whether the continuous adjoint copies the right end of its interval: with its own steps over
+ * checkpoints, whose store recomputes a segment in the place of the previous one. */
+static int adjoint_copies(const odg_grad_opts *o)
+{
+    return (o->adj_rtol > 0 || o->adj_atol > 0) && odg_method_keeps_checkpoints(o->method);
 }
 
 /* The capacity an adaptive grid of N accepted steps ends with: it starts at 64 and doubles. */
@@ -354,7 +373,10 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
     }
     double adjoint = 0;
     if (odg_method_kind(o->method) == ODG_KIND_CONTINUOUS) {
-        adjoint = 2 * na * d + 4 * M * d +
+        /* y and ynext, four states, and with its own steps over checkpoints the right end's
+         * payload copied (2 states) */
+        int copy = adjoint_copies(o);
+        adjoint = 2 * na * d + (copy ? 6 : 4) * M * d +
                   (double)odg_erk_workspace_bytes(tab, (size_t)na, adjoint_parts(o));
     }
     m->stored = stored;
@@ -602,7 +624,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     } else {
         y = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, na);
         ynext = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, na);
-        carry = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, 4 * M);
+        carry = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, (adjoint_copies(o) ? 6 : 4) * M);
         if (!y || !ynext || !carry) {
             st = ODG_ENOMEM;
             goto done;
@@ -624,6 +646,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
         ac.erk = erk;
         ac.sys = &sys;
         ac.znext = znx;
+        ac.right = adjoint_copies(o) ? carry + 4 * M : NULL;
         /* y(t1): [a, a_theta] = [lamT, 0], or [z(t1), lamT, 0] for backsolve */
         memset(y, 0, na * d);
         if (backsolve) {

@@ -61,11 +61,11 @@ int odg_method_interpolates(odg_method m)
     return m >= 0 && m < ODG_NMETHODS && methods[m].kind == ODG_KIND_CONTINUOUS &&
            methods[m].storage != ODG_STORAGE_NONE;
 }
-/* The adjoint integrations that run over the whole interval at once: the checkpointed one
- * integrates segment by segment over the forward steps it recomputes. */
+/* The continuous adjoints: each can take its own adaptive steps (checkpoint-adjoint with the
+ * uniform schedule, whose segments can be recomputed in any order; odg_grad_check says so). */
 int odg_method_adaptive_adjoint(odg_method m)
 {
-    return m == ODG_METHOD_STORED_ADJOINT || m == ODG_METHOD_BACKSOLVE_ADJOINT;
+    return m >= 0 && m < ODG_NMETHODS && methods[m].kind == ODG_KIND_CONTINUOUS;
 }
 const char *odg_schedule_name(odg_schedule s)
 {

@@ -819,6 +819,14 @@ odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_
                 odg_scheme_name(c->scheme));
         return bad_option(bad, ODG_OPT_INTERP, err, ODG_EUNSUP, msg);
     }
+    if ((c->grad.adj_rtol > 0 || c->grad.adj_atol > 0) &&
+        odg_method_keeps_checkpoints(c->grad.method) &&
+        c->grad.schedule == ODG_SCHEDULE_BINOMIAL) {
+        return bad_option(bad, c->grad.adj_rtol > 0 ? ODG_OPT_ADJ_RTOL : ODG_OPT_ADJ_ATOL, err,
+                          ODG_EUNSUP,
+                          "with checkpoints needs the uniform schedule (the binomial one serves "
+                          "states in descending order only)");
+    }
     if (c->grad.adj_seminorm && !(c->grad.adj_rtol > 0 || c->grad.adj_atol > 0)) {
         return bad_option(bad, ODG_OPT_ADJ_SEMINORM, err, ODG_EUNSUP,
                           "needs the adjoint's own tolerances (adj-rtol, adj-atol)");

@@ -574,6 +574,42 @@ static void test_adaptive_adjoint(void)
             }
         }
     }
+    /* checkpoint-adjoint with its own steps (uniform schedule): its segments are recomputed
+     * in whatever order the adjoint's steps ask, from checkpoints that hold the same bits as
+     * stored-adjoint's steps, so the gradient is stored-adjoint's bit for bit; the memory model
+     * still equals the allocator; the binomial schedule, which serves states in descending order
+     * only, is refused. */
+    for (int ip = 0; ip < ODG_NINTERPS; ip++) {
+        odg_grad_opts o;
+        odg_grad_opts_default(&o, ODG_METHOD_STORED_ADJOINT);
+        o.interp = (odg_interp)ip;
+        o.adj_rtol = 1e-7;
+        o.adj_atol = 1e-9;
+        odg_grad_stats ss, sc;
+        double *gs = malloc(n * sizeof(double));
+        odg_status rs = odg_gradient(&q.p, &o, &q.mem, gs, gs + q.P, &ss);
+        o.method = ODG_METHOD_CHECKPOINT_ADJOINT;
+        o.checkpoints = 6;
+        odg_status rc = odg_gradient(&q.p, &o, &q.mem, g, g + q.P, &sc);
+        CHECK(rs == ODG_OK && rc == ODG_OK && check_bit_diff(g, gs, n) == 0 &&
+                  sc.adj_steps == ss.adj_steps,
+              "checkpoint-adjoint %s with its own steps: %s, %zu numbers differ from "
+              "stored-adjoint's, %ld steps against %ld",
+              odg_interp_name(o.interp), odg_status_str(rc), check_bit_diff(g, gs, n),
+              sc.adj_steps, ss.adj_steps);
+        odg_grad_memory mm;
+        CHECK(odg_gradient_memory(&q.p, &o, sc.steps, &mm) == ODG_OK &&
+                  mm.peak == (double)sc.peak_total && mm.stored == (double)sc.stored_bytes,
+              "checkpoint-adjoint %s own steps: model %.0f (stored %.0f), allocator %zu (%zu)",
+              odg_interp_name(o.interp), mm.peak, mm.stored, sc.peak_total, sc.stored_bytes);
+        printf("adaptive adjoint checkpoint-adjoint %-8s rtol 1e-07: %3ld steps, %ld recomputed, "
+               "bit-identical to stored-adjoint\n",
+               odg_interp_name(o.interp), sc.adj_steps, sc.recomputed_steps);
+        o.schedule = ODG_SCHEDULE_BINOMIAL;
+        CHECK(odg_gradient(&q.p, &o, &q.mem, g, g + q.P, &sc) == ODG_EUNSUP,
+              "binomial checkpoints with the adjoint's own steps not refused");
+        free(gs);
+    }
     /* The seminorm (Kidger, Chen & Lyons 2021): the parameter adjoint left out of the error
      * norm.  It feeds back into nothing, so the gradient still converges with the tolerance
      * (below 1e-6 at rtol 1e-10, as above), and the steps differ from the full norm's (the norm
