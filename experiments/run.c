@@ -28,16 +28,17 @@ static int make_dirs(const char *dir)
         errno = ENAMETOOLONG;
         return -1;
     }
+    /* each mkdir asks odg_io_fault first (fault-injection tests) */
     for (char *p = path + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(path, 0777) && errno != EEXIST) {
+            if (odg_io_fault() || (mkdir(path, 0777) && errno != EEXIST)) {
                 return -1;
             }
             *p = '/';
         }
     }
-    return mkdir(path, 0777) && errno != EEXIST ? -1 : 0;
+    return odg_io_fault() || (mkdir(path, 0777) && errno != EEXIST) ? -1 : 0;
 }
 
 /* One distinct results file of the jobs. */
@@ -282,7 +283,8 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
                 goto done;
             }
         }
-        tg[k].fd = open(tg[k].csv, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        tg[k].fd =
+            odg_io_fault() ? -1 : open(tg[k].csv, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (tg[k].fd < 0) {
             st = odg_fail(err, ODG_EIO, "%s: cannot open: %s", tg[k].csv, strerror(errno));
             goto done;

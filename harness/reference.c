@@ -127,16 +127,18 @@ static int cache_write(const char *path, const ref_head *h, const double *g, siz
 {
     char tmp[4200];
     odg_fmt(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* every step that changes the disk asks odg_io_fault first (fault-injection tests); a cache
+     * that cannot be written costs only the next run's time */
+    int fd = odg_io_fault() ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         return -1;
     }
-    int ok = odg_write_all(fd, h, sizeof *h) == 0 && odg_write_all(fd, g, n * sizeof *g) == 0 &&
-             fsync(fd) == 0;
+    int ok = !odg_io_fault() && odg_write_all(fd, h, sizeof *h) == 0 && !odg_io_fault() &&
+             odg_write_all(fd, g, n * sizeof *g) == 0 && !odg_io_fault() && fsync(fd) == 0;
     if (close(fd) != 0) {
         ok = 0;
     }
-    if (!ok || rename(tmp, path) != 0) {
+    if (!ok || odg_io_fault() || rename(tmp, path) != 0) {
         remove(tmp);
         return -1;
     }

@@ -460,8 +460,11 @@ static void test_sweep(void)
         int ok =
             csv_old_plus_whole_rows(find(&now, "sweep/io.csv"), find(&old, "sweep/io.csv"), &added);
         CHECK(ok, "write %ld failing: the results file is not the old one plus whole rows", k);
-        CHECK(st == ODG_OK && added == 2 - sum.failed,
-              "write %ld failing: %d rows added, %ld reported failed", k, added, sum.failed);
+        /* a failure while the sweep sets up (its directory, the results file it locks) stops
+         * it before anything runs; a later one costs the rows or the sidecar it hits */
+        CHECK((st == ODG_OK && added == 2 - sum.failed) || (st != ODG_OK && added == 0),
+              "write %ld failing: %d rows added, %ld reported failed (%s)", k, added, sum.failed,
+              odg_status_str(st));
         const file *side = find(&now, "sweep/io.csv.json");
         const file *side0 = find(&old, "sweep/io.csv.json");
         CHECK(side && side0 &&
@@ -472,7 +475,8 @@ static void test_sweep(void)
             CHECK(find(&old, now.f[i].name) != NULL, "write %ld failing leaves %s behind", k,
                   now.f[i].name);
         }
-        CHECK(sum.failed > 0 || sum.sidecar_error[0], "write %ld failing is not reported", k);
+        CHECK(st != ODG_OK || sum.failed > 0 || sum.sidecar_error[0],
+              "write %ld failing is not reported", k);
         rows_lost += (int)sum.failed;
         sidecars += sum.sidecar_error[0] != '\0';
         snap_free(&now);
