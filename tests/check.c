@@ -1,6 +1,8 @@
 #include "check.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int check_npass, check_nfail;
@@ -28,4 +30,37 @@ int check_done(const char *name)
 {
     printf("%s: %d passed, %d failed\n", name, check_npass, check_nfail);
     return check_nfail ? 1 : 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int check_each_file(const char *dir, void (*fn)(const char *dir, const char *name), int *nvalid)
+{
+    *nvalid = 0;
+    DIR *d = opendir(dir);
+    CHECK(d != NULL, "cannot open %s", dir);
+    if (!d) {
+        return -1;
+    }
+    char *names[4096];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < (int)(sizeof names / sizeof names[0])) {
+        if (e->d_name[0] != '.' && strcmp(e->d_name, "README") != 0) {
+            names[n++] = strdup(e->d_name);
+        }
+    }
+    closedir(d);
+    CHECK(n < (int)(sizeof names / sizeof names[0]), "more than %d files in %s: some left out", n,
+          dir);
+    qsort(names, (size_t)n, sizeof names[0], by_name);
+    for (int i = 0; i < n; i++) {
+        *nvalid += strncmp(names[i], "valid-", 6) == 0;
+        fn(dir, names[i]);
+        free(names[i]);
+    }
+    return n;
 }

@@ -9,14 +9,8 @@
 
 #include "../fuzz/fuzz_argv.c"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static void replay(const char *dir, const char *name)
 {
@@ -67,26 +61,10 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *dir = ODG_TEST_DATA "/argv";
-    DIR *d = opendir(dir);
-    CHECK(d != NULL, "cannot open %s", dir);
-    if (!d) {
-        return check_done("test_argv_corpus");
-    }
-    char *names[1024];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < (int)(sizeof names / sizeof names[0])) {
-        if (e->d_name[0] != '.' && strcmp(e->d_name, "README") != 0) {
-            names[n++] = strdup(e->d_name);
-        }
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], by_name);
     int nvalid = 0;
-    for (int i = 0; i < n; i++) {
-        nvalid += strncmp(names[i], "valid-", 6) == 0;
-        replay(dir, names[i]);
-        free(names[i]);
+    int n = check_each_file(dir, replay, &nvalid);
+    if (n < 0) {
+        return check_done("test_argv_corpus");
     }
     CHECK(nvalid >= 5 && n - nvalid >= 10, "%d valid and %d other files: a corpus lost", nvalid,
           n - nvalid);

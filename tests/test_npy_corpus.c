@@ -8,12 +8,6 @@
 
 #include "../fuzz/fuzz_npy.c"
 
-#include <dirent.h>
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static void replay(const char *dir, const char *name)
 {
@@ -47,26 +41,10 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *dir = ODG_TEST_DATA "/npy";
-    DIR *d = opendir(dir);
-    CHECK(d != NULL, "cannot open %s", dir);
-    if (!d) {
-        return check_done("test_npy_corpus");
-    }
-    char *names[1024];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < (int)(sizeof names / sizeof names[0])) {
-        if (e->d_name[0] != '.' && strcmp(e->d_name, "README") != 0) {
-            names[n++] = strdup(e->d_name);
-        }
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], by_name);
     int nvalid = 0;
-    for (int i = 0; i < n; i++) {
-        nvalid += strncmp(names[i], "valid-", 6) == 0;
-        replay(dir, names[i]);
-        free(names[i]);
+    int n = check_each_file(dir, replay, &nvalid);
+    if (n < 0) {
+        return check_done("test_npy_corpus");
     }
     CHECK(nvalid >= 5 && n - nvalid >= 15, "%d valid and %d refused files: a corpus lost", nvalid,
           n - nvalid);

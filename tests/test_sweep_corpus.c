@@ -8,7 +8,6 @@
 #include "check.h"
 #include "odegrad/experiments.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -65,11 +64,6 @@ static long message_line(const char *err, const char *path)
     char *end;
     long line = strtol(err + n + 1, &end, 10);
     return end != err + n + 1 && line >= 1 && end[0] == ':' && end[1] == ' ' && end[2] ? line : -1;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static void replay(const char *dir, const char *name)
@@ -149,32 +143,12 @@ int main(void)
     }
 
     const char *dir = ODG_TEST_DATA "/sweep";
-    DIR *d = opendir(dir);
-    CHECK(d != NULL, "cannot open %s", dir);
-    if (!d) {
-        return check_done("test_sweep_corpus");
-    }
-    char *names[1024];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < (int)(sizeof names / sizeof names[0])) {
-        if (e->d_name[0] != '.' && strcmp(e->d_name, "README") != 0) {
-            names[n++] = strdup(e->d_name);
-        }
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], by_name);
     int nvalid = 0;
-    for (int i = 0; i < n; i++) {
-        nvalid += strncmp(names[i], "valid-", 6) == 0;
-        replay(dir, names[i]);
+    int n = check_each_file(dir, replay, &nvalid);
+    if (n < 0) {
+        return check_done("test_sweep_corpus");
     }
     CHECK(nvalid >= 3 && n - nvalid >= 10, "%d valid and %d refused files: a corpus lost", nvalid,
           n - nvalid);
-    CHECK(n < (int)(sizeof names / sizeof names[0]), "more than %d files: some were left out", n);
-
-    for (int i = 0; i < n; i++) {
-        free(names[i]);
-    }
     return check_done("test_sweep_corpus");
 }
