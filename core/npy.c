@@ -458,13 +458,7 @@ static FILE *npy_open_read(const char *path, char *err)
         return NULL;
     }
     if (!S_ISREG(sb.st_mode)) {
-        npy_err(err, path, "not a regular file (%s)",
-                S_ISFIFO(sb.st_mode)   ? "a FIFO"
-                : S_ISDIR(sb.st_mode)  ? "a directory"
-                : S_ISCHR(sb.st_mode)  ? "a character device"
-                : S_ISBLK(sb.st_mode)  ? "a block device"
-                : S_ISSOCK(sb.st_mode) ? "a socket"
-                                       : "not a file");
+        npy_err(err, path, "not a regular file (%s)", odg_file_kind((unsigned)sb.st_mode));
         close(fd);
         return NULL;
     }
@@ -693,4 +687,17 @@ fail:
     remove(tmp); /* harmless when it was never created */
     free(tmp);
     return ODG_EIO;
+}
+
+const char *odg_file_kind(unsigned mode)
+{
+    mode_t m = (mode_t)mode;
+    return S_ISREG(m)    ? "a regular file"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISDIR(m)  ? "a directory"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISLNK(m)  ? "a symbolic link"
+                         : "of another kind";
 }

@@ -112,12 +112,7 @@ static odg_status load_file_check(const char *path, int *present, char err[ODG_E
     if (!S_ISREG(sb.st_mode)) {
         return odg_fail(err, ODG_EIO, "--load: %s: %snot a regular file (%s)", path,
                         link ? "a symbolic link to something " : "",
-                        S_ISFIFO(sb.st_mode)   ? "a FIFO"
-                        : S_ISDIR(sb.st_mode)  ? "a directory"
-                        : S_ISCHR(sb.st_mode)  ? "a character device"
-                        : S_ISBLK(sb.st_mode)  ? "a block device"
-                        : S_ISSOCK(sb.st_mode) ? "a socket"
-                                               : "of another kind");
+                        odg_file_kind((unsigned)sb.st_mode));
     }
     *present = 1;
     return ODG_OK;

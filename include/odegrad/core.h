@@ -105,6 +105,8 @@ double odg_log(double x);
  * problem; err may be NULL. */
 odg_status odg_npy_read(const char *path, int *ndim, size_t shape[ODG_NPY_MAXDIM], double **data,
                         char err[ODG_ERRLEN]);
+/* What a file of this st_mode is, for messages: "a FIFO", "a directory", ... */
+const char *odg_file_kind(unsigned mode);
 /* Reads into out, which the caller sized as the expected shape; a different shape is
  * ODG_ESHAPE, with err saying expected and found. */
 odg_status odg_npy_load(const char *path, int ndim, const size_t *shape, double *out,
