@@ -265,17 +265,15 @@ static int add_value(parser *ps, setting *st, const char *text)
         return -1;
     }
     char **v = realloc(st->v, (size_t)(st->n + 1) * sizeof *v);
+    if (v) {
+        st->v = v; /* grown: the old block is gone, whether the copy below succeeds or not */
+    }
     char *d = v ? dupstr(ps, text) : NULL;
-    if (!v || !d) {
-        free(v == st->v ? NULL : NULL);
-        if (v) {
-            st->v = v;
-        }
+    if (!d) {
         ps->oom = 1;
         perr(ps, ps->line, "out of memory");
         return -1;
     }
-    st->v = v;
     st->v[st->n++] = d;
     return 0;
 }
