@@ -37,13 +37,14 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int check_each_file(const char *dir, void (*fn)(const char *dir, const char *name), int *nvalid)
+void check_corpus(const char *dir, void (*fn)(const char *dir, const char *name), int min_valid,
+                  int min_other)
 {
-    *nvalid = 0;
+    int nvalid = 0;
     DIR *d = opendir(dir);
     CHECK(d != NULL, "cannot open %s", dir);
     if (!d) {
-        return -1;
+        return;
     }
     char *names[4096];
     int n = 0;
@@ -58,9 +59,10 @@ int check_each_file(const char *dir, void (*fn)(const char *dir, const char *nam
           dir);
     qsort(names, (size_t)n, sizeof names[0], by_name);
     for (int i = 0; i < n; i++) {
-        *nvalid += strncmp(names[i], "valid-", 6) == 0;
+        nvalid += strncmp(names[i], "valid-", 6) == 0;
         fn(dir, names[i]);
         free(names[i]);
     }
-    return n;
+    CHECK(nvalid >= min_valid && n - nvalid >= min_other,
+          "%s: %d valid and %d other files: a corpus lost", dir, nvalid, n - nvalid);
 }

@@ -26,9 +26,10 @@ size_t check_bit_diff(const double *x, const double *y, size_t n);
 
 int check_done(const char *name);
 
-/* Calls fn(dir, name) for every file of the corpus folder dir (dot files and README left out),
- * in name order, and returns how many there were (-1, after a failed CHECK, if dir cannot be
- * read); *nvalid counts those whose name starts with "valid-".  The fuzz corpora's replay. */
-int check_each_file(const char *dir, void (*fn)(const char *dir, const char *name), int *nvalid);
+/* The fuzz corpora's replay: calls fn(dir, name) for every file of the corpus folder dir (dot
+ * files and README left out), in name order, and checks that at least min_valid of them are
+ * named valid-* and at least min_other are not, so that a corpus lost does not pass. */
+void check_corpus(const char *dir, void (*fn)(const char *dir, const char *name), int min_valid,
+                  int min_other);
 
 #endif

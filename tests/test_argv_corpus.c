@@ -60,13 +60,6 @@ static void replay(const char *dir, const char *name)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    const char *dir = ODG_TEST_DATA "/argv";
-    int nvalid = 0;
-    int n = check_each_file(dir, replay, &nvalid);
-    if (n < 0) {
-        return check_done("test_argv_corpus");
-    }
-    CHECK(nvalid >= 5 && n - nvalid >= 10, "%d valid and %d other files: a corpus lost", nvalid,
-          n - nvalid);
+    check_corpus(ODG_TEST_DATA "/argv", replay, 5, 10);
     return check_done("test_argv_corpus");
 }

@@ -40,13 +40,6 @@ static void replay(const char *dir, const char *name)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    const char *dir = ODG_TEST_DATA "/npy";
-    int nvalid = 0;
-    int n = check_each_file(dir, replay, &nvalid);
-    if (n < 0) {
-        return check_done("test_npy_corpus");
-    }
-    CHECK(nvalid >= 5 && n - nvalid >= 15, "%d valid and %d refused files: a corpus lost", nvalid,
-          n - nvalid);
+    check_corpus(ODG_TEST_DATA "/npy", replay, 5, 15);
     return check_done("test_npy_corpus");
 }

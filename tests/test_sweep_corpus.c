@@ -142,13 +142,6 @@ int main(void)
         }
     }
 
-    const char *dir = ODG_TEST_DATA "/sweep";
-    int nvalid = 0;
-    int n = check_each_file(dir, replay, &nvalid);
-    if (n < 0) {
-        return check_done("test_sweep_corpus");
-    }
-    CHECK(nvalid >= 3 && n - nvalid >= 10, "%d valid and %d refused files: a corpus lost", nvalid,
-          n - nvalid);
+    check_corpus(ODG_TEST_DATA "/sweep", replay, 3, 10);
     return check_done("test_sweep_corpus");
 }
