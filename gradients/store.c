@@ -1,29 +1,25 @@
-/* Storage strategies (store.h).  Binomial checkpointing follows Griewank & Walther, "Algorithm
- * 799: Revolve", ACM TOMS 26 (2000): the schedule is run lazily, as a stack of snapshots. To get
- * the state of step n from the snapshot at step i < n with s snapshots free counting i's, it
- * advances m = odg_revolve_split(n - i + 1, s) steps, snapshots, and repeats; that is the
- * recursive Revolve schedule, visited in reverse order of the steps.  The forward sweep places
- * the snapshots of the first descent, so the total number of forward steps (re-tapes aside) is
- * exactly odg_revolve_cost(N, C). */
+/* Storage strategies: what they share, and the dispatch to their ops tables (store.h). */
 #include "store.h"
 
 #include <math.h>
 #include <string.h>
 
-static odg_tag payload_tag(odg_storage kind, odg_payload pay)
-{
-    if (kind == ODG_STORAGE_CHECKPOINTS) {
-        return ODG_TAG_CHECKPOINT;
-    }
-    return pay == ODG_PAY_STAGES ? ODG_TAG_TAPE : ODG_TAG_TRAJECTORY;
-}
-
-void odg_store_resolve(odg_storage kind, odg_schedule schedule, long C, long N, long *C_out,
-                       long *K_out)
+void odg_store_resolve(odg_storage kind, odg_schedule schedule, long C, long N, int adaptive,
+                       long *C_out, long *K_out)
 {
     long K = 0;
     if (kind != ODG_STORAGE_CHECKPOINTS || N < 1) {
         C = 0;
+    } else if (schedule == ODG_SCHEDULE_UNIFORM && adaptive) {
+        /* online: the interval starts at 1 and doubles whenever the next checkpoint would not
+         * fit the cap slots (store_uniform.c), so it ends as the least power of two with
+         * ceil(N/K) <= cap; every slot up to min(N, cap) has been filled once */
+        long cap = C > 0 ? C : ODG_ONLINE_SLOTS;
+        K = 1;
+        while ((N + K - 1) / K > cap) {
+            K *= 2;
+        }
+        C = N < cap ? N : cap;
     } else if (schedule == ODG_SCHEDULE_UNIFORM) {
         /* K near sqrt(N) minimises N/K + K; with C given, the smallest K that needs at most C */
         K = C > 0 ? (N + C - 1) / C : (long)floor(sqrt((double)N) + 0.5);
@@ -51,78 +47,97 @@ size_t odg_payload_width(odg_payload pay, const odg_tableau *tab)
     return pay == ODG_PAY_STATE ? 1 : pay == ODG_PAY_STATE_DERIV ? 2 : (size_t)tab->s;
 }
 
+static const odg_store_ops *ops_of(odg_storage kind, odg_schedule schedule)
+{
+    switch (kind) {
+    case ODG_STORAGE_ALL:
+    case ODG_STORAGE_STEPS:
+        return &odg_store_steps_ops;
+    case ODG_STORAGE_CHECKPOINTS:
+        return schedule == ODG_SCHEDULE_BINOMIAL ? &odg_store_binomial_ops
+                                                 : &odg_store_uniform_ops;
+    case ODG_STORAGE_NONE:
+        break;
+    }
+    return &odg_store_none_ops;
+}
+
+int odg_store_online(odg_storage kind, odg_schedule schedule)
+{
+    return ops_of(kind, schedule)->online;
+}
+
 odg_status odg_store_create(odg_store *s, odg_storage kind, odg_schedule schedule, long C,
                             odg_payload pay, size_t M, long N, odg_erk *erk,
                             const odg_system *sys, const odg_grid *grid, odg_mem *mem)
 {
     memset(s, 0, sizeof *s);
+    s->ops = ops_of(kind, schedule);
     s->kind = kind;
     s->schedule = schedule;
     s->pay = pay;
     s->W = odg_payload_width(pay, odg_erk_tableau(erk));
     s->M = M;
     s->N = N;
+    s->online = N == 0;
+    s->C = C;
     s->mem = mem;
     s->erk = erk;
     s->sys = sys;
     s->grid = grid;
     s->seg_lo = -1;
     s->work_idx = -1;
-    odg_store_resolve(kind, schedule, C, N, &s->C, &s->K);
-    odg_tag tag = payload_tag(kind, pay);
-    size_t WM = s->W * M;
-    switch (kind) {
-    case ODG_STORAGE_ALL:
-    case ODG_STORAGE_STEPS:
-        if ((size_t)N > SIZE_MAX / sizeof(double) / WM) {
-            return ODG_ENOMEM;
-        }
-        s->all = odg_mem_scratch(mem, tag, (size_t)N * WM);
-        return s->all ? ODG_OK : ODG_ENOMEM;
-    case ODG_STORAGE_CHECKPOINTS:
-        if ((size_t)s->C > SIZE_MAX / sizeof(double) / M) {
-            return ODG_ENOMEM;
-        }
-        s->ck = odg_mem_scratch(mem, ODG_TAG_CHECKPOINT, (size_t)s->C * M);
-        if (!s->ck) {
-            goto fail;
-        }
-        if (schedule == ODG_SCHEDULE_UNIFORM) {
-            s->seg = odg_mem_scratch(mem, ODG_TAG_CHECKPOINT, (size_t)s->K * WM);
-            if (!s->seg) {
-                goto fail;
-            }
-        } else {
-            s->ck_idx = odg_mem_alloc(mem, ODG_TAG_WORKSPACE, (size_t)s->C * sizeof(long));
-            s->work = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
-            s->work2 = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
-            if (!s->ck_idx || !s->work || !s->work2) {
-                goto fail;
-            }
-        }
-        return ODG_OK;
-    case ODG_STORAGE_NONE:
-        return ODG_OK;
+    if (s->online && !s->ops->online) {
+        return ODG_EINVAL;
     }
-fail:
-    odg_store_destroy(s);
-    return ODG_ENOMEM;
+    odg_status st = s->ops->create(s);
+    if (st) {
+        odg_store_destroy(s);
+    }
+    return st;
 }
 
 void odg_store_destroy(odg_store *s)
 {
-    odg_mem_free(s->mem, s->all);
-    odg_mem_free(s->mem, s->ck);
-    odg_mem_free(s->mem, s->seg);
-    odg_mem_free(s->mem, s->ck_idx);
-    odg_mem_free(s->mem, s->work);
-    odg_mem_free(s->mem, s->work2);
-    s->all = s->ck = s->seg = s->work = s->work2 = NULL;
-    s->ck_idx = NULL;
+    if (s->ops) {
+        s->ops->destroy(s);
+    }
+}
+
+odg_status odg_store_put(odg_store *s, const odg_step_info *st)
+{
+    if (s->online) {
+        s->N = st->n + 1;
+    }
+    return s->ops->put(s, st);
+}
+
+odg_status odg_store_close(odg_store *s)
+{
+    return s->ops->close ? s->ops->close(s) : ODG_OK;
+}
+
+odg_status odg_store_get(odg_store *s, long n, const double **out, size_t *width)
+{
+    if (n < 0 || n >= s->N || !s->ops->get) {
+        return ODG_EINVAL;
+    }
+    *width = s->W;
+    return s->ops->get(s, n, out, width);
+}
+
+/* ---- shared by the strategies ------------------------------------------------------------- */
+
+odg_tag odg_store_tag(const odg_store *s)
+{
+    if (s->kind == ODG_STORAGE_CHECKPOINTS) {
+        return ODG_TAG_CHECKPOINT;
+    }
+    return s->pay == ODG_PAY_STAGES ? ODG_TAG_TAPE : ODG_TAG_TRAJECTORY;
 }
 
 /* Copies the payload of a step just taken into dst (W x M). */
-static void pack(const odg_store *s, const odg_step_info *st, double *dst)
+void odg_store_pack(const odg_store *s, const odg_step_info *st, double *dst)
 {
     size_t M = s->M;
     switch (s->pay) {
@@ -140,8 +155,8 @@ static void pack(const odg_store *s, const odg_step_info *st, double *dst)
 }
 
 /* One forward step n from z into znext with the engine's buffers; fills st. */
-static odg_status replay_step(odg_store *s, long n, const double *z, double *znext,
-                              odg_step_info *st)
+odg_status odg_store_replay(odg_store *s, long n, const double *z, double *znext,
+                            odg_step_info *st)
 {
     odg_erk *e = s->erk;
     double t = odg_grid_t(s->grid, n), h = odg_grid_h(s->grid, n);
@@ -151,171 +166,59 @@ static odg_status replay_step(odg_store *s, long n, const double *z, double *zne
     return rc;
 }
 
-/* ---- uniform ------------------------------------------------------------------------------ */
+/* ---- the growing pointer table ------------------------------------------------------------ */
 
-/* Recomputes the payloads of the segment holding step n from its checkpoint. */
-static odg_status uniform_fill(odg_store *s, long n)
+static int ptab_chunk(long n, long *first)
 {
-    size_t M = s->M, WM = s->W * M;
-    long lo = n / s->K * s->K, hi = lo + s->K < s->N ? lo + s->K : s->N;
-    s->seg_lo = -1;
-    memcpy(s->seg, s->ck + (size_t)(lo / s->K) * M, M * sizeof(double));
-    for (long j = lo; j < hi; j++) {
-        double *dst = s->seg + (size_t)(j - lo) * WM;
-        if (j + 1 < hi) {
-            /* z_{j+1} goes straight into the next payload */
-            odg_step_info st;
-            odg_status rc = replay_step(s, j, dst, dst + WM, &st);
-            if (rc) {
-                return rc;
-            }
-            if (s->pay == ODG_PAY_STATE_DERIV) {
-                memcpy(dst + M, st.K, M * sizeof(double));
-            }
-        } else if (s->pay == ODG_PAY_STATE_DERIV) {
-            /* the segment's last step needs only f(t_j, z_j), not a whole step */
-            int rc = s->sys->f(s->sys->ctx, odg_grid_t(s->grid, j), dst, dst + M);
-            s->extra_nfe++;
-            if (rc) {
-                return (odg_status)rc;
-            }
-        }
+    int k = 0;
+    long lo = 0, size = 64;
+    while (n >= lo + size) {
+        lo += size;
+        size *= 2;
+        k++;
     }
-    s->seg_lo = lo;
-    return ODG_OK;
+    *first = lo;
+    return k;
 }
 
-/* ---- binomial ----------------------------------------------------------------------------- */
-
-/* Plans the forward sweep's next snapshot after one taken at step i: the lazy schedule below,
- * asked for step N-1 from i, would advance odg_revolve_split(N - i, free) steps and snapshot. */
-static void binomial_plan_next(odg_store *s, long i)
+double **odg_ptab_at(odg_ptab *t, long n, odg_mem *mem)
 {
-    long l = s->N - i, free_snaps = s->C - s->nck + 1;
-    long next = (l >= 2 && free_snaps >= 2) ? i + odg_revolve_split(l, (int)free_snaps) : -1;
-    s->next_ck = next < s->N - 1 ? next : -1;
+    long lo;
+    int k = ptab_chunk(n, &lo);
+    if (k >= ODG_PTAB_CHUNKS) {
+        return NULL;
+    }
+    if (!t->chunk[k]) {
+        t->chunk[k] = odg_mem_alloc(mem, ODG_TAG_WORKSPACE, (64UL << k) * sizeof(double *));
+        if (!t->chunk[k]) {
+            return NULL;
+        }
+    }
+    return &t->chunk[k][n - lo];
 }
 
-static void binomial_push(odg_store *s, long n, const double *z)
+void odg_ptab_free(odg_ptab *t, odg_mem *mem, int free_entries)
 {
-    memcpy(s->ck + (size_t)s->nck * s->M, z, s->M * sizeof(double));
-    s->ck_idx[s->nck++] = n;
+    for (int k = 0; k < ODG_PTAB_CHUNKS; k++) {
+        if (!t->chunk[k]) {
+            continue;
+        }
+        for (long i = 0; free_entries && i < (64L << k); i++) {
+            odg_mem_free(mem, t->chunk[k][i]);
+        }
+        odg_mem_free(mem, t->chunk[k]);
+        t->chunk[k] = NULL;
+    }
 }
 
-static odg_status binomial_put(odg_store *s, const odg_step_info *st)
+size_t odg_ptab_bytes(long n)
 {
-    long n = st->n;
-    if (n == 0) {
-        s->nck = 0;
-        binomial_push(s, 0, st->z);
-        binomial_plan_next(s, 0);
-    } else if (n == s->next_ck) {
-        binomial_push(s, n, st->z);
-        binomial_plan_next(s, n);
+    size_t bytes = 0;
+    long lo = 0, size = 64;
+    while (lo < n) {
+        bytes += (size_t)size * sizeof(double *);
+        lo += size;
+        size *= 2;
     }
-    if (n < s->N - 1) {
-        s->advances++; /* the forward sweep advances through steps 0 .. N-2 */
-    } else {
-        memcpy(s->work, st->z, s->M * sizeof(double)); /* z_{N-1} in hand for the first get */
-        s->work_idx = n;
-    }
-    return ODG_OK;
-}
-
-static odg_status binomial_get(odg_store *s, long n, const double **out)
-{
-    size_t M = s->M;
-    while (s->nck > 0 && s->ck_idx[s->nck - 1] > n) {
-        s->nck--; /* snapshots past n are spent */
-    }
-    if (s->work_idx == n) {
-        *out = s->work;
-        return ODG_OK;
-    }
-    if (s->nck == 0 || n < 0) {
-        return ODG_EINVAL; /* requests must come in descending order */
-    }
-    long cur = s->ck_idx[s->nck - 1];
-    if (cur == n) {
-        *out = s->ck + (size_t)(s->nck - 1) * M;
-        return ODG_OK;
-    }
-    memcpy(s->work, s->ck + (size_t)(s->nck - 1) * M, M * sizeof(double));
-    s->work_idx = -1;
-    while (cur < n) {
-        /* the top snapshot is at cur; free_snaps counts it */
-        long l = n - cur + 1, free_snaps = s->C - s->nck + 1;
-        long m = free_snaps >= 2 ? odg_revolve_split(l, (int)free_snaps) : l - 1;
-        for (long k = 0; k < m; k++, cur++) {
-            odg_step_info st;
-            odg_status rc = replay_step(s, cur, s->work, s->work2, &st);
-            if (rc) {
-                return rc;
-            }
-            double *t = s->work;
-            s->work = s->work2;
-            s->work2 = t;
-            s->advances++;
-        }
-        if (cur < n) {
-            binomial_push(s, cur, s->work);
-        }
-    }
-    s->work_idx = n;
-    *out = s->work;
-    return ODG_OK;
-}
-
-/* ---- dispatch ----------------------------------------------------------------------------- */
-
-odg_status odg_store_put(odg_store *s, const odg_step_info *st)
-{
-    size_t WM = s->W * s->M;
-    switch (s->kind) {
-    case ODG_STORAGE_ALL:
-    case ODG_STORAGE_STEPS:
-        pack(s, st, s->all + (size_t)st->n * WM);
-        return ODG_OK;
-    case ODG_STORAGE_CHECKPOINTS:
-        if (s->schedule == ODG_SCHEDULE_BINOMIAL) {
-            return binomial_put(s, st);
-        }
-        if (st->n % s->K == 0) {
-            memcpy(s->ck + (size_t)(st->n / s->K) * s->M, st->z, s->M * sizeof(double));
-        }
-        return ODG_OK;
-    case ODG_STORAGE_NONE:
-        return ODG_OK;
-    }
-    return ODG_EINVAL;
-}
-
-odg_status odg_store_get(odg_store *s, long n, const double **out, size_t *width)
-{
-    if (n < 0 || n >= s->N) {
-        return ODG_EINVAL;
-    }
-    *width = s->W;
-    switch (s->kind) {
-    case ODG_STORAGE_ALL:
-    case ODG_STORAGE_STEPS:
-        *out = s->all + (size_t)n * s->W * s->M;
-        return ODG_OK;
-    case ODG_STORAGE_CHECKPOINTS:
-        if (s->schedule == ODG_SCHEDULE_BINOMIAL) {
-            *width = 1;
-            return binomial_get(s, n, out);
-        }
-        if (s->seg_lo < 0 || n < s->seg_lo || n >= s->seg_lo + s->K) {
-            odg_status rc = uniform_fill(s, n);
-            if (rc) {
-                return rc;
-            }
-        }
-        *out = s->seg + (size_t)(n - s->seg_lo) * s->W * s->M;
-        return ODG_OK;
-    case ODG_STORAGE_NONE:
-        break;
-    }
-    return ODG_EINVAL;
+    return bytes;
 }

@@ -399,13 +399,16 @@ static void test_memory(void)
                         (ip == ODG_INTERP_DENSE && !adaptive)) {
                         continue;
                     }
-                    size_t ws[2] = {0, 0}, peak[2] = {0, 0};
+                    size_t ws[3] = {0, 0, 0}, peak[3] = {0, 0, 0};
                     long Ns[2] = {64, 256};
-                    for (int k = 0; k < 2; k++) {
+                    /* adaptive: a few steps, then over [0, 40] enough to double the grid (64
+                     * steps) and fill the trajectory's second table chunk (192) */
+                    for (int k = 0; k < (adaptive ? 3 : 2); k++) {
                         prob q;
-                        prob_make(&q, &mo, scheme, adaptive ? 0 : Ns[k], 1.0, 2);
+                        prob_make(&q, &mo, scheme, adaptive ? 0 : Ns[k], k == 2 ? 40.0 : 1.0, 2);
                         if (adaptive) {
-                            odg_adapt_defaults(&q.p.adapt, k ? 1e-9 : 1e-5, k ? 1e-9 : 1e-5);
+                            double tol = k == 0 ? 1e-5 : 1e-9;
+                            odg_adapt_defaults(&q.p.adapt, tol, tol);
                         }
                         double *g = malloc((q.P + q.M) * sizeof(double));
                         odg_grad_stats st;
@@ -417,6 +420,8 @@ static void test_memory(void)
                         CHECK(rc == ODG_OK, "%s %s %s: %s", what, sn, in, odg_status_str(rc));
                         long N = st.steps;
                         size_t M = q.M;
+                        CHECK(k < 2 || N > 192, "%s %s %s: %ld adaptive steps, the case needs "
+                              "more than 192", what, sn, in, N);
                         CHECK((double)st.stored_bytes == st.theory_stored,
                               "%s %s %s N=%ld adaptive=%d: stored %zu, closed form %.0f", what,
                               sn, in, N, adaptive, st.stored_bytes, st.theory_stored);
@@ -452,6 +457,15 @@ static void test_memory(void)
                             units = 0;
                         } else if (sch == ODG_SCHEDULE_BINOMIAL) {
                             units = (size_t)C;
+                        } else if (adaptive) {
+                            /* online: 16 slots, the interval the least power of two that fits
+                             * N into them, min(N, 16) slots filled */
+                            long Ka = 1;
+                            while ((N + Ka - 1) / Ka > 16) {
+                                Ka *= 2;
+                            }
+                            units = (size_t)(N < 16 ? N : 16) +
+                                    (size_t)Ka * (m == ODG_METHOD_BACKPROP_CHECKPOINT ? 1 : W);
                         } else {
                             units = (size_t)((N + K - 1) / K) +
                                     (size_t)K * (m == ODG_METHOD_BACKPROP_CHECKPOINT ? 1 : W);
