@@ -90,7 +90,9 @@ static void mlp_bias1_grad(const mlp_parts *p, double t, const double *Gu, doubl
  * function gives the same bits on every machine and in every vector width, while
  * -ffp-contract=off keeps the compiler from fusing anything else.  Measured side by side with the
  * same function written without fma (one core, AVX-512 clone, 32768 arguments in [-3, 3]): 1.35
- * against 2.30 ns per element, 1.70x faster (median of 15 interleaved runs, min 1.64x).  A CPU
+ * against 2.30 ns per element, 1.70x faster (median of 15 interleaved runs, min 1.64x); the
+ * model's f 1.145x faster at D = 16, H = 64, B = 128 (min 1.10x) and 1.056x at D = 64, H = 256,
+ * B = 512 (min 1.03x), its VJP 1.064x (min 1.045x) and about 1.02 .. 1.06x.  A CPU
  * without FMA (x86 before 2013) runs the "default" clone, whose fma() calls are libm's software
  * ones: about 50 ns per element, and still the same bits.
  *
@@ -389,10 +391,10 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
  * number of rows around it (the rows split into micro-tiles, the inner dimension into the same
  * blocks), so the bits are those of the chunks (test_determinism compares 1 thread with 2, 3
  * and 8; test_models compares the modes), while 8 calls of 64 rows become one of 512.  Measured
- * on one core, interleaved, min of 10 calls per round, 11 rounds: f at D = 64, H = 256, B = 512
- * 1.042x faster (median; min 1.019x), at D = 16, H = 64, B = 128 1.029x (min 0.98x); at
- * D = 128, H = 512, B = 1024 the machine's load hid any difference (0.995x, 0.42 .. 1.40).  The
- * VJP stays in chunks: its parameter gradient sums over the batch, and the chunk partials are
+ * on one core against the chunks (same tanh), interleaved, min of 10 .. 30 calls per round, 21
+ * rounds: f at D = 16, H = 64, B = 128 1.030x faster (median; min 0.98x), at D = 64, H = 256,
+ * B = 512 1.041x (median; one disturbed round 0.65x); at D = 128, H = 512, B = 1024 the load of
+ * the shared machine hid it (two runs: 0.95x and 1.15x medians).  The VJP stays in chunks: its parameter gradient sums over the batch, and the chunk partials are
  * what makes that sum independent of the thread count. */
 static int mlp_f_blas(odg_model *m, double t, const double *Z, double *F)
 {

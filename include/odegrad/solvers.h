@@ -159,7 +159,9 @@ void odg_erk_counts_reset(odg_erk *e);
 /* One step from (t, z) of size h.  Writes znext (n, may not alias z).  If Zst is not NULL it
  * receives the stage inputs (s x n).  If err is not NULL (adaptive tableaux only) it receives
  * the embedded error estimate (n).  k1 (n) if not NULL is f(t, z) already known (FSAL), and is
- * used instead of evaluating it.  The stage derivatives stay in the engine: odg_erk_K.
+ * used instead of evaluating it.  The stage derivatives stay in the engine: odg_erk_K.  A stage
+ * that only the error estimate reads (the last of vern7, vern8, vern9) is not evaluated when err
+ * is NULL: its input is still formed into Zst, its row of K is left as it was.
  * Returns ODG_DIVERGED if znext is not finite. */
 odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, const double *z,
                         double *znext, double *Zst, double *err, const double *k1);
