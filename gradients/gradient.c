@@ -65,9 +65,11 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
     }
     if (p->steps == 0 && !p->grid) {
         if (!odg_tableau_adaptive(p->tab)) {
-            return fail_msg(err, ODG_EUNSUP,
-                            "adaptive steps need a scheme with an embedded error estimate "
-                            "(bosh3, dopri5, tsit5)");
+            char list[ODG_ERRLEN / 2];
+            odg_schemes_where(list, sizeof list, odg_tableau_adaptive);
+            return odg_fail(err, ODG_EUNSUP,
+                            "adaptive steps need a scheme with an embedded error estimate (%s)",
+                            list);
         }
         if (!(p->adapt.rtol >= 0) || !(p->adapt.atol >= 0) || !isfinite(p->adapt.rtol) ||
             !isfinite(p->adapt.atol) || (p->adapt.rtol == 0 && p->adapt.atol == 0)) {
@@ -87,9 +89,12 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
         return fail_msg(err, ODG_EINVAL, "unknown schedule or interpolation");
     }
     if (odg_method_interpolates(o->method) && o->interp == ODG_INTERP_DENSE &&
-        p->tab->dense_deg == 0) {
-        return fail_msg(err, ODG_EUNSUP,
-                        "dense interpolation needs a scheme with dense output (dopri5)");
+        !odg_tableau_dense(p->tab)) {
+        char list[ODG_ERRLEN / 2];
+        odg_schemes_where(list, sizeof list, odg_tableau_dense);
+        return odg_fail(err, ODG_EUNSUP,
+                        "dense interpolation needs a scheme with dense output (%s), not %s", list,
+                        p->tab->name);
     }
     if (!(o->adj_rtol >= 0) || !(o->adj_atol >= 0)) {
         return fail_msg(err, ODG_EINVAL, "adjoint tolerances must be >= 0");

@@ -814,8 +814,10 @@ odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_
     }
     const odg_tableau *tab = odg_scheme_tableau(c->scheme);
     if (odg_method_interpolates(c->grad.method) && c->grad.interp == ODG_INTERP_DENSE && tab &&
-        tab->dense_deg == 0) {
-        odg_fmt(msg, sizeof msg, "dense needs a scheme with dense output, not %s",
+        !odg_tableau_dense(tab)) {
+        char list[ODG_ERRLEN / 2];
+        odg_schemes_where(list, sizeof list, odg_tableau_dense);
+        odg_fmt(msg, sizeof msg, "dense needs a scheme with dense output (%s), not %s", list,
                 odg_scheme_name(c->scheme));
         return bad_option(bad, ODG_OPT_INTERP, err, ODG_EUNSUP, msg);
     }

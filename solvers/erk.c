@@ -37,6 +37,7 @@ struct odg_erk {
     double *partial; /* (nchunks) partial sums of the error norm (ODG_ERK_ADAPTIVE) */
     size_t nchunks;
     int need[ODG_MAX_STAGES]; /* stage cotangent can be non-zero in the adjoint */
+    int error_only[ODG_MAX_STAGES]; /* k_i feeds only the error estimate (not FSAL's k_1) */
     double d[ODG_MAX_STAGES]; /* b_i - bt_i, the error weights */
     odg_erk_counts cnt;
 };
@@ -174,6 +175,13 @@ odg_status odg_erk_create_parts(odg_erk **out, const odg_tableau *tab, size_t n,
             e->need[i] |= e->need[j] && tab->a[j][i] != 0.0;
         }
         e->d[i] = tab->emb_order > 0 ? tab->b[i] - tab->bt[i] : 0.0;
+    }
+    /* The same stages are those that y_next does not read either.  Where the tableau is FSAL its
+     * last stage is the next step's k_1, so nothing there is error-only; vern7, vern8 and vern9
+     * end with a stage that only their error estimate reads. */
+    const int fsal = odg_tableau_fsal(tab);
+    for (int i = 0; i < tab->s; i++) {
+        e->error_only[i] = !e->need[i] && !fsal;
     }
     *out = e;
     return ODG_OK;
@@ -389,8 +397,14 @@ odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, c
     for (int i = 1; i < tab->s; i++) {
         /* with Zst NULL every stage input reuses the first row of the engine's buffer */
         double *Zi = Zst ? Zst + (size_t)i * n : Y;
+        if (!Zst && !err && e->error_only[i]) {
+            continue; /* nothing reads it: no estimate asked for, no stage inputs kept */
+        }
         if (combine(n, Zi, z, h, tab->a[i], i, e->K)) {
             return ODG_DIVERGED;
+        }
+        if (!err && e->error_only[i]) {
+            continue; /* its input is kept (Zst), but k_i would feed only the estimate */
         }
         rc = sys->f(sys->ctx, t + tab->c[i] * h, Zi, e->K + (size_t)i * n);
         e->cnt.nfe++;

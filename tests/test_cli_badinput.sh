@@ -112,6 +112,8 @@ run "too large to allocate" "too large to allocate" "${MLP[@]}" --dim 2000000000
 
 # ---- combinations that do not exist ------------------------------------------------------
 run "dense interp with rk4" "dense output" "${MLP[@]}" --method stored-adjoint --interp dense
+run "dense interp with vern7" "--interp dense needs a scheme with dense output (dopri5), not vern7" \
+    "${MLP[@]}" --method stored-adjoint --scheme vern7 --interp dense
 run "interp with backprop" "--interp applies only to" "${MLP[@]}" --interp hermite
 run "interp with backsolve" "--interp applies only to" "${MLP[@]}" --method backsolve-adjoint \
     --interp linear
@@ -119,7 +121,7 @@ run "checkpoints with backprop" "--checkpoints applies only to" "${MLP[@]}" --ch
 run "schedule without checkpoints" "--schedule applies only to" "${MLP[@]}" \
     --method stored-adjoint --schedule binomial
 run "steps and rtol" "--steps applies only to fixed steps, not to adaptive ones" "${MLP[@]}" --rtol 1e-6
-run "rtol with rk4" "--rtol applies only to schemes with an error estimate (bosh3, dopri5, tsit5), not rk4" --dim 2 --hidden 8 --batch 4 --rtol 1e-6 \
+run "rtol with rk4" "--rtol applies only to schemes with an error estimate (bosh3, dopri5, tsit5, dopri8, vern6, vern7, vern8, vern9), not rk4" --dim 2 --hidden 8 --batch 4 --rtol 1e-6 \
     --reference none
 run "adjoint tolerance with backprop" "--adj-rtol applies only to methods that can take their own adaptive adjoint steps" \
     "${MLP[@]}" --adj-rtol 1e-6

@@ -183,43 +183,70 @@ static odg_erk *erk_new(const odg_tableau *tab, size_t n, size_t np, odg_mem *me
 
 /* ---- 1, 2: observed order, forwards and backwards ----------------------------------------- */
 
-/* Error (2-norm) at the end of a uniform N-step solve from the exact state at `from` to `to`. */
-static double solve_error(odg_erk *e, const problem *pb, double from, double to, long N,
-                          odg_mem *mem)
+/* The state at the end of a uniform N-step solve from scale * (the exact state at `from`) to
+ * `to`, divided back by scale, and the exact state there. */
+static int solve_scaled(odg_erk *e, const problem *pb, double from, double to, long N, double scale,
+                        double *z, double *y, odg_mem *mem)
 {
     size_t n = pb->sys.n;
-    double za[LN], z[LN], y[LN];
+    double za[LN];
     pb->exact(pb->t0, pb->y0, from, za);
-    memcpy(z, za, n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        z[i] = scale * za[i];
+    }
     odg_grid g;
     if (odg_grid_uniform(&g, mem, from, to, N) != ODG_OK) {
-        return NAN;
+        return 0;
     }
     odg_status st = odg_erk_run_grid(e, &pb->sys, &g, z, NULL);
     odg_grid_free(&g);
+    for (size_t i = 0; i < n; i++) {
+        z[i] /= scale;
+    }
     pb->exact(from, za, to, y);
-    return st == ODG_OK ? err2(z, y, n) : NAN;
+    return st == ODG_OK;
+}
+
+/* Error (2-norm) at the end of a uniform N-step solve from the exact state at `from` to `to`;
+ * *roundoff receives a measurement of the round-off in it.  Both problems are
+ * linear in y, so the discretisation error of a solve from 3 y0, divided by 3, is that of the
+ * solve from y0 (exactly, in exact arithmetic), while its roundings are different ones (3 is not
+ * a power of two): the difference of the two results is round-off only, a sample of the same
+ * size as the round-off in either. */
+static double solve_error(odg_erk *e, const problem *pb, double from, double to, long N,
+                          odg_mem *mem, double *roundoff)
+{
+    size_t n = pb->sys.n;
+    double z[LN], y[LN], z3[LN];
+    if (!solve_scaled(e, pb, from, to, N, 1.0, z, y, mem)) {
+        return NAN;
+    }
+    if (roundoff) {
+        *roundoff = solve_scaled(e, pb, from, to, N, 3.0, z3, y, mem) ? err2(z, z3, n) : NAN;
+    }
+    return err2(z, y, n);
 }
 
 /* The pair (N, 2N) of a convergence study, N = 2^k.
  *
- * Round-off floor.  A step rounds the new state once at the size of y (the stage sums are scaled
- * by h and matter less), so N steps carry about sqrt(N) u max|y| of round-off if the roundings
- * are independent and N u max|y| at the very worst.  With max|y| <= e^3 (COS) that is
- * 2.2e-15 sqrt(N): 1e-13 at N = 2048, 1.3e-14 at N = 32; the error tables of these problems
- * indeed flatten at 1e-15 .. 3e-14.  A pair (N, 2N) is used only if its finer error is at least
- * FLOOR(2N) = 100 sqrt(2N) u e^3, 100 times that estimate, so round-off moves log2(e_N / e_2N)
- * by < 0.015 (and by < 0.08 even at the worst-case bound).  The floor follows N down because an
- * order-8 scheme reaches it within a few dozen steps: at a fixed 1e-11 its only usable pair
- * could be the coarsest, still outside the asymptotic range.
+ * Round-off floor.  A pair (N, 2N) is used only if its finer error is at least 100 times the
+ * round-off measured in either solve (solve_error), so that round-off moves log2(e_N / e_2N) by
+ * < 2 / (100 ln 2) = 0.03.  The floor is measured rather than estimated because it depends on
+ * the tableau: a step rounds the new state once at the size of y, which alone would give about
+ * sqrt(N) u max|y| (2.2e-15 sqrt(N) with max|y| <= e^3), and schemes with weights of moderate
+ * size stay near that; but vern6's weights reach 176 in size with opposite signs (b_7 + b_8 =
+ * -4.1) and its a_ij 207, so its stage sums round at 1e2 .. 1e3 times the size of y (its errors
+ * flatten at 1e-12 on LIN from N = 128 on, where that estimate says 1.6e-14).  The floor follows
+ * N because an order-8 scheme reaches it within a few dozen steps: at a fixed 1e-11 its only
+ * usable pair could be the coarsest, still outside the asymptotic range.
  *
  * Among the pairs above the floor the finest is used: e(h) = C h^p (1 + D h + ...) gives
  * log2(e_N / e_2N) - p ~ D h / (2 ln 2), which fades as h shrinks, and the finest pair is the
  * deepest into that asymptotic range.  The rule picks N per scheme and problem (euler needs
  * N ~ 2^10, tsit5, whose principal error coefficients are minimised so that its h^6 terms
- * linger, about 2^7, dopri8 2^4), and a scheme of the wrong order is caught because no pair then
- * gives its order.  N stops at 2^10 (2N = 2048) so that a test run stays short. */
-#define FLOOR(N2) (100.0 * sqrt((double)(N2)) * U * exp(3.0))
+ * linger, about 2^8, dopri8 2^4 .. 2^5), and a scheme of the wrong order is caught because no
+ * pair then gives its order.  N stops at 2^10 (2N = 2048) so that a test run stays short. */
+#define ROUNDOFF_MARGIN 100.0
 #define KMIN 3
 #define KMAX 10
 #define ORDER_TOL 0.15
@@ -227,20 +254,21 @@ static double solve_error(odg_erk *e, const problem *pb, double from, double to,
 typedef struct order_result {
     double ratio;
     long N;
-    double e2N;
+    double e2N, floor2N;
 } order_result;
 
 static order_result measure_order(odg_erk *e, const problem *pb, int backwards, odg_mem *mem)
 {
     double from = backwards ? pb->t1 : pb->t0, to = backwards ? pb->t0 : pb->t1;
-    double err[KMAX + 2];
+    double err[KMAX + 2], ro[KMAX + 2], floor[KMAX + 2];
     /* Refine until the error drops below the floor: the pair before that is the finest above
      * it (the errors fall monotonically here; a dip would show as a wrong ratio, not a pass). */
     int k2 = KMIN + 1;
-    err[KMIN] = solve_error(e, pb, from, to, 1L << KMIN, mem);
+    err[KMIN] = solve_error(e, pb, from, to, 1L << KMIN, mem, &ro[KMIN]);
     for (; k2 <= KMAX + 1; k2++) {
-        err[k2] = solve_error(e, pb, from, to, 1L << k2, mem);
-        if (!(err[k2] >= FLOOR(1L << k2))) {
+        err[k2] = solve_error(e, pb, from, to, 1L << k2, mem, &ro[k2]);
+        floor[k2] = ROUNDOFF_MARGIN * fmax(ro[k2], ro[k2 - 1]);
+        if (!(err[k2] >= floor[k2])) {
             break;
         }
     }
@@ -249,8 +277,36 @@ static order_result measure_order(odg_erk *e, const problem *pb, int backwards, 
     } else {
         k2--;
     }
-    order_result r = {log2(err[k2 - 1] / err[k2]), 1L << (k2 - 1), err[k2]};
+    order_result r = {log2(err[k2 - 1] / err[k2]), 1L << (k2 - 1), err[k2], floor[k2]};
     return r;
+}
+
+/* The orders the pairs can show.  Verner's pairs minimise their principal error coefficients
+ * so far that every order-(p+1) condition nearly holds: the largest residual, computed in
+ * 90-digit arithmetic from the coefficients, is 1.0e-6 (vern6), 1.7e-5 (vern7), 4.2e-7 (vern8)
+ * and 1.8e-6 (vern9), against 4e-4 .. 8e-5 for their order-(p+2) conditions.  The h^p term of the
+ * error then overtakes the h^(p+1) term only at steps so small that both are below round-off in
+ * double precision (vern6: at h ~ 1e-6 / 4e-4 = 2.5e-3 in the problem's time unit, an error
+ * of 1e-22), so a convergence study shows between p and p + 1 (vern6 shows 7 on both problems).
+ * The lower end still catches a scheme run wrongly, which loses at least one order; that the
+ * order is exactly p is test_tableau's algebraic check.  Every other scheme shows p itself.
+ *
+ * vern8 and vern9 go further: their errors fall from the pre-asymptotic range (h w >= 0.6 on
+ * LIN, where the higher terms still bend the ratio) to the round-off floor within one or two
+ * halvings, so only LIN forwards, whose solution decays and carries the least round-off, keeps
+ * a pair inside the band (vern8 7.88 at N = 8, vern9 9.50 at N = 16).  LIN backwards grows by
+ * e^5 and COS passes through cancellations of its error terms, which at N = 8 .. 16 give ratios
+ * of 7.7 to 12.9; these are printed, not checked.  *all_cases is 0 for them. */
+static int order_high(const odg_tableau *tab, int *all_cases)
+{
+    static const char *const minimised[] = {"vern6", "vern7", "vern8", "vern9"};
+    *all_cases = tab->order < 8 || strcmp(tab->name, "dopri8") == 0;
+    for (size_t k = 0; k < sizeof minimised / sizeof minimised[0]; k++) {
+        if (strcmp(tab->name, minimised[k]) == 0) {
+            return tab->order + 1;
+        }
+    }
+    return tab->order;
 }
 
 static void test_orders(void)
@@ -260,26 +316,30 @@ static void test_orders(void)
     problem pbs[2] = {prob_lin(), prob_cos()};
     for (int s = 0; s < ODG_NSCHEMES; s++) {
         const odg_tableau *tab = odg_scheme_tableau((odg_scheme)s);
+        int all_cases;
+        int hi = order_high(tab, &all_cases);
         char line[512];
-        int len = snprintf(line, sizeof line, "order %-8s expected %d:", tab->name, tab->order);
+        int len = snprintf(line, sizeof line, "order %-8s expected %d..%d:", tab->name,
+                           tab->order, hi);
         for (int ip = 0; ip < 2; ip++) {
             const problem *pb = &pbs[ip];
             odg_erk *e = erk_new(tab, pb->sys.n, 0, &mem);
             for (int back = 0; back < 2; back++) {
                 order_result r = measure_order(e, pb, back, &mem);
                 const char *dir = back ? "bwd" : "fwd";
-                CHECK(fabs(r.ratio - tab->order) <= ORDER_TOL,
-                      "%s %s %s: log2(e_N/e_2N) = %.3f at N = %ld, expected %d +- %.2f", tab->name,
-                      pb->name, dir, r.ratio, r.N, tab->order, ORDER_TOL);
-                CHECK(r.e2N >= FLOOR(2 * r.N),
+                int checked = all_cases || (ip == 0 && !back);
+                CHECK(!checked || (r.ratio >= tab->order - ORDER_TOL && r.ratio <= hi + ORDER_TOL),
+                      "%s %s %s: log2(e_N/e_2N) = %.3f at N = %ld, expected %d..%d +- %.2f",
+                      tab->name, pb->name, dir, r.ratio, r.N, tab->order, hi, ORDER_TOL);
+                CHECK(!checked || r.e2N >= r.floor2N,
                       "%s %s %s: e_2N = %.2e at N = %ld is below the floor %.1e", tab->name,
-                      pb->name, dir, r.e2N, r.N, FLOOR(2 * r.N));
-                len += snprintf(line + len, sizeof line - (size_t)len, "  %s %s %.3f (N=%ld)",
-                                pb->name, dir, r.ratio, r.N);
+                      pb->name, dir, r.e2N, r.N, r.floor2N);
+                len += snprintf(line + len, sizeof line - (size_t)len, "  %s %s %.3f (N=%ld)%s",
+                                pb->name, dir, r.ratio, r.N, checked ? "" : "*");
             }
             odg_erk_destroy(&e);
         }
-        printf("%s\n", line);
+        printf("%s%s\n", line, all_cases ? "" : "  (* printed, not checked)");
     }
 }
 
@@ -309,7 +369,8 @@ static void test_backwards_grid(void)
  * extrapolation), whose local error is well below the estimate; for such a problem the global
  * error is the tolerance times a modest factor, nearly independent of the tolerance (tolerance
  * proportionality, HNW II.4).  20 rtol ||y0|| leaves room for both the sqrt(n) and that factor
- * (measured: about 5 for bosh3, below 1.1 for dopri5 and tsit5).  The acceptance rule itself is
+ * (measured: about 5 for bosh3, below 1.1 for dopri5 and tsit5, below 0.1 for dopri8's order-5
+ * estimate and the Verner pairs, whose estimates are pessimistic).  The acceptance rule itself is
  * checked step by step by accept_hook below. */
 #define ADAPT_FACTOR 20.0
 
@@ -368,9 +429,11 @@ static void test_adaptive(void)
     odg_mem mem;
     odg_mem_init(&mem);
     problem pbs[2] = {prob_lin(), prob_cos()};
-    odg_scheme schemes[3] = {ODG_SCHEME_BOSH3, ODG_SCHEME_DOPRI5, ODG_SCHEME_TSIT5};
-    for (int is = 0; is < 3; is++) {
-        const odg_tableau *tab = odg_scheme_tableau(schemes[is]);
+    for (int is = 0; is < ODG_NSCHEMES; is++) {
+        const odg_tableau *tab = odg_scheme_tableau((odg_scheme)is);
+        if (!odg_tableau_adaptive(tab)) {
+            continue;
+        }
         /* (problem, direction): LIN forwards carries the error bound; LIN backwards and COS
          * forwards check the grid, the replay and the counts. */
         for (int c = 0; c < 3; c++) {
@@ -417,12 +480,13 @@ static void test_adaptive(void)
                 prev_steps = g.N;
                 check_grid(&g, from, to, what);
                 CHECK(cnt.naccept == g.N, "%s: naccept %ld, grid N %ld", what, cnt.naccept, g.N);
-                /* Every adaptive tableau is FSAL: f at t0, one more for the initial-step
-                 * heuristic (HNW II.4), then s - 1 per attempt, rejected ones included, since
-                 * k1 is known before every attempt. */
+                /* f at t0, one more for the initial-step heuristic (HNW II.4), then s - 1 per
+                 * attempt, rejected ones included, since k1 is known before every attempt; a
+                 * scheme without FSAL evaluates k1 afresh after each accepted step but the last. */
                 long attempts = cnt.naccept + cnt.nreject;
-                CHECK(cnt.nfe == 2 + (tab->s - 1) * attempts, "%s: nfe %ld, %ld attempts", what,
-                      cnt.nfe, attempts);
+                long fresh = odg_tableau_fsal(tab) ? 0 : cnt.naccept - 1;
+                CHECK(cnt.nfe == 2 + (tab->s - 1) * attempts + fresh, "%s: nfe %ld, %ld attempts",
+                      what, cnt.nfe, attempts);
                 /* Replaying the grid repeats the solve bit for bit. */
                 double zr[LN];
                 memcpy(zr, za, n * sizeof(double));
@@ -466,6 +530,17 @@ static void test_fsal(void)
     for (int s = 0; s < ODG_NSCHEMES; s++) {
         const odg_tableau *tab = odg_scheme_tableau((odg_scheme)s);
         int fsal = odg_tableau_fsal(tab);
+        /* Without an error estimate a step evaluates only the stages that y_next reads, or that
+         * a stage it reads reads; FSAL schemes keep their last stage (the next k_1). */
+        long ev = 0;
+        int reads[ODG_MAX_STAGES] = {0};
+        for (int i = tab->s - 1; i >= 0; i--) {
+            reads[i] = tab->b[i] != 0.0 || (fsal && i == tab->s - 1);
+            for (int j = i + 1; j < tab->s; j++) {
+                reads[i] |= reads[j] && tab->a[j][i] != 0.0;
+            }
+            ev += reads[i];
+        }
         for (int ip = 0; ip < 2; ip++) {
             const problem *pb = &pbs[ip];
             size_t n = pb->sys.n;
@@ -490,17 +565,17 @@ static void test_fsal(void)
                 odg_erk_counts cnt = odg_erk_counts_get(e);
                 CHECK(st == ODG_OK, "fsal %s %s: status %s", tab->name, pb->name,
                       odg_status_str(st));
-                CHECK(cnt.nfe == tab->s * N - reuse, "%s %s N=%ld: nfe %ld, expected %ld",
-                      tab->name, pb->name, N, cnt.nfe, tab->s * N - reuse);
+                CHECK(cnt.nfe == ev * N - reuse, "%s %s N=%ld: nfe %ld, expected %ld",
+                      tab->name, pb->name, N, cnt.nfe, ev * N - reuse);
                 if (ig == 0) {
-                    long expect = fsal ? 1 + (tab->s - 1) * N : tab->s * N;
+                    long expect = fsal ? 1 + (tab->s - 1) * N : ev * N;
                     CHECK(cnt.nfe == expect, "%s %s uniform dyadic grid: nfe %ld, expected %ld",
                           tab->name, pb->name, cnt.nfe, expect);
                 }
                 CHECK(cnt.naccept == N, "%s: naccept %ld of %ld", tab->name, cnt.naccept, N);
                 odg_erk_counts_reset(e);
                 st = fresh_steps(e, &pb->sys, &g, zf);
-                CHECK(st == ODG_OK && odg_erk_counts_get(e).nfe == tab->s * N,
+                CHECK(st == ODG_OK && odg_erk_counts_get(e).nfe == ev * N,
                       "%s %s fresh steps: status %s nfe %ld", tab->name, pb->name,
                       odg_status_str(st), odg_erk_counts_get(e).nfe);
                 CHECK(memcmp(z, zf, n * sizeof(double)) == 0,
@@ -866,9 +941,17 @@ static void test_adjoint(void)
         c.gp_expect = NULL;
         CHECK(st == ODG_OK, "%s adjoint: status %s", tab->name, odg_status_str(st));
         CHECK(!c.gp_wrong, "%s adjoint: vjp handed a gp other than the caller's", tab->name);
-        /* Stages that no later stage and no weight reads are skipped: the last stage of the
-         * FSAL schemes (b_s = 0). */
-        long need = odg_tableau_fsal(tab) ? tab->s - 1 : tab->s;
+        /* Stages that no weight and no needed later stage reads are skipped: the last stage of
+         * the FSAL schemes (b_s = 0) and the error-only last stage of vern7, vern8, vern9. */
+        long need = 0;
+        int needed[ODG_MAX_STAGES] = {0};
+        for (int i = tab->s - 1; i >= 0; i--) {
+            needed[i] = tab->b[i] != 0.0;
+            for (int j = i + 1; j < tab->s; j++) {
+                needed[i] |= needed[j] && tab->a[j][i] != 0.0;
+            }
+            need += needed[i];
+        }
         CHECK(odg_erk_counts_get(e).nvjp == need * ADJ_N, "%s adjoint: nvjp %ld, expected %ld",
               tab->name, odg_erk_counts_get(e).nvjp, need * ADJ_N);
         double g_adj[2 * LN], g_fd[2 * LN];

@@ -7,8 +7,9 @@
  * Tolerances are running error bounds (Higham, Accuracy and Stability of Numerical Algorithms,
  * 3.3): each sum is evaluated together with a bound on its rounding error, first order in the
  * unit roundoff u = 2^-53, counting one rounding for each stored coefficient (every rational
- * a/b and every 20-digit tsit5 decimal is the correctly rounded double of the exact value), one
- * per product and one per addition.  The exact values satisfy the conditions exactly, so a
+ * a/b and every 20-digit tsit5 decimal is the correctly rounded double of the exact value; the
+ * 28- to 40-digit decimals of dopri8 and the Verner pairs lie within 1e-27 of it, far inside
+ * u), one per product and one per addition.  The exact values satisfy the conditions exactly, so a
  * residual above its bound means a wrong coefficient; the neglected O(u^2) terms are 1e-16
  * times smaller.  The bounds are "a few ulps of the sums of the terms" made precise: 3e-16 for
  * euler, 4e-14 for dopri5, 5e-13 for tsit5's order-5 trees, whose a_ij reach 13 and whose
@@ -25,9 +26,9 @@
 
 /* ---- rooted trees ------------------------------------------------------------------------- */
 
-/* Order 9 is needed to show that dopri8 is not of order 9: 486 trees of order 1 to 9. */
-#define MAX_ORDER 9
-#define MAX_TREES 512
+/* Order 10 is needed to show that vern9 is not of order 10: 1205 trees of order 1 to 10. */
+#define MAX_ORDER 10
+#define MAX_TREES 1280
 #define MAX_KIDS (MAX_ORDER - 1)
 
 /* A rooted tree is the multiset of its root's subtrees, stored as indices of smaller trees in
@@ -187,7 +188,9 @@ static const expect expected[] = {
     {ODG_SCHEME_HEUN, 2, 2, 0, 0, 0},   {ODG_SCHEME_RK4, 4, 4, 0, 0, 0},
     {ODG_SCHEME_RK38, 4, 4, 0, 0, 0},   {ODG_SCHEME_BOSH3, 4, 3, 2, 1, 0},
     {ODG_SCHEME_DOPRI5, 7, 5, 4, 1, 4}, {ODG_SCHEME_TSIT5, 7, 5, 4, 1, 0},
-    {ODG_SCHEME_DOPRI8, 12, 8, 0, 0, 0},
+    {ODG_SCHEME_DOPRI8, 12, 8, 5, 0, 0}, {ODG_SCHEME_VERN6, 9, 6, 5, 1, 0},
+    {ODG_SCHEME_VERN7, 10, 7, 6, 0, 0},  {ODG_SCHEME_VERN8, 13, 8, 7, 0, 0},
+    {ODG_SCHEME_VERN9, 16, 9, 8, 0, 0},
 };
 
 static void check_shape(const odg_tableau *tab, const expect *x)
@@ -336,8 +339,9 @@ static void check_names(void)
 int main(void)
 {
     make_trees();
-    /* 1, 2, 4, 8, 17, 37, 85, 200, 486 conditions up to orders 1..9 (HNW I, Table II.2.1). */
-    static const int cumulative[MAX_ORDER + 1] = {0, 1, 2, 4, 8, 17, 37, 85, 200, 486};
+    /* 1, 2, 4, 8, 17, 37, 85, 200, 486, 1205 conditions up to orders 1..10 (HNW I, Table
+     * II.2.1). */
+    static const int cumulative[MAX_ORDER + 1] = {0, 1, 2, 4, 8, 17, 37, 85, 200, 486, 1205};
     for (int n = 1; n <= MAX_ORDER; n++) {
         CHECK(first_of_order[n + 1] == cumulative[n], "%d trees of order <= %d, expected %d",
               first_of_order[n + 1], n, cumulative[n]);

@@ -176,6 +176,11 @@ odg_status odg_model_load(odg_model *m, const char *dir, unsigned *loaded, char 
 odg_status odg_model_save(const odg_model *m, const double *v, const char *dir, const char *prefix,
                           char err[ODG_ERRLEN]);
 
+/* The mlp's tanh, in place: x[k] = tanh(x[k]) for k < n, within 1.34 ulp of the exact value,
+ * the same bits on every machine (models/mlp.c says how), NaN to NaN, +-inf to +-1, -0 to -0.
+ * For tests and benchmarks; the model calls it on its hidden layer. */
+void odg_mlp_tanh(double *x, size_t n);
+
 /* ---- the roofline (models/roofline.c; docs/theory.md section 9) ---------------------------------- */
 
 /* Floating-point operations of one f and one VJP of this model, counting the GEMMs only (2 per

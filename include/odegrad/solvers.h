@@ -23,7 +23,7 @@ typedef enum {
     ODG_NSCHEMES
 } odg_scheme;
 
-#define ODG_MAX_STAGES 12
+#define ODG_MAX_STAGES 16
 
 /* A Butcher tableau, exactly as the paper gives it (rationals written as a/b, or the paper's
  * decimals where the paper gives decimals).  Y_i = y + h sum_j a[i][j] k_j, k_i = f(t + c_i h, Y_i),
@@ -53,6 +53,12 @@ odg_status odg_scheme_from_name(const char *name, odg_scheme *out);
 /* Derived facts (computed from the data, never stored beside it). */
 int odg_tableau_fsal(const odg_tableau *tab);     /* last row of a equals b, c_s = 1 */
 int odg_tableau_adaptive(const odg_tableau *tab); /* has embedded weights */
+int odg_tableau_dense(const odg_tableau *tab);    /* has dense output (dense_deg > 0) */
+
+/* The names of the schemes whose tableau satisfies keep, in schemes.def order, joined by ", "
+ * into buf (cap bytes, always NUL-terminated; a name that does not fit is left out whole), so
+ * that a message naming "the schemes that can do X" is written from the table. */
+void odg_schemes_where(char *buf, size_t cap, int (*keep)(const odg_tableau *tab));
 
 /* ---- systems ------------------------------------------------------------------------------ */
 
@@ -153,7 +159,9 @@ void odg_erk_counts_reset(odg_erk *e);
 /* One step from (t, z) of size h.  Writes znext (n, may not alias z).  If Zst is not NULL it
  * receives the stage inputs (s x n).  If err is not NULL (adaptive tableaux only) it receives
  * the embedded error estimate (n).  k1 (n) if not NULL is f(t, z) already known (FSAL), and is
- * used instead of evaluating it.  The stage derivatives stay in the engine: odg_erk_K.
+ * used instead of evaluating it.  The stage derivatives stay in the engine: odg_erk_K.  A stage
+ * that only the error estimate reads (the last of vern7, vern8, vern9) is not evaluated when err
+ * is NULL: its input is still formed into Zst, its row of K is left as it was.
  * Returns ODG_DIVERGED if znext is not finite. */
 odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, const double *z,
                         double *znext, double *Zst, double *err, const double *k1);
