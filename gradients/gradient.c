@@ -5,8 +5,10 @@
  * given grid, or during the adaptive solve itself (binomial checkpoints, which need the step count
  * to place their snapshots, replay the solve's accepted grid instead).  Then one of three backward
  * drivers (backward.c): the discrete adjoint, the interpolated continuous adjoint, or backsolve.
+ * The reversible method runs its own forward and backward passes (gradients/reversible.c).
  */
 #include "backward.h"
+#include "reversible_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@ void odg_grad_opts_default(odg_grad_opts *o, odg_method m)
     o->method = m;
     o->schedule = ODG_SCHEDULE_UNIFORM;
     o->interp = ODG_INTERP_HERMITE;
+    o->lambda = 0.999;
 }
 
 static odg_status fail_msg(char err[ODG_ERRLEN], odg_status st, const char *msg)
@@ -73,6 +76,14 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
             !isfinite(p->adapt.atol) || (p->adapt.rtol == 0 && p->adapt.atol == 0)) {
             return fail_msg(err, ODG_EINVAL, "tolerances must be finite, >= 0, not both 0");
         }
+    }
+    if (o->method == ODG_METHOD_REVERSIBLE) {
+        odg_status rst = odg_reversible_check(p, o, err);
+        if (rst) {
+            return rst;
+        }
+    } else if (o->keep_states) {
+        return fail_msg(err, ODG_EUNSUP, "keeping the states applies only to reversible");
     }
     if (o->checkpoints < 0) {
         return fail_msg(err, ODG_EINVAL, "the checkpoint count must be positive");
@@ -179,6 +190,10 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
     }
     if (N < 1) {
         return ODG_EINVAL;
+    }
+    if (o->method == ODG_METHOD_REVERSIBLE) {
+        odg_reversible_memory(p, o, N, m);
+        return ODG_OK;
     }
     const odg_tableau *tab = p->tab;
     const double d = sizeof(double), M = (double)p->model->B * (double)p->model->D;
@@ -298,6 +313,9 @@ double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, lon
         }
         return 8 * fmin(C, Nd) * M;
     }
+    case ODG_METHOD_REVERSIBLE:
+        /* nothing, or with keep_states the pair (y_n, z_n) of every step */
+        return o->keep_states ? 16 * Nd * M : 0;
     case ODG_METHOD_BACKSOLVE_ADJOINT:
     default:
         return 0; /* nothing that grows with N */
@@ -367,9 +385,13 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     odg_grad_stats dummy;
     odg_grad_stats *S = stats ? stats : &dummy;
     memset(S, 0, sizeof *S);
+    S->recon_err = NAN;
     odg_status st = odg_grad_check(p, o, NULL);
     if (st) {
         return st;
+    }
+    if (o->method == ODG_METHOD_REVERSIBLE) {
+        return odg_reversible_gradient(p, o, mem, gtheta, gz0, S);
     }
     odg_model *model = p->model;
     size_t M = model->B * model->D, P = model->P, d = sizeof(double);

@@ -574,6 +574,12 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
                     mname);
         }
         break;
+    case ODG_RULE_REVERSIBLE:
+        ok = m == ODG_METHOD_REVERSIBLE;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the reversible method, not %s", mname);
+        }
+        break;
     case ODG_RULE_ADJ_TOL:
         ok = odg_method_adaptive_adjoint(m) && s >= 0 && s < ODG_NSCHEMES && scheme_adaptive(s);
         if (!ok && why) {
@@ -630,6 +636,9 @@ void odg_option_where(odg_option o, char *buf, size_t cap)
         names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_adjoint);
         snprintf(buf, cap, "%s, with a scheme that has an error estimate", list);
         return;
+    case ODG_RULE_REVERSIBLE:
+        snprintf(buf, cap, "%s", odg_method_name(ODG_METHOD_REVERSIBLE));
+        return;
     }
     snprintf(buf, cap, "%s", list);
 }
@@ -652,6 +661,7 @@ int odg_option_depends(odg_option o, odg_option on)
         return on == ODG_OPT_SCHEME;
     case ODG_RULE_CHECKPOINTS:
     case ODG_RULE_INTERP:
+    case ODG_RULE_REVERSIBLE:
         return on == ODG_OPT_METHOD;
     case ODG_RULE_ADJ_TOL:
         return on == ODG_OPT_METHOD || on == ODG_OPT_SCHEME;
@@ -811,6 +821,11 @@ odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_
     }
     if (adaptive && !odg_option_applies(c, ODG_OPT_RTOL, msg)) {
         return bad_option(bad, c->rtol > 0 ? ODG_OPT_RTOL : ODG_OPT_ATOL, err, ODG_EUNSUP, msg);
+    }
+    if (adaptive && c->grad.method == ODG_METHOD_REVERSIBLE) {
+        return bad_option(bad, c->rtol > 0 ? ODG_OPT_RTOL : ODG_OPT_ATOL, err, ODG_EUNSUP,
+                          "does not apply to reversible, which takes fixed steps (its backward "
+                          "pass would need every accepted step size)");
     }
     const odg_tableau *tab = odg_scheme_tableau(c->scheme);
     if (odg_method_interpolates(c->grad.method) && c->grad.interp == ODG_INTERP_DENSE && tab &&

@@ -599,11 +599,21 @@ static int send_msg(int fd, const measure_msg *m)
 }
 
 /* The discrete-exact gradient at the same steps (backprop), or with binomial checkpoints when
- * the tape would not fit in half the memory limit (the same numbers, recomputed). */
+ * the tape would not fit in half the memory limit (the same numbers, recomputed).  The
+ * reversible method's own map is another one: its discrete-exact gradient is the same adjoint
+ * over kept states instead of reconstructed ones. */
 static odg_status discrete_gradient(odg_run *r, long N, double *gd, char name[32])
 {
     odg_grad_opts o;
     odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
+    if (r->grad.method == ODG_METHOD_REVERSIBLE) {
+        o = r->grad;
+        o.keep_states = 1;
+        snprintf(name, 32, "%s (states kept)", odg_method_name(o.method));
+        odg_mem mem;
+        odg_mem_init(&mem);
+        return odg_gradient(&r->prob, &o, &mem, gd, gd + r->model->P, NULL);
+    }
     double need = odg_method_bytes(&r->prob, &o, N);
     if (need > 0.5 * r->mem_limit) {
         odg_grad_opts_default(&o, ODG_METHOD_BACKPROP_CHECKPOINT);
@@ -904,6 +914,7 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
         odg_cell_real(&cl[ODG_COL_stored_bytes], (double)S->stored_bytes);
         odg_cell_real(&cl[ODG_COL_workspace_bytes], (double)S->workspace_bytes);
         odg_cell_real(&cl[ODG_COL_loss], S->loss);
+        odg_cell_real(&cl[ODG_COL_recon_err], S->recon_err); /* NaN: empty */
         if (odg_method_keeps_checkpoints(r->cfg.grad.method)) {
             odg_cell_int(&cl[ODG_COL_checkpoints_used], S->checkpoints);
             rec->interval = S->interval;

@@ -48,9 +48,16 @@ int main(void)
                     odg_grad_opts_default(&o, (odg_method)m);
                     o.schedule = (odg_schedule)sch;
                     o.interp = (odg_interp)ip;
+                    /* reversible runs with its states reconstructed, and with them kept (the
+                     * second schedule's turn, which it otherwise ignores) */
+                    if (m == ODG_METHOD_REVERSIBLE) {
+                        o.keep_states = sch == 1;
+                        o.schedule = ODG_SCHEDULE_UNIFORM;
+                    }
                     /* a schedule or interpolation that the method ignores repeats a case */
                     if (odg_grad_check(&p, &o, NULL) != ODG_OK ||
-                        (sch && !odg_method_keeps_checkpoints(o.method)) ||
+                        (sch && !odg_method_keeps_checkpoints(o.method) &&
+                         o.method != ODG_METHOD_REVERSIBLE) ||
                         (ip && !odg_method_interpolates(o.method))) {
                         continue;
                     }

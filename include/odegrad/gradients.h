@@ -81,6 +81,12 @@ typedef struct odg_grad_opts {
                                   parameter adjoint a_theta (Kidger, Chen & Lyons 2021, "Hey,
                                   that's not an ODE"): it feeds back into nothing, so its error
                                   need not limit the steps */
+    double lambda;             /* reversible: the coupling lambda in (0, 1] of the two states
+                                  (McCallum & Foster 2024); default 0.999 */
+    int keep_states;           /* reversible: keep every forward state (y_n, z_n) instead of
+                                  reconstructing them (memory 16 N M bytes); the same discrete
+                                  adjoint, so the gradient differs from the reconstructing one
+                                  by the reconstruction's round-off only */
 } odg_grad_opts;
 
 void odg_grad_opts_default(odg_grad_opts *o, odg_method m);
@@ -113,6 +119,9 @@ typedef struct odg_grad_stats {
                                (tags tape, trajectory, checkpoint) */
     size_t workspace_bytes; /* accounted peak of its working buffers (tag workspace) */
     double theory_stored;   /* the closed form of the stored data (odg_theory_stored_bytes) */
+    double recon_err;       /* reversible: the largest relative difference (max norm) between
+                               the reconstructed initial states (y_0, z_0) and z(t0); NaN for
+                               the other methods and with keep_states */
 } odg_grad_stats;
 
 /* The gradient of L by the chosen method: writes gtheta (P) and gz0 (B, D) (both
@@ -128,7 +137,8 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss);
 /* The closed form of the data a method stores for the backward pass, in bytes, written from the
  * formulas of docs/theory.md ("Memory") and not from the allocating code: backprop 8 N s M,
  * backprop-steps 8 N M, stored-adjoint 8 N W M (W = 2 with Hermite interpolation, else 1),
- * uniform checkpoints 8 (ceil(N/K) + K W) M, binomial 8 C M, backsolve 0.  A double: it cannot
+ * uniform checkpoints 8 (ceil(N/K) + K W) M, binomial 8 C M, backsolve and reversible 0
+ * (reversible with keep_states 16 N M).  A double: it cannot
  * overflow. */
 double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
 

@@ -152,8 +152,9 @@ typedef enum {
     ODG_RULE_ADAPTIVE,    /* schemes with an error estimate */
     ODG_RULE_CHECKPOINTS, /* methods that keep checkpoints */
     ODG_RULE_INTERP,      /* methods that interpolate z(t) */
-    ODG_RULE_ADJ_TOL      /* methods that can take their own adaptive adjoint steps, with a
+    ODG_RULE_ADJ_TOL,     /* methods that can take their own adaptive adjoint steps, with a
                              scheme that has an error estimate */
+    ODG_RULE_REVERSIBLE   /* the reversible method */
 } odg_rule;
 
 typedef struct odg_option_info {
