@@ -19,8 +19,10 @@
  * and dL/dz(t0) = ybar_0 + zbar_0.  Each adjoint step needs the stage inputs of its scheme
  * step, which the reconstruction computes anyway: two scheme steps forwards and two scheme
  * steps and two adjoint steps backwards per step, and no FSAL (the two steps of a pair start
- * from different states).
+ * from different states).  Over output times (gradients/outputs.c) the loss reads y at each of
+ * them, so ybar takes the jump w_k / B there.
  */
+#include "outputs_impl.h"
 #include "reversible_impl.h"
 
 #include <math.h>
@@ -68,8 +70,9 @@ void odg_reversible_memory(const odg_problem *p, const odg_grad_opts *o, long N,
 {
     const double d = sizeof(double), M = (double)p->model->B * (double)p->model->D;
     m->stored = o->keep_states ? 2.0 * (double)N * M * d : 0.0;
-    m->workspace =
-        REV_VECTORS * M * d + (double)odg_erk_workspace_bytes(p->tab, (size_t)M, REV_PARTS);
+    m->workspace = REV_VECTORS * M * d +
+                   (double)odg_erk_workspace_bytes(p->tab, (size_t)M, REV_PARTS) +
+                   odg_outputs_bytes(p);
     m->peak = m->stored + m->workspace;
 }
 
@@ -108,15 +111,20 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
     odg_grid grid = {0};
     odg_erk *erk = NULL;
     double *buf = NULL, *traj = NULL;
-    odg_status st = ODG_OK;
+    odg_outputs out;
+    odg_status st = odg_outputs_create(&out, p, mem);
+    if (st) {
+        return st;
+    }
     if (p->grid) {
         grid = *p->grid; /* read only: nothing copied */
         grid.mem = NULL;
+        st = odg_outputs_find(&out, p, &grid);
     } else {
-        st = odg_grid_uniform(&grid, mem, p->t0, p->t1, p->steps);
-        if (st) {
-            return st;
-        }
+        st = odg_outputs_fixed_grid(&out, p, p->steps, &grid);
+    }
+    if (st) {
+        goto done;
     }
     const long N = grid.N;
     const double t_start = odg_now();
@@ -140,9 +148,11 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
     double *v = buf + 5 * M;
     odg_system sys = {M, P, model, rev_f, rev_vjp};
 
-    /* forward: the coupled pair from y_0 = z_0 = z(t0) */
+    /* forward: the coupled pair from y_0 = z_0 = z(t0); the loss summed at the output nodes */
     memcpy(y, p->z0, M * d);
     memcpy(z, p->z0, M * d);
+    double loss = 0.0;
+    long kc = 0;
     for (long n = 0; n < N; n++) {
         const double t = odg_grid_t(&grid, n), h = odg_grid_h(&grid, n);
         const double t1 = odg_grid_t(&grid, n + 1);
@@ -163,27 +173,28 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
         if (st) {
             goto done;
         }
+        if (kc < out.K && out.node[kc] == n + 1) {
+            loss += odg_outputs_loss(p, kc++, y);
+        }
     }
-    double loss = 0.0; /* sum(w .* y_N) / B, in index order */
-    for (size_t i = 0; i < M; i++) {
-        loss += p->w[i] * y[i];
-    }
-    S->loss = loss / (double)model->B;
+    S->loss = loss;
     S->nfe_forward = odg_erk_counts_get(erk).nfe;
     odg_erk_counts_reset(erk);
     const double t_fwd = odg_now();
     S->forward_s = t_fwd - t_start;
 
-    /* backward: the terminal cotangent on y_N (the loss reads y only), then step by step */
-    for (size_t i = 0; i < M; i++) {
-        ybar[i] = p->lamT ? p->lamT[i] : p->w[i] / (double)model->B;
-        zbar[i] = 0.0;
-    }
+    /* backward: the loss reads y only, so its cotangents jump into ybar at the output nodes */
+    memset(ybar, 0, M * d);
+    memset(zbar, 0, M * d);
     memset(gtheta, 0, P * d);
     double *Zst = odg_erk_stages(erk);
+    kc = out.K - 1;
     for (long n = N - 1; n >= 0; n--) {
         const double t = odg_grid_t(&grid, n), h = odg_grid_h(&grid, n);
         const double t1 = odg_grid_t(&grid, n + 1);
+        if (kc >= 0 && out.node[kc] == n + 1) {
+            odg_outputs_jump(p, kc--, ybar);
+        }
         /* y, z hold step n+1: S_{-h}(t_{n+1}, y_{n+1}) with its stages, and its adjoint */
         st = odg_erk_step(erk, &sys, t1, -h, y, s, Zst, NULL, NULL);
         if (st) {
@@ -270,5 +281,6 @@ done:
     odg_mem_free(mem, traj);
     odg_erk_destroy(&erk);
     odg_mem_free(mem, buf);
+    odg_outputs_destroy(&out);
     return st;
 }

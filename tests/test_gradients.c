@@ -173,7 +173,9 @@ static const char *mname(int m)
 }
 
 /* The storage strategies of one gradient kind return the same bits: they only decide what is
- * kept and what is recomputed, and recomputation repeats the same floating-point operations. */
+ * kept and what is recomputed, and recomputation repeats the same floating-point operations.
+ * backprop-steps (states kept, stages recomputed) is the symplectic adjoint of Matsubara et al.
+ * (2021), docs/theory.md section 5: its equality with backprop here is that method's exactness. */
 static void test_bitwise(void)
 {
     odg_scheme schemes[] = {ODG_SCHEME_RK4, ODG_SCHEME_DOPRI5};

@@ -53,7 +53,8 @@ const char *odg_interp_name(odg_interp i);
 const char *odg_interp_desc(odg_interp i);
 odg_status odg_interp_from_name(const char *name, odg_interp *out);
 
-/* The problem: dz/dt = f(z, t; theta) from z0 over [t0, t1], L = sum(w .* z(t1)) / B. */
+/* The problem: dz/dt = f(z, t; theta) from z0 over [t0, t1], L = sum(w .* z(t1)) / B, or over K
+ * output times L = sum_k sum(w_k .* z(t_k)) / B (docs/theory.md section 1, "Output times"). */
 typedef struct odg_problem {
     odg_model *model;
     const odg_tableau *tab;
@@ -61,11 +62,17 @@ typedef struct odg_problem {
     long steps;           /* N fixed steps; 0 = adaptive with `adapt` */
     odg_adapt_opts adapt; /* forward tolerances when steps == 0 */
     const double *z0;     /* (B, D) */
-    const double *w;      /* (B, D) loss weights; L = sum(w .* z(t1)) / B */
+    const double *w;      /* (K, B, D) loss weights, K = max(nout, 1); L = sum(w .* z(t1)) / B */
+    long nout;            /* K output times; 0: one, at t1 */
+    const double *tout;   /* (K) increasing output times in (t0, t1] (nout > 0):
+                             L = sum_k sum(w_k .* z(t_k)) / B.  Fixed steps put N steps on them
+                             (each interval a uniform segment, at least one step), adaptive steps
+                             restart at each of them */
     const odg_grid *grid; /* optional: replay exactly these steps (accepted steps as constants;
                              finite differences of an adaptive solve); overrides steps/adapt */
-    const double *lamT;   /* optional (B, D): the terminal cotangent dL/dz(t1) to use instead of
-                             w / B (any loss); the reported loss is still sum(w .* z) / B */
+    const double *lamT;   /* optional (B, D), with nout == 0 only: the terminal cotangent
+                             dL/dz(t1) to use instead of w / B (any loss); the reported loss is
+                             still sum(w .* z) / B */
 } odg_problem;
 
 typedef struct odg_grad_opts {
@@ -83,6 +90,9 @@ typedef struct odg_grad_opts {
                                   need not limit the steps */
     double lambda;             /* reversible: the coupling lambda in (0, 1] of the two states
                                   (McCallum & Foster 2024); default 0.999 */
+    int backsolve_reset;       /* backsolve-adjoint with output times: at each output time before
+                                  t1, reset the backwards-integrated z to the forward value kept
+                                  there (8 K M bytes), as torchdiffeq does */
     int keep_states;           /* reversible: keep every forward state (y_n, z_n) instead of
                                   reconstructing them (memory 16 N M bytes); the same discrete
                                   adjoint, so the gradient differs from the reconstructing one
