@@ -42,7 +42,7 @@ newest() {
 }
 
 # Every curve in the order of its x: steps, D, C, threads; rtol from loose to tight.
-sort_cols=method,schedule,scheme,model,D,stiffness,checkpoints,steps,-rtol,threads
+sort_cols=method,schedule,scheme,model,D,stiffness,checkpoints,steps,-rtol,threads,outputs
 
 drawn=0
 missing=""
@@ -50,7 +50,7 @@ failed=""
 # figure:experiment whose results it reads
 for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints \
             stiffness:stiffness tolerance:tolerance threads:threads targets:targets \
-            reversible:reversible; do
+            reversible:reversible outputs:outputs; do
     fig=${pair%%:*}
     exp=${pair#*:}
     csv=$(newest "$exp")
