@@ -41,7 +41,7 @@ newest() {
     done | sort -k1,1r -k2,2nr | head -n 1 | cut -d' ' -f3-
 }
 
-# Every curve in the order of its x: steps, D, C, threads; rtol from loose to tight.
+# Every curve in the order of its x: steps, D, C, threads, K; rtol from loose to tight.
 sort_cols=method,schedule,scheme,model,D,stiffness,checkpoints,steps,-rtol,threads,outputs
 
 drawn=0
