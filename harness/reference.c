@@ -228,7 +228,12 @@ static odg_status fine(const ref_ctx *rc, double *g, double *prev, ref_head *h)
     h->change = h->error = NAN;
     odg_grad_stats S;
     int doubled = 0;
-    for (long N = ODG_REF_N0;; N *= 2) {
+    /* every interval between output times takes at least one step */
+    long N0 = ODG_REF_N0, intervals = p.nout + (p.nout > 0 && p.tout[p.nout - 1] < p.t1 ? 1 : 0);
+    while (N0 < intervals) {
+        N0 *= 2;
+    }
+    for (long N = N0;; N *= 2) {
         p.steps = N;
         odg_status st = exact_gradient(rc, &p, N, g, &S, h->method);
         if (st != ODG_OK) {
@@ -236,7 +241,7 @@ static odg_status fine(const ref_ctx *rc, double *g, double *prev, ref_head *h)
         }
         h->N = N;
         h->loss = S.loss;
-        if (N > ODG_REF_N0) {
+        if (N > N0) {
             h->change = odg_rel_err(prev, g, n);
             if (h->change < ODG_REF_TOL) {
                 doubled = 1;
