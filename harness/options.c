@@ -300,9 +300,14 @@ static int in_range(const odg_option_info *in, const optval *v, const char **why
     case ODG_OPTTYPE_INT:
         *why = in->lo > 0 ? "a positive integer" : "a non-negative integer";
         return v->i >= (long long)in->lo && (double)v->i <= in->hi;
-    case ODG_OPTTYPE_REAL:
-        *why = "a positive number";
+    case ODG_OPTTYPE_REAL: {
+        static _Thread_local char bounded[64];
+        if (in->hi > 0) {
+            snprintf(bounded, sizeof bounded, "a number in (%g, %g]", in->lo, in->hi);
+        }
+        *why = in->hi > 0 ? bounded : "a positive number";
         return isfinite(v->x) && v->x > in->lo && (in->hi == 0 || v->x <= in->hi);
+    }
     case ODG_OPTTYPE_REAL1:
         *why = "a number >= 1";
         return isfinite(v->x) && v->x >= in->lo;

@@ -135,7 +135,7 @@ run "analytic reference for mlp" "--reference analytic exists only for the linea
     "${MLP[@]}" --reference analytic
 run "lambda with backprop" "--lambda applies only to the reversible method, not backprop" \
     "${MLP[@]}" --lambda 0.9
-run "lambda above 1" "--lambda: '1.5'" "${MLP[@]}" --method reversible --lambda 1.5
+run "lambda above 1" "--lambda: '1.5' is not a number in (0, 1]" "${MLP[@]}" --method reversible --lambda 1.5
 run "reversible with rtol" "--rtol does not apply to reversible" --dim 2 --hidden 8 --batch 4 \
     --scheme dopri5 --rtol 1e-6 --method reversible --reference none
 run "outputs and output times" "two ways to give the output times" "${MLP[@]}" --outputs 2 \
