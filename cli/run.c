@@ -399,9 +399,14 @@ static void print_summary(FILE *f, const odg_run_record *rec)
             fprintf(f, "%.3e vs reference (%s), ", cl[ODG_COL_err_vs_reference].x, d);
         }
         if (cl[ODG_COL_err_vs_discrete].type == ODG_CELL_REAL) {
-            fprintf(f, "%.3e vs backprop at the same steps", cl[ODG_COL_err_vs_discrete].x);
+            fprintf(f, "%.3e vs %s at the same steps", cl[ODG_COL_err_vs_discrete].x,
+                    rec->discrete_method[0] ? rec->discrete_method : "backprop");
         }
         fprintf(f, "\n");
+    }
+    if (cl[ODG_COL_recon_err].type == ODG_CELL_REAL) {
+        fprintf(f, "  recon    %.3e: the reconstructed initial states against z(t0)\n",
+                cl[ODG_COL_recon_err].x);
     }
     if (cl[ODG_COL_loss].type == ODG_CELL_REAL) {
         fprintf(f, "  loss     %.17g\n", cl[ODG_COL_loss].x);

@@ -17,7 +17,11 @@ odg_status odg_backward_discrete(const odg_fwd *f, double *gtheta, double *gz0,
     odg_erk *erk = f->erk;
     const odg_grid *g = f->grid;
     memset(gtheta, 0, f->P * sizeof(double));
+    long kc = f->out->K - 1;
     for (long n = f->N - 1; n >= 0; n--) {
+        if (kc >= 0 && f->out->node[kc] == n + 1) {
+            odg_outputs_jump(f->p, kc--, f->lam);
+        }
         const double *pl;
         size_t width;
         odg_status st = odg_store_get(f->store, n, &pl, &width);
@@ -123,9 +127,21 @@ size_t odg_backward_bytes(const odg_problem *p, const odg_grad_opts *o)
     return bytes;
 }
 
+/* The adjoint's jump at output k: a += w_k / B into y = [a, a_theta] or [z, a, a_theta]; backsolve
+ * with resets also puts z back to its forward value there (what torchdiffeq does). */
+static void adjoint_jump(const odg_fwd *f, long k, double *y)
+{
+    const int backsolve = f->o->method == ODG_METHOD_BACKSOLVE_ADJOINT;
+    odg_outputs_jump(f->p, k, y + (backsolve ? f->M : 0));
+    if (backsolve && f->zk && k < f->nreset) {
+        memcpy(y, f->zk + (size_t)k * f->M, f->M * sizeof(double));
+    }
+}
+
 /* Integrates the adjoint system from t1 to t0: over the forward grid backwards (the interval of
- * each step made current first, when there is an interpolator), or with its own adaptive steps.
- * y holds the state at t1 on entry and at t0 on return. */
+ * each step made current first, when there is an interpolator), or with its own adaptive steps,
+ * one solve per interval between output times.  The loss's jumps are added at the output nodes.
+ * y holds the state at t1 on entry (a = 0) and at t0 on return. */
 static odg_status integrate_back(const odg_fwd *f, odg_system *asys, adj_ctx *ac, double **y,
                                  odg_bwd_counts *c)
 {
@@ -147,11 +163,23 @@ static odg_status integrate_back(const odg_fwd *f, odg_system *asys, adj_ctx *ac
             ao.norm_len = na - f->P; /* [a] or [z, a]: a_theta left out */
         }
         ac->lookup = ac->ip != NULL;
-        st = odg_erk_run_adaptive(aerk, asys, odg_grid_t(g, f->N), f->p->t0, &ao, *y, NULL, NULL);
+        const odg_outputs *out = f->out;
+        for (long j = out->J - 1; j >= 0 && !st; j--) {
+            if (j < out->K) {
+                adjoint_jump(f, j, *y);
+            }
+            st = odg_erk_run_adaptive(aerk, asys, odg_grid_t(g, out->end[j]),
+                                      odg_grid_t(g, j > 0 ? out->end[j - 1] : 0), &ao, *y, NULL,
+                                      NULL);
+        }
         c->adj_steps = odg_erk_counts_get(aerk).naccept;
         goto done;
     }
+    long kc = f->out->K - 1;
     for (long n = f->N - 1; n >= 0; n--) {
+        if (kc >= 0 && f->out->node[kc] == n + 1) {
+            adjoint_jump(f, kc--, *y);
+        }
         if (ac->ip) {
             st = odg_interp_seek(ac->ip, n);
             if (st) {
@@ -183,7 +211,7 @@ odg_status odg_backward_continuous(const odg_fwd *f, double *gtheta, double *gz0
     odg_interpolator ip = {0};
     adj_ctx ac = {f->p->model, M, P, &ip, 0, f->lam, 0, 0};
     odg_system asys = {na, 0, &ac, adj_rhs, NULL};
-    /* y(t1) = [lamT, 0]; lam is free once copied, and holds z(t) from then on */
+    /* y(t1) = [0, 0] and the jumps; lam is free once copied, and holds z(t) from then on */
     double *y = odg_mem_doubles(f->mem, ODG_TAG_WORKSPACE, na);
     odg_status st = y ? odg_interp_init(&ip, f->o->interp, f->store, f->erk, f->sys, f->z, f->mem)
                       : ODG_ENOMEM;
@@ -211,7 +239,7 @@ odg_status odg_backward_backsolve(const odg_fwd *f, double *gtheta, double *gz0,
     size_t M = f->M, P = f->P, na = 2 * M + P;
     adj_ctx ac = {f->p->model, M, P, NULL, 0, NULL, 0, 0};
     odg_system asys = {na, 0, &ac, backsolve_rhs, NULL};
-    /* y(t1) = [z(t1), lamT, 0] */
+    /* y(t1) = [z(t1), 0, 0] and the jumps */
     double *y = odg_mem_doubles(f->mem, ODG_TAG_WORKSPACE, na);
     odg_status st = y ? ODG_OK : ODG_ENOMEM;
     if (!st) {

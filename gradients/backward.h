@@ -3,6 +3,7 @@
 #ifndef ODG_GRADIENTS_BACKWARD_H
 #define ODG_GRADIENTS_BACKWARD_H
 
+#include "outputs_impl.h"
 #include "store.h"
 
 /* z(t) between the forward steps, from the store: the interval of step n is [t_n, t_n + h_n],
@@ -51,7 +52,10 @@ typedef struct odg_fwd {
     size_t M, P;
     long N;
     const double *z; /* z(t1) */
-    double *lam;     /* (M) dL/dz(t1); the drivers may overwrite it */
+    double *lam;     /* (M) zero; the drivers add the loss's jumps and may overwrite it */
+    const odg_outputs *out; /* the output times' nodes: the adjoint jumps there */
+    const double *zk;       /* backsolve's resets: z at the outputs before t1 (nreset, M) */
+    long nreset;
 } odg_fwd;
 
 /* What a driver adds to the statistics. */

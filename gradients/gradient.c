@@ -5,8 +5,11 @@
  * given grid, or during the adaptive solve itself (binomial checkpoints, which need the step count
  * to place their snapshots, replay the solve's accepted grid instead).  Then one of three backward
  * drivers (backward.c): the discrete adjoint, the interpolated continuous adjoint, or backsolve.
+ * The reversible method runs its own forward and backward passes (gradients/reversible.c).
  */
 #include "backward.h"
+#include "outputs_impl.h"
+#include "reversible_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +36,7 @@ void odg_grad_opts_default(odg_grad_opts *o, odg_method m)
     o->method = m;
     o->schedule = ODG_SCHEDULE_UNIFORM;
     o->interp = ODG_INTERP_HERMITE;
+    o->lambda = 0.999;
 }
 
 static odg_status fail_msg(char err[ODG_ERRLEN], odg_status st, const char *msg)
@@ -60,6 +64,28 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
     if (p->steps < 0) {
         return fail_msg(err, ODG_EINVAL, "the step count must be positive");
     }
+    if (p->nout < 0 || (p->nout > 0 && !p->tout)) {
+        return fail_msg(err, ODG_EINVAL, "incomplete output times");
+    }
+    for (long k = 0; k < p->nout; k++) {
+        double prev = k > 0 ? p->tout[k - 1] : p->t0;
+        if (!isfinite(p->tout[k]) || !(p->tout[k] > prev) || !(p->tout[k] <= p->t1)) {
+            return fail_msg(err, ODG_EINVAL,
+                            "the output times must increase, after the start and not after the "
+                            "end time");
+        }
+    }
+    if (p->nout > 0 && p->lamT) {
+        return fail_msg(err, ODG_EINVAL, "a terminal cotangent needs the one output at t1");
+    }
+    if (p->steps > 0 && !p->grid &&
+        p->steps < p->nout + (p->nout > 0 && p->tout[p->nout - 1] < p->t1 ? 1 : 0)) {
+        return fail_msg(err, ODG_EINVAL,
+                        "fewer steps than output intervals: each needs at least one step");
+    }
+    if (o && o->backsolve_reset && o->method != ODG_METHOD_BACKSOLVE_ADJOINT) {
+        return fail_msg(err, ODG_EUNSUP, "resetting the state applies only to backsolve-adjoint");
+    }
     if (p->grid && p->grid->N < 1) {
         return fail_msg(err, ODG_EINVAL, "an empty step grid");
     }
@@ -75,6 +101,14 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
             !isfinite(p->adapt.atol) || (p->adapt.rtol == 0 && p->adapt.atol == 0)) {
             return fail_msg(err, ODG_EINVAL, "tolerances must be finite, >= 0, not both 0");
         }
+    }
+    if (o->method == ODG_METHOD_REVERSIBLE) {
+        odg_status rst = odg_reversible_check(p, o, err);
+        if (rst) {
+            return rst;
+        }
+    } else if (o->keep_states) {
+        return fail_msg(err, ODG_EUNSUP, "keeping the states applies only to reversible");
     }
     if (o->checkpoints < 0) {
         return fail_msg(err, ODG_EINVAL, "the checkpoint count must be positive");
@@ -124,6 +158,15 @@ odg_payload odg_method_payload(const odg_grad_opts *o)
         return odg_method_storage(o->method) == ODG_STORAGE_ALL ? ODG_PAY_STAGES : ODG_PAY_STATE;
     }
     return o->interp == ODG_INTERP_HERMITE ? ODG_PAY_STATE_DERIV : ODG_PAY_STATE;
+}
+
+/* The outputs before t1: where backsolve-adjoint with resets keeps z. */
+static long resets_of(const odg_problem *p, const odg_grad_opts *o)
+{
+    if (!o->backsolve_reset || p->nout == 0) {
+        return 0;
+    }
+    return p->nout - (p->tout[p->nout - 1] < p->t1 ? 0 : 1);
 }
 
 /* ---- memory: what each method allocates, and the closed form of what it stores ------------- */
@@ -185,6 +228,10 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
     if (N < 1) {
         return ODG_EINVAL;
     }
+    if (o->method == ODG_METHOD_REVERSIBLE) {
+        odg_reversible_memory(p, o, N, m);
+        return ODG_OK;
+    }
     const odg_tableau *tab = p->tab;
     const double d = sizeof(double), M = (double)p->model->B * (double)p->model->D;
     const odg_storage kind = odg_method_storage(o->method);
@@ -194,10 +241,15 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
     odg_store_resolve(kind, o->schedule, o->checkpoints, N, online, &C, &K);
     const long cap = o->checkpoints > 0 ? o->checkpoints : ODG_ONLINE_SLOTS; /* online slots */
 
-    /* in the order odg_gradient allocates: z and lam, the forward engine, the grid */
+    /* in the order odg_gradient allocates: z and lam, the forward engine, the outputs, the
+     * resets' states, the grid */
     ledger l = {0};
     ledger_add(&l, 0, 2 * M * d + (double)odg_erk_workspace_bytes(tab, (size_t)M,
                                                                   forward_parts(p, o)));
+    ledger_add(&l, 0, odg_outputs_bytes(p));
+    if (o->method == ODG_METHOD_BACKSOLVE_ADJOINT) {
+        ledger_add(&l, (double)resets_of(p, o) * M * d, 0);
+    }
     if (p->grid && p->grid->t) {
         ledger_add(&l, 0, grid_bytes((double)p->grid->N));
     }
@@ -303,9 +355,13 @@ double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, lon
         }
         return 8 * fmin(C, Nd) * M;
     }
+    case ODG_METHOD_REVERSIBLE:
+        /* nothing, or with keep_states the pair (y_n, z_n) of every step */
+        return o->keep_states ? 16 * Nd * M : 0;
     case ODG_METHOD_BACKSOLVE_ADJOINT:
     default:
-        return 0; /* nothing that grows with N */
+        /* nothing that grows with N; with resets z at each output time before t1 */
+        return 8 * (double)resets_of(p, o) * M;
     }
 }
 
@@ -321,6 +377,38 @@ static double loss_of(const double *w, const double *z, size_t M, size_t B)
     return s / (double)B;
 }
 
+/* What the forward pass does after each step: hand it to the store, and at an output node add
+ * the loss's term there (and for backsolve with resets keep the state). */
+typedef struct fwd_hook_ctx {
+    odg_store *store; /* NULL: nothing kept per step */
+    const odg_problem *p;
+    const odg_outputs *out;
+    long kc;     /* the next output */
+    double loss; /* the loss's terms so far, in output order */
+    double *zk;  /* backsolve's resets: z at the outputs before t1, (nreset, M); or NULL */
+    long nreset;
+    size_t M;
+} fwd_hook_ctx;
+
+static int fwd_hook(void *ctx, const odg_step_info *st)
+{
+    fwd_hook_ctx *c = ctx;
+    if (c->store) {
+        int rc = odg_store_put(c->store, st);
+        if (rc) {
+            return rc;
+        }
+    }
+    if (c->kc < c->out->K && c->out->node[c->kc] == st->n + 1) {
+        c->loss += odg_outputs_loss(c->p, c->kc, st->znext);
+        if (c->zk && c->kc < c->nreset) {
+            memcpy(c->zk + (size_t)c->kc * c->M, st->znext, c->M * sizeof(double));
+        }
+        c->kc++;
+    }
+    return 0;
+}
+
 odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
 {
     odg_grad_opts o;
@@ -332,6 +420,7 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
     size_t M = p->model->B * p->model->D;
     odg_erk *erk = NULL;
     odg_grid grid = {0};
+    odg_outputs out = {0};
     double *z = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
     st = z ? odg_erk_create_parts(&erk, p->tab, M, p->model->P,
                                   adaptive_forward(p) ? ODG_ERK_ADAPTIVE : 0, mem)
@@ -341,30 +430,47 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
     }
     odg_system sys = {M, p->model->P, p->model, model_f, model_vjp};
     memcpy(z, p->z0, M * sizeof(double));
-    if (p->grid) {
-        st = odg_erk_run_grid(erk, &sys, p->grid, z, NULL);
-    } else if (p->steps > 0) {
-        st = odg_grid_uniform(&grid, mem, p->t0, p->t1, p->steps);
+    if (p->nout == 0 && !p->grid && p->steps == 0) {
+        /* one output at t1: no grid needed */
+        st = odg_erk_run_adaptive(erk, &sys, p->t0, p->t1, &p->adapt, z, NULL, NULL);
         if (!st) {
-            st = odg_erk_run_grid(erk, &sys, &grid, z, NULL);
+            *loss = loss_of(p->w, z, M, p->model->B);
+        }
+        goto done;
+    }
+    st = odg_outputs_create(&out, p, mem);
+    if (st) {
+        goto done;
+    }
+    fwd_hook_ctx hc = {NULL, p, &out, 0, 0.0, NULL, 0, M};
+    odg_erk_hook hook = {&hc, fwd_hook};
+    if (p->grid) {
+        st = odg_outputs_find(&out, p, p->grid);
+        if (!st) {
+            st = odg_erk_run_grid(erk, &sys, p->grid, z, &hook);
+        }
+    } else if (p->steps > 0) {
+        st = odg_outputs_fixed_grid(&out, p, p->steps, &grid);
+        if (!st) {
+            st = odg_erk_run_grid(erk, &sys, &grid, z, &hook);
         }
     } else {
-        st = odg_erk_run_adaptive(erk, &sys, p->t0, p->t1, &p->adapt, z, NULL, NULL);
+        st = odg_grid_init(&grid, mem, GRID_CAP0);
+        if (!st) {
+            st = odg_outputs_adaptive(&out, p, erk, &sys, z, &hook, &grid);
+        }
     }
     if (!st) {
-        *loss = loss_of(p->w, z, M, p->model->B);
+        *loss = hc.loss;
     }
 done:
+    odg_outputs_destroy(&out);
     odg_grid_free(&grid);
     odg_erk_destroy(&erk);
     odg_mem_free(mem, z);
     return st;
 }
 
-static int fwd_hook(void *ctx, const odg_step_info *st)
-{
-    return odg_store_put(ctx, st);
-}
 
 odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *mem,
                         double *gtheta, double *gz0, odg_grad_stats *stats)
@@ -372,9 +478,13 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     odg_grad_stats dummy;
     odg_grad_stats *S = stats ? stats : &dummy;
     memset(S, 0, sizeof *S);
+    S->recon_err = NAN;
     odg_status st = odg_grad_check(p, o, NULL);
     if (st) {
         return st;
+    }
+    if (o->method == ODG_METHOD_REVERSIBLE) {
+        return odg_reversible_gradient(p, o, mem, gtheta, gz0, S);
     }
     odg_model *model = p->model;
     size_t M = model->B * model->D, P = model->P, d = sizeof(double);
@@ -389,30 +499,45 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     odg_grid grid = {0};
     odg_store store = {0};
     odg_system sys = {M, P, model, model_f, model_vjp};
-    odg_erk_hook hook = {&store, fwd_hook}, *hk = storage == ODG_STORAGE_NONE ? NULL : &hook;
+    odg_outputs out = {0};
+    const long nreset = o->method == ODG_METHOD_BACKSOLVE_ADJOINT ? resets_of(p, o) : 0;
+    double *zk = NULL;
+    fwd_hook_ctx hc = {&store, p, &out, 0, 0.0, NULL, nreset, M};
+    odg_erk_hook hook = {&hc, fwd_hook};
 
     double t_start = odg_now();
     double *z = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
     double *lam = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
     st = z && lam ? odg_erk_create_parts(&erk, p->tab, M, P, forward_parts(p, o), mem)
                   : ODG_ENOMEM;
+    if (!st) {
+        st = odg_outputs_create(&out, p, mem);
+    }
+    if (!st && nreset > 0) {
+        zk = odg_mem_doubles(mem, ODG_TAG_TRAJECTORY, (size_t)nreset * M);
+        st = zk ? ODG_OK : ODG_ENOMEM;
+        hc.zk = zk;
+    }
     if (st) {
         goto done;
     }
 
-    /* 1. the step grid: uniform, given, or the accepted steps of the adaptive solve */
+    /* 1. the step grid: uniform (a uniform segment per output interval), given, or the
+     * accepted steps of the adaptive solve, which lands on every output time */
     if (p->grid && !p->grid->t) {
         grid = *p->grid; /* a uniform grid: nothing to copy */
         grid.mem = NULL;
+        st = odg_outputs_find(&out, p, &grid);
     } else if (p->grid) {
         st = odg_grid_init(&grid, mem, p->grid->N);
         if (!st) {
             memcpy(grid.t, p->grid->t, (size_t)(p->grid->N + 1) * d);
             memcpy(grid.h, p->grid->h, (size_t)p->grid->N * d);
             grid.N = p->grid->N;
+            st = odg_outputs_find(&out, p, &grid);
         }
     } else if (p->steps > 0) {
-        st = odg_grid_uniform(&grid, mem, p->t0, p->t1, p->steps);
+        st = odg_outputs_fixed_grid(&out, p, p->steps, &grid);
     } else {
         st = odg_grid_init(&grid, mem, GRID_CAP0);
     }
@@ -429,11 +554,11 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
         st = odg_store_create(&store, storage, sched, o->checkpoints, pay, M, 0, erk, &sys, &grid,
                               mem);
         if (!st) {
-            st = odg_erk_run_adaptive(erk, &sys, p->t0, p->t1, &p->adapt, z, hk, &grid);
+            st = odg_outputs_adaptive(&out, p, erk, &sys, z, &hook, &grid);
         }
     } else {
         if (adaptive) {
-            st = odg_erk_run_adaptive(erk, &sys, p->t0, p->t1, &p->adapt, z, NULL, &grid);
+            st = odg_outputs_adaptive(&out, p, erk, &sys, z, NULL, &grid);
             memcpy(z, p->z0, M * d);
         }
         if (!st) {
@@ -441,7 +566,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
                                   &sys, &grid, mem);
         }
         if (!st) {
-            st = odg_erk_run_grid(erk, &sys, &grid, z, hk);
+            st = odg_erk_run_grid(erk, &sys, &grid, z, &hook);
         }
     }
     if (!st) {
@@ -456,23 +581,18 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     S->rejected = fc.nreject;
     S->checkpoints = store.C;
     S->interval = store.K;
-    S->loss = loss_of(p->w, z, M, model->B);
+    S->loss = hc.loss;
     S->nfe_forward = fc.nfe; /* every evaluation made, rejected steps' and a replay's included */
     odg_erk_counts_reset(erk);
     double t_fwd = odg_now();
     S->forward_s = t_fwd - t_start;
 
-    /* 3. the terminal cotangent */
-    if (p->lamT) {
-        memcpy(lam, p->lamT, M * d);
-    } else {
-        for (size_t i = 0; i < M; i++) {
-            lam[i] = p->w[i] / (double)model->B;
-        }
-    }
+    /* 3. the cotangent: zero; the drivers add the loss's jumps at the output nodes (the one at
+     * t1 the terminal cotangent w / B) as the backward pass reaches them */
+    memset(lam, 0, M * d);
 
     /* 4. the backward pass */
-    odg_fwd f = {p, o, mem, &sys, erk, &grid, &store, M, P, N, z, lam};
+    odg_fwd f = {p, o, mem, &sys, erk, &grid, &store, M, P, N, z, lam, &out, zk, nreset};
     odg_bwd_counts bc = {0};
     if (odg_method_kind(o->method) == ODG_KIND_DISCRETE) {
         st = odg_backward_discrete(&f, gtheta, gz0, &bc);
@@ -507,6 +627,8 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
 done:
     odg_store_destroy(&store);
     odg_grid_free(&grid);
+    odg_mem_free(mem, zk);
+    odg_outputs_destroy(&out);
     odg_erk_destroy(&erk);
     odg_mem_free(mem, z);
     odg_mem_free(mem, lam);

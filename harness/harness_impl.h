@@ -14,7 +14,9 @@ struct odg_run {
     odg_run_config cfg;
     odg_mem mem; /* the problem's own arrays (theta, model scratch, z0, w) */
     odg_model *model;
-    double *z0, *w; /* (B, D) */
+    double *z0, *w; /* (B, D) and (K, B, D), K = max(nout, 1) */
+    double *tout;   /* (nout) the output times, NULL when none are given */
+    long nout;
     odg_problem prob;
     odg_grad_opts grad;
     unsigned loaded;      /* bit v: view v of theta came from --load; bits 8, 9: z0, w */

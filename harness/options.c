@@ -300,9 +300,14 @@ static int in_range(const odg_option_info *in, const optval *v, const char **why
     case ODG_OPTTYPE_INT:
         *why = in->lo > 0 ? "a positive integer" : "a non-negative integer";
         return v->i >= (long long)in->lo && (double)v->i <= in->hi;
-    case ODG_OPTTYPE_REAL:
-        *why = "a positive number";
+    case ODG_OPTTYPE_REAL: {
+        static _Thread_local char bounded[64];
+        if (in->hi > 0) {
+            snprintf(bounded, sizeof bounded, "a number in (%g, %g]", in->lo, in->hi);
+        }
+        *why = in->hi > 0 ? bounded : "a positive number";
         return isfinite(v->x) && v->x > in->lo && (in->hi == 0 || v->x <= in->hi);
+    }
     case ODG_OPTTYPE_REAL1:
         *why = "a number >= 1";
         return isfinite(v->x) && v->x >= in->lo;
@@ -574,6 +579,18 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
                     mname);
         }
         break;
+    case ODG_RULE_REVERSIBLE:
+        ok = m == ODG_METHOD_REVERSIBLE;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the reversible method, not %s", mname);
+        }
+        break;
+    case ODG_RULE_BACKSOLVE:
+        ok = m == ODG_METHOD_BACKSOLVE_ADJOINT;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to backsolve-adjoint, not %s", mname);
+        }
+        break;
     case ODG_RULE_ADJ_TOL:
         ok = odg_method_adaptive_adjoint(m) && s >= 0 && s < ODG_NSCHEMES && scheme_adaptive(s);
         if (!ok && why) {
@@ -630,8 +647,64 @@ void odg_option_where(odg_option o, char *buf, size_t cap)
         names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_adjoint);
         snprintf(buf, cap, "%s, with a scheme that has an error estimate", list);
         return;
+    case ODG_RULE_REVERSIBLE:
+        snprintf(buf, cap, "%s", odg_method_name(ODG_METHOD_REVERSIBLE));
+        return;
+    case ODG_RULE_BACKSOLVE:
+        snprintf(buf, cap, "%s", odg_method_name(ODG_METHOD_BACKSOLVE_ADJOINT));
+        return;
     }
     snprintf(buf, cap, "%s", list);
+}
+
+long odg_output_count(const odg_run_config *c)
+{
+    if (c->output_times) {
+        long K = 1;
+        for (const char *s = c->output_times; *s; s++) {
+            K += *s == ':';
+        }
+        return K;
+    }
+    return c->outputs > 0 ? c->outputs : 0;
+}
+
+odg_status odg_output_times(const odg_run_config *c, double *out, long cap, long *K,
+                            char err[ODG_ERRLEN])
+{
+    *K = odg_output_count(c);
+    if (out && *K > cap) {
+        return odg_fail(err, ODG_EINVAL, "more than %ld output times", cap);
+    }
+    if (!c->output_times) {
+        for (long k = 0; out && k < *K; k++) {
+            /* k T / K, the last one T exactly */
+            out[k] = k + 1 == *K ? c->t1 : c->t1 * (double)(k + 1) / (double)*K;
+        }
+        return ODG_OK;
+    }
+    const char *s = c->output_times;
+    double prev = 0.0;
+    for (long k = 0; k < *K; k++) {
+        char *end = NULL;
+        errno = 0;
+        double t = strtod(s, &end);
+        if (end == s || (*end != ':' && *end != '\0') || errno == ERANGE || !isfinite(t)) {
+            return odg_fail(err, ODG_EINVAL, "'%s': output time %ld is not a number",
+                            c->output_times, k + 1);
+        }
+        if (!(t > prev) || !(t <= c->t1)) {
+            return odg_fail(err, ODG_EINVAL,
+                            "'%s': the output times must increase, each in (0, %g] (--t1)",
+                            c->output_times, c->t1);
+        }
+        if (out) {
+            out[k] = t;
+        }
+        prev = t;
+        s = *end ? end + 1 : end;
+    }
+    return ODG_OK;
 }
 
 int odg_option_depends(odg_option o, odg_option on)
@@ -652,6 +725,8 @@ int odg_option_depends(odg_option o, odg_option on)
         return on == ODG_OPT_SCHEME;
     case ODG_RULE_CHECKPOINTS:
     case ODG_RULE_INTERP:
+    case ODG_RULE_REVERSIBLE:
+    case ODG_RULE_BACKSOLVE:
         return on == ODG_OPT_METHOD;
     case ODG_RULE_ADJ_TOL:
         return on == ODG_OPT_METHOD || on == ODG_OPT_SCHEME;
@@ -811,6 +886,40 @@ odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_
     }
     if (adaptive && !odg_option_applies(c, ODG_OPT_RTOL, msg)) {
         return bad_option(bad, c->rtol > 0 ? ODG_OPT_RTOL : ODG_OPT_ATOL, err, ODG_EUNSUP, msg);
+    }
+    if ((c->given & GIVEN(ODG_OPT_OUTPUTS)) && (c->given & GIVEN(ODG_OPT_OUTPUT_TIMES))) {
+        return bad_option(bad, ODG_OPT_OUTPUT_TIMES, err, ODG_EINVAL,
+                          "and --outputs are two ways to give the output times: give one");
+    }
+    long K = 0;
+    if (c->output_times && odg_output_times(c, NULL, 0, &K, msg) != ODG_OK) {
+        return bad_option(bad, ODG_OPT_OUTPUT_TIMES, err, ODG_EINVAL, msg);
+    }
+    K = odg_output_count(c);
+    if (K > 0 && !adaptive && c->steps > 0) {
+        /* each interval between output times takes at least one step */
+        char *end = NULL;
+        double last = c->outputs > 0 ? c->t1 : 0.0;
+        if (c->output_times) {
+            const char *s = strrchr(c->output_times, ':');
+            last = strtod(s ? s + 1 : c->output_times, &end);
+        }
+        long intervals = K + (last < c->t1 ? 1 : 0);
+        if (c->steps < intervals) {
+            odg_fmt(msg, sizeof msg,
+                    "must be at least the number of intervals between output times (%ld)",
+                    intervals);
+            return bad_option(bad, ODG_OPT_STEPS, err, ODG_EINVAL, msg);
+        }
+    }
+    if (c->grad.backsolve_reset && K == 0) {
+        return bad_option(bad, ODG_OPT_BACKSOLVE_RESET, err, ODG_EUNSUP,
+                          "needs output times (--outputs or --output-times)");
+    }
+    if (adaptive && c->grad.method == ODG_METHOD_REVERSIBLE) {
+        return bad_option(bad, c->rtol > 0 ? ODG_OPT_RTOL : ODG_OPT_ATOL, err, ODG_EUNSUP,
+                          "does not apply to reversible, which takes fixed steps (its backward "
+                          "pass would need every accepted step size)");
     }
     const odg_tableau *tab = odg_scheme_tableau(c->scheme);
     if (odg_method_interpolates(c->grad.method) && c->grad.interp == ODG_INTERP_DENSE && tab &&

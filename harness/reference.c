@@ -72,7 +72,12 @@ static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
     size_t M = m->B * m->D;
     h = odg_fnv1a(h, m->theta, m->P * sizeof(double));
     h = odg_fnv1a(h, r->z0, M * sizeof(double));
-    h = odg_fnv1a(h, r->w, M * sizeof(double));
+    const size_t Kw = r->nout > 0 ? (size_t)r->nout : 1;
+    h = odg_fnv1a(h, r->w, Kw * M * sizeof(double));
+    if (r->nout > 0) { /* the output times; none given hashes as before */
+        h = odg_fnv1a(h, &r->nout, sizeof r->nout);
+        h = odg_fnv1a(h, r->tout, (size_t)r->nout * sizeof(double));
+    }
     return h;
 }
 
@@ -160,11 +165,32 @@ static odg_status analytic(odg_run *r, double *g, ref_head *h)
     if (!A || !b) {
         return ODG_EUNSUP;
     }
-    memset(g, 0, (m->P + m->B * m->D) * sizeof(double));
+    const size_t n = m->P + m->B * m->D, M = m->B * m->D;
+    memset(g, 0, n * sizeof(double));
     double loss = NAN;
-    odg_status st =
-        odg_vanloan_linear(m->D, m->B, m->theta + A->offset, m->theta + b->offset, r->z0, r->w,
-                           r->prob.t0, r->prob.t1, &loss, g + A->offset, g + b->offset, g + m->P);
+    odg_status st;
+    if (r->nout == 0) {
+        st = odg_vanloan_linear(m->D, m->B, m->theta + A->offset, m->theta + b->offset, r->z0,
+                                r->w, r->prob.t0, r->prob.t1, &loss, g + A->offset,
+                                g + b->offset, g + m->P);
+    } else {
+        /* the loss is a sum over the output times, so its gradient is the sum of the gradients
+         * of the single-time losses sum(w_k .* z(t_k)) / B: one Van Loan term each */
+        double *gk = malloc(n * sizeof(double));
+        st = gk ? ODG_OK : ODG_ENOMEM;
+        loss = 0.0;
+        for (long k = 0; k < r->nout && st == ODG_OK; k++) {
+            double lk = NAN;
+            st = odg_vanloan_linear(m->D, m->B, m->theta + A->offset, m->theta + b->offset, r->z0,
+                                    r->w + (size_t)k * M, r->prob.t0, r->tout[k], &lk,
+                                    gk + A->offset, gk + b->offset, gk + m->P);
+            for (size_t i = 0; st == ODG_OK && i < n; i++) {
+                g[i] += gk[i];
+            }
+            loss += lk;
+        }
+        free(gk);
+    }
     h->loss = loss;
     h->converged = 1;
     h->error = NAN;
@@ -202,7 +228,12 @@ static odg_status fine(const ref_ctx *rc, double *g, double *prev, ref_head *h)
     h->change = h->error = NAN;
     odg_grad_stats S;
     int doubled = 0;
-    for (long N = ODG_REF_N0;; N *= 2) {
+    /* every interval between output times takes at least one step */
+    long N0 = ODG_REF_N0, intervals = p.nout + (p.nout > 0 && p.tout[p.nout - 1] < p.t1 ? 1 : 0);
+    while (N0 < intervals) {
+        N0 *= 2;
+    }
+    for (long N = N0;; N *= 2) {
         p.steps = N;
         odg_status st = exact_gradient(rc, &p, N, g, &S, h->method);
         if (st != ODG_OK) {
@@ -210,7 +241,7 @@ static odg_status fine(const ref_ctx *rc, double *g, double *prev, ref_head *h)
         }
         h->N = N;
         h->loss = S.loss;
-        if (N > ODG_REF_N0) {
+        if (N > N0) {
             h->change = odg_rel_err(prev, g, n);
             if (h->change < ODG_REF_TOL) {
                 doubled = 1;

@@ -39,10 +39,11 @@ double odg_method_bytes(const odg_problem *p, const odg_grad_opts *o, long N)
     return m.peak + ((double)p->model->P + (double)p->model->B * (double)p->model->D) * 8.0;
 }
 
-/* The problem's own arrays: theta, the model's scratch, z0 and w (models/: mlp keeps two (B, H)
- * buffers). */
+/* The problem's own arrays: theta, the model's scratch, z0, w (one (B, D) array per output) and
+ * the output times (models/: mlp keeps two (B, H) buffers). */
 static double problem_bytes(const odg_run_config *c)
 {
+    const double K = (double)odg_output_count(c), Kw = K > 0 ? K : 1;
     double D = (double)c->model.D, B = (double)c->model.B, H = (double)c->model.H;
     double P, scratch;
     if (c->model.kind == ODG_MODEL_MLP) {
@@ -53,7 +54,7 @@ static double problem_bytes(const odg_run_config *c)
         P = D * D + D;
         scratch = B * D;
     }
-    return (P + scratch + 2 * B * D) * sizeof(double);
+    return (P + scratch + (1 + Kw) * B * D + K) * sizeof(double);
 }
 
 /* ---- prepare ------------------------------------------------------------------------------ */
@@ -177,8 +178,11 @@ static odg_status load_problem(odg_run *r, char err[ODG_ERRLEN])
     const char *names[2] = {"z0", "w"};
     double *dst[2] = {r->z0, r->w};
     unsigned bits[2] = {ODG_LOADED_Z0, ODG_LOADED_W};
-    size_t shape[2] = {r->model->B, r->model->D};
+    /* w is (K, B, D) over K > 1 output times, else (B, D) */
+    const size_t Kw = r->nout > 1 ? (size_t)r->nout : 1;
     for (int k = 0; k < 2; k++) {
+        const int three = k == 1 && Kw > 1;
+        size_t shape[3] = {Kw, r->model->B, r->model->D};
         if (snprintf(path, sizeof path, "%s/%s.npy", dir, names[k]) >= (int)sizeof path) {
             return odg_fail(err, ODG_EINVAL, "--load: the directory name is too long");
         }
@@ -188,11 +192,12 @@ static odg_status load_problem(odg_run *r, char err[ODG_ERRLEN])
         if (!present) {
             continue; /* generated from the seed */
         }
-        st = odg_npy_load(path, 2, shape, dst[k], e2);
+        st = odg_npy_load(path, three ? 3 : 2, three ? shape : shape + 1, dst[k], e2);
         if (st != ODG_OK) {
             return odg_fail(err, st, "--load: %s", e2);
         }
-        if ((st = load_finite(dir, names[k], dst[k], shape[0], shape[1], err)) != ODG_OK) {
+        if ((st = load_finite(dir, names[k], dst[k], (three ? Kw : 1) * shape[1], shape[2],
+                              err)) != ODG_OK) {
             return st;
         }
         r->loaded |= bits[k];
@@ -295,10 +300,17 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         goto fail;
     }
     size_t M = r->model->B * r->model->D;
+    r->nout = odg_output_count(c);
+    const size_t Kw = r->nout > 0 ? (size_t)r->nout : 1;
     r->z0 = odg_mem_doubles(&r->mem, ODG_TAG_MODEL, M);
-    r->w = odg_mem_doubles(&r->mem, ODG_TAG_MODEL, M);
-    if (!r->z0 || !r->w) {
+    r->w = odg_mem_doubles(&r->mem, ODG_TAG_MODEL, Kw * M);
+    r->tout = r->nout > 0 ? odg_mem_doubles(&r->mem, ODG_TAG_MODEL, (size_t)r->nout) : NULL;
+    if (!r->z0 || !r->w || (r->nout > 0 && !r->tout)) {
         st = odg_fail(err, ODG_ENOMEM, "the problem is too large to allocate (z0 and w)");
+        goto fail;
+    }
+    long K = 0;
+    if (r->nout > 0 && (st = odg_output_times(c, r->tout, r->nout, &K, err)) != ODG_OK) {
         goto fail;
     }
     /* theta, then z0, then w, from one stream: what --load does not provide is what the seed
@@ -319,7 +331,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         goto fail;
     }
     odg_rng_fill_normal(&rng, r->z0, M, 0.0, 1.0);
-    odg_rng_fill_normal(&rng, r->w, M, 0.0, 1.0);
+    odg_rng_fill_normal(&rng, r->w, Kw * M, 0.0, 1.0); /* w_1 .. w_K in turn */
     if (c->load_dir && (st = load_problem(r, err)) != ODG_OK) {
         goto fail;
     }
@@ -336,6 +348,8 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     }
     p->z0 = r->z0;
     p->w = r->w;
+    p->nout = r->nout;
+    p->tout = r->tout;
     r->grad = c->grad;
     char e2[ODG_ERRLEN];
     st = odg_grad_check(p, &r->grad, e2);
@@ -357,6 +371,7 @@ void odg_run_destroy(odg_run **pr)
         return;
     }
     odg_run *r = *pr;
+    odg_mem_free(&r->mem, r->tout);
     odg_mem_free(&r->mem, r->w);
     odg_mem_free(&r->mem, r->z0);
     odg_model_destroy(&r->model);
@@ -443,9 +458,11 @@ static void save_cleanup(const char *tmp, char names[][64], int n)
  * temporary directory (or moved there, where links are not supported) until the last one is
  * in place.  When any step fails, the files already moved are taken back out and the old ones
  * put back, so dir holds the old set or the new one, byte for byte.  err: "DIR: what: why". */
+/* lead[k] > 1 (lead may be NULL): array k is (lead[k], B, D), w over several output times. */
 static odg_status save_arrays(const odg_run *r, const char *dir, const char *prefix,
                               const double *theta, const double *const *arr,
-                              const char *const *arrname, int narr, char err[ODG_ERRLEN])
+                              const char *const *arrname, const size_t *lead, int narr,
+                              char err[ODG_ERRLEN])
 {
     char names[SAVE_MAX][64], tmp[4096], src[4200], dst[4200], bak[4200], e2[ODG_ERRLEN];
     int n = 0, moved = 0;
@@ -464,10 +481,11 @@ static odg_status save_arrays(const odg_run *r, const char *dir, const char *pre
                         strerror(errno));
     }
     odg_status st = odg_model_save(r->model, theta, tmp, prefix, e2);
-    size_t shape[2] = {r->model->B, r->model->D};
     for (int k = 0; k < narr && st == ODG_OK; k++) {
+        size_t shape[3] = {lead ? lead[k] : 1, r->model->B, r->model->D};
         odg_fmt(src, sizeof src, "%s/%s.npy", tmp, arrname[k]);
-        st = odg_npy_save(src, 2, shape, arr[k], e2);
+        st = shape[0] > 1 ? odg_npy_save(src, 3, shape, arr[k], e2)
+                          : odg_npy_save(src, 2, shape + 1, arr[k], e2);
     }
     if (st != ODG_OK) {
         odg_fail(err, st, "%s", e2);
@@ -599,11 +617,21 @@ static int send_msg(int fd, const measure_msg *m)
 }
 
 /* The discrete-exact gradient at the same steps (backprop), or with binomial checkpoints when
- * the tape would not fit in half the memory limit (the same numbers, recomputed). */
+ * the tape would not fit in half the memory limit (the same numbers, recomputed).  The
+ * reversible method's own map is another one: its discrete-exact gradient is the same adjoint
+ * over kept states instead of reconstructed ones. */
 static odg_status discrete_gradient(odg_run *r, long N, double *gd, char name[32])
 {
     odg_grad_opts o;
     odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
+    if (r->grad.method == ODG_METHOD_REVERSIBLE) {
+        o = r->grad;
+        o.keep_states = 1;
+        snprintf(name, 32, "%s (states kept)", odg_method_name(o.method));
+        odg_mem mem;
+        odg_mem_init(&mem);
+        return odg_gradient(&r->prob, &o, &mem, gd, gd + r->model->P, NULL);
+    }
     double need = odg_method_bytes(&r->prob, &o, N);
     if (need > 0.5 * r->mem_limit) {
         odg_grad_opts_default(&o, ODG_METHOD_BACKPROP_CHECKPOINT);
@@ -718,7 +746,7 @@ static void errors(const measure_ctx *mc, measure_msg *m, const double *g)
     if (c->save_grad_dir) {
         const double *arr[1] = {g + P};
         const char *name[1] = {"gz0"};
-        save_arrays(r, c->save_grad_dir, "g", g, arr, name, 1, m->save_err);
+        save_arrays(r, c->save_grad_dir, "g", g, arr, name, NULL, 1, m->save_err);
     }
     if (mc->gref) {
         m->err_ref = odg_rel_err(g, mc->gref, n);
@@ -866,7 +894,9 @@ static odg_status save_problem(odg_run *r, char err[ODG_ERRLEN])
     char e2[ODG_ERRLEN];
     const double *arr[2] = {r->z0, r->w};
     const char *name[2] = {"z0", "w"};
-    odg_status st = save_arrays(r, r->cfg.save_problem_dir, "", r->model->theta, arr, name, 2, e2);
+    const size_t lead[2] = {1, r->nout > 1 ? (size_t)r->nout : 1};
+    odg_status st =
+        save_arrays(r, r->cfg.save_problem_dir, "", r->model->theta, arr, name, lead, 2, e2);
     return st == ODG_OK ? ODG_OK : odg_fail(err, st, "--save-problem: %s", e2);
 }
 
@@ -904,6 +934,7 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
         odg_cell_real(&cl[ODG_COL_stored_bytes], (double)S->stored_bytes);
         odg_cell_real(&cl[ODG_COL_workspace_bytes], (double)S->workspace_bytes);
         odg_cell_real(&cl[ODG_COL_loss], S->loss);
+        odg_cell_real(&cl[ODG_COL_recon_err], S->recon_err); /* NaN: empty */
         if (odg_method_keeps_checkpoints(r->cfg.grad.method)) {
             odg_cell_int(&cl[ODG_COL_checkpoints_used], S->checkpoints);
             rec->interval = S->interval;

@@ -3,9 +3,9 @@
 #
 # One colour and marker per gradient method, the same in every figure (Okabe-Ito colours, safe
 # for colour-blind readers): discrete adjoints in blues and green, continuous ones in warm
-# colours.  Line style i is method i of METHODS (the order of include/odegrad/methods.def);
-# style 10+i is its twin with an open marker and a dashed line (a theory value, a second
-# schedule or a second scheme).
+# colours, the reversible method in black.  Line style i is method i of METHODS (the order of
+# include/odegrad/methods.def); style 10+i is its twin with an open marker and a dashed line (a
+# theory value, a second schedule or a second scheme).
 #
 # Variables a caller may set with gnuplot -e before the script: csv (the results file; default
 # the newest results/<experiment>/*.csv), out (the figure's path without extension; default
@@ -22,7 +22,7 @@ if (strlen(csv) == 0) {
 if (!exists("out")) { out = here . "/" . figure }
 
 METHODS = "backprop backprop-steps backprop-checkpoint " . \
-          "stored-adjoint checkpoint-adjoint backsolve-adjoint"
+          "stored-adjoint checkpoint-adjoint backsolve-adjoint reversible"
 NM = words(METHODS)
 method(i) = word(METHODS, i)
 
@@ -35,9 +35,10 @@ set style line 3 lc rgb "#009E73" lw 2 pt 9 ps 0.8    # backprop-checkpoint: gre
 set style line 4 lc rgb "#E69F00" lw 2 pt 11 ps 1.5   # stored-adjoint: orange, triangle down
 set style line 5 lc rgb "#D55E00" lw 2 pt 13 ps 1.1   # checkpoint-adjoint: vermillion, diamond
 set style line 6 lc rgb "#CC79A7" lw 2 pt 15 ps 0.8   # backsolve-adjoint: pink, pentagon
-COLOURS = "#0072B2 #56B4E9 #009E73 #E69F00 #D55E00 #CC79A7"
-OPEN_MARKERS = "6 4 8 10 12 14"
-SIZES = "1.5 1.1 0.8 1.5 1.1 0.8"
+set style line 7 lc rgb "#000000" lw 2 pt 3 ps 1.2    # reversible: black, star
+COLOURS = "#0072B2 #56B4E9 #009E73 #E69F00 #D55E00 #CC79A7 #000000"
+OPEN_MARKERS = "6 4 8 10 12 14 1"
+SIZES = "1.5 1.1 0.8 1.5 1.1 0.8 1.2"
 do for [i=1:NM] {
     # the dashed twin: same colour, open marker
     eval sprintf("set style line %d lc rgb '%s' lw 1.5 dt 2 pt %s ps %s", 10 + i, \

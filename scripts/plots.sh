@@ -41,15 +41,16 @@ newest() {
     done | sort -k1,1r -k2,2nr | head -n 1 | cut -d' ' -f3-
 }
 
-# Every curve in the order of its x: steps, D, C, threads; rtol from loose to tight.
-sort_cols=method,schedule,scheme,model,D,stiffness,checkpoints,steps,-rtol,threads
+# Every curve in the order of its x: steps, D, C, threads, K; rtol from loose to tight.
+sort_cols=method,schedule,scheme,model,D,stiffness,checkpoints,steps,-rtol,threads,outputs
 
 drawn=0
 missing=""
 failed=""
 # figure:experiment whose results it reads
 for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints \
-            stiffness:stiffness tolerance:tolerance threads:threads targets:targets; do
+            stiffness:stiffness tolerance:tolerance threads:threads targets:targets \
+            reversible:reversible outputs:outputs; do
     fig=${pair%%:*}
     exp=${pair#*:}
     csv=$(newest "$exp")

@@ -76,6 +76,22 @@ double odg_grid_t(const odg_grid *g, long n)
     if (g->t) {
         return g->t[n];
     }
+    if (g->nseg > 0) {
+        /* the segment holding node n: the first j with n < end[j] (n == N: the last end) */
+        long lo = 0, hi = g->nseg - 1;
+        while (lo < hi) {
+            long mid = (lo + hi) / 2;
+            if (n < g->end[mid]) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        long start = lo > 0 ? g->end[lo - 1] : 0, Nj = g->end[lo] - start;
+        return n < g->end[lo] ? g->b[lo] + (double)(n - start) * ((g->b[lo + 1] - g->b[lo]) /
+                                                                     (double)Nj)
+                              : g->b[lo + 1];
+    }
     /* the same expressions the arrays of a uniform grid once held, so the same bits */
     return n < g->N ? g->t0 + (double)n * ((g->t1 - g->t0) / (double)g->N) : g->t1;
 }
@@ -98,6 +114,27 @@ odg_status odg_grid_uniform(odg_grid *g, odg_mem *mem, double t0, double t1, lon
     g->t0 = t0;
     g->t1 = t1;
     g->N = g->cap = N;
+    return ODG_OK;
+}
+
+odg_status odg_grid_segments(odg_grid *g, const double *b, const long *end, long nseg)
+{
+    memset(g, 0, sizeof *g);
+    if (nseg < 1 || !b || !end) {
+        return ODG_EINVAL;
+    }
+    for (long j = 0; j < nseg; j++) {
+        if (!(b[j + 1] > b[j]) || !isfinite(b[j]) || !isfinite(b[j + 1]) ||
+            end[j] - (j > 0 ? end[j - 1] : 0) < 1) {
+            return ODG_EINVAL;
+        }
+    }
+    g->t0 = b[0];
+    g->t1 = b[nseg];
+    g->N = g->cap = end[nseg - 1];
+    g->nseg = nseg;
+    g->b = b;
+    g->end = end;
     return ODG_OK;
 }
 
@@ -567,8 +604,8 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
         (o->rtol == 0 && o->atol == 0) || !isfinite(t0) || !isfinite(t1) || o->max_steps < 1) {
         return ODG_EINVAL;
     }
-    if (grid) {
-        grid->N = 0;
+    if (grid && !(grid->N > 0 && grid->t[grid->N] == t0)) {
+        grid->N = 0; /* a new solve; one that continues where the grid ends appends to it */
         grid->t[0] = t0;
     }
     if (t0 == t1) {
@@ -627,7 +664,8 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
             e->cnt.naccept++;
             naccepted++;
             if (hook && hook->accepted) {
-                odg_step_info info = {naccepted - 1, t, h, z, odg_erk_stages(e), e->K, e->znext};
+                long k = grid ? grid->N - 1 : naccepted - 1;
+                odg_step_info info = {k, t, h, z, odg_erk_stages(e), e->K, e->znext};
                 rc = hook->accepted(hook->ctx, &info);
                 if (rc) {
                     return (odg_status)rc;

@@ -135,6 +135,24 @@ run "hidden with linear" "--hidden applies only to the mlp model, not linear" "$
 run "time input with linear" "--time-input applies only to the mlp model, not linear" "${LIN[@]}" --time-input
 run "analytic reference for mlp" "--reference analytic exists only for the linear model" \
     "${MLP[@]}" --reference analytic
+run "lambda with backprop" "--lambda applies only to the reversible method, not backprop" \
+    "${MLP[@]}" --lambda 0.9
+run "lambda above 1" "--lambda: '1.5' is not a number in (0, 1]" "${MLP[@]}" --method reversible --lambda 1.5
+run "reversible with rtol" "--rtol does not apply to reversible" --dim 2 --hidden 8 --batch 4 \
+    --scheme dopri5 --rtol 1e-6 --method reversible --reference none
+run "outputs and output times" "two ways to give the output times" "${MLP[@]}" --outputs 2 \
+    --output-times 0.5:1
+run "output times decreasing" "the output times must increase" "${MLP[@]}" \
+    --output-times 0.5:0.2
+run "output time not a number" "output time 2 is not a number" "${MLP[@]}" \
+    --output-times 0.5:x
+run "output time after t1" "each in (0, 1]" "${MLP[@]}" --output-times 0.5:2
+run "fewer steps than outputs" "--steps must be at least the number of intervals" "${MLP[@]}" \
+    --outputs 9
+run "resets without outputs" "--backsolve-reset needs output times" "${MLP[@]}" \
+    --method backsolve-adjoint --backsolve-reset
+run "resets with backprop" "--backsolve-reset applies only to backsolve-adjoint" "${MLP[@]}" \
+    --outputs 2 --backsolve-reset
 
 # ---- files and directories ---------------------------------------------------------------
 run "missing load dir" "--load: '$W/nowhere': No such file or directory" "${MLP[@]}" \

@@ -173,7 +173,9 @@ static const char *mname(int m)
 }
 
 /* The storage strategies of one gradient kind return the same bits: they only decide what is
- * kept and what is recomputed, and recomputation repeats the same floating-point operations. */
+ * kept and what is recomputed, and recomputation repeats the same floating-point operations.
+ * backprop-steps (states kept, stages recomputed) is the symplectic adjoint of Matsubara et al.
+ * (2021), docs/theory.md section 5: its equality with backprop here is that method's exactness. */
 static void test_bitwise(void)
 {
     odg_scheme schemes[] = {ODG_SCHEME_RK4, ODG_SCHEME_DOPRI5};
@@ -258,6 +260,9 @@ static void test_orders(void)
                            NULL, gref, gref + D * D, gref + q.P);
         int p = q.p.tab->order;
         for (int m = 0; m < ODG_NMETHODS; m++) {
+            if (m == ODG_METHOD_REVERSIBLE) {
+                continue; /* a map of its own: test_reversible_order */
+            }
             int interpolates = odg_method_kind((odg_method)m) == ODG_KIND_CONTINUOUS &&
                                odg_method_storage((odg_method)m) != ODG_STORAGE_NONE;
             for (int ip = 0; ip < (interpolates ? ODG_NINTERPS : 1); ip++) {
@@ -396,7 +401,8 @@ static void test_memory(void)
                 for (int ip = 0; ip < ODG_NINTERPS; ip++) {
                     if ((sch && !odg_method_keeps_checkpoints((odg_method)m)) ||
                         (ip && !odg_method_interpolates((odg_method)m)) ||
-                        (ip == ODG_INTERP_DENSE && !adaptive)) {
+                        (ip == ODG_INTERP_DENSE && !adaptive) ||
+                        (adaptive && m == ODG_METHOD_REVERSIBLE)) { /* fixed steps only */
                         continue;
                     }
                     size_t ws[3] = {0, 0, 0}, peak[3] = {0, 0, 0};
@@ -453,7 +459,8 @@ static void test_memory(void)
                             units = (size_t)N;
                         } else if (m == ODG_METHOD_STORED_ADJOINT) {
                             units = (size_t)N * W;
-                        } else if (m == ODG_METHOD_BACKSOLVE_ADJOINT) {
+                        } else if (m == ODG_METHOD_BACKSOLVE_ADJOINT ||
+                                   m == ODG_METHOD_REVERSIBLE) {
                             units = 0;
                         } else if (sch == ODG_SCHEDULE_BINOMIAL) {
                             units = (size_t)C;
@@ -486,9 +493,10 @@ static void test_memory(void)
                               odg_schedule_name((odg_schedule)sch),
                               odg_interp_name((odg_interp)ip), ws[0], ws[1]);
                     }
-                    if (!adaptive && m == ODG_METHOD_BACKSOLVE_ADJOINT) {
-                        CHECK(peak[0] == peak[1], "backsolve: accounted %zu at N=64, %zu at N=256",
-                              peak[0], peak[1]);
+                    if (!adaptive && (m == ODG_METHOD_BACKSOLVE_ADJOINT ||
+                                      m == ODG_METHOD_REVERSIBLE)) {
+                        CHECK(peak[0] == peak[1], "%s: accounted %zu at N=64, %zu at N=256",
+                              mname(m), peak[0], peak[1]);
                     }
                 }
             }
@@ -661,6 +669,192 @@ static void test_adaptive_adjoint(void)
     prob_free(&q);
 }
 
+/* The reversible method (docs/theory.md section 5, "The reversible method"). */
+static odg_status rev_grad(prob *q, double lambda, int keep, double *g, odg_grad_stats *st)
+{
+    odg_grad_opts o;
+    odg_grad_opts_default(&o, ODG_METHOD_REVERSIBLE);
+    o.lambda = lambda;
+    o.keep_states = keep;
+    return odg_gradient(&q->p, &o, &q->mem, g, g + q->P, st);
+}
+
+/* The loss of the reversible map itself (odg_loss solves with the plain scheme). */
+static double rev_loss(prob *q, double lambda, double *scratch)
+{
+    odg_grad_stats st;
+    return rev_grad(q, lambda, 0, scratch, &st) == ODG_OK ? st.loss : NAN;
+}
+
+/* - its gradient is the exact gradient of its own map: against the same discrete adjoint over
+ *   kept states (keep_states: no reconstruction), they differ by the reconstruction's round-off
+ *   only.  Each inverse step rounds a few ulps of the states (u = 1.1e-16), and the inverse of
+ *   y divides by lambda, so a rounding made k steps from the end has grown by lambda^-k (times
+ *   the map's Lipschitz factor, about 1 here: h L < 1/4) when it reaches (y_0, z_0): the
+ *   reconstruction error is at most about 4 N u lambda^-N, 1.4e-14 for lambda = 1 and 2.3e-10
+ *   for lambda = 0.5 at N = 16, and the gradients differ by about as much (1e-9 the bar);
+ * - against central differences of the reversible loss (the bar of test_fd, 1e-7). */
+static void test_reversible_exact(void)
+{
+    odg_scheme schemes[] = {ODG_SCHEME_EULER, ODG_SCHEME_RK4, ODG_SCHEME_DOPRI5};
+    double lambdas[] = {1.0, 0.999, 0.5};
+    for (int si = 0; si < 3; si++) {
+        for (int li = 0; li < 3; li++) {
+            odg_model_opts mo = mlp_opts(3, 5, 4);
+            prob q;
+            prob_make(&q, &mo, schemes[si], 16, 1.0, 17);
+            size_t n = q.P + q.M;
+            double *g = malloc(n * sizeof(double)), *gk = malloc(n * sizeof(double));
+            double *gf = malloc(n * sizeof(double)), *tmp = malloc(n * sizeof(double));
+            odg_grad_stats st, sk;
+            odg_status rc = rev_grad(&q, lambdas[li], 0, g, &st);
+            odg_status rk = rev_grad(&q, lambdas[li], 1, gk, &sk);
+            double e = check_rel_diff(g, gk, n);
+            const double bound = 4 * 16 * 1.1e-16 * pow(1 / lambdas[li], 16);
+            CHECK(rc == ODG_OK && rk == ODG_OK && e < 1e-9,
+                  "%s lambda %g: %s/%s, reconstructing vs kept states %.2e", q.p.tab->name,
+                  lambdas[li], odg_status_str(rc), odg_status_str(rk), e);
+            CHECK(st.recon_err <= bound && isnan(sk.recon_err),
+                  "%s lambda %g: reconstruction error %.2e, bound %.2e", q.p.tab->name,
+                  lambdas[li], st.recon_err, bound);
+            CHECK(st.loss == sk.loss, "the two forward passes differ");
+            /* central differences of the reversible map's own loss */
+            double *th = q.model->theta, *z0 = q.z0;
+            for (size_t i = 0; i < n; i++) {
+                double *x = i < q.P ? &th[i] : &z0[i - q.P];
+                double x0 = *x, h = 1e-5 * fmax(1.0, fabs(x0));
+                *x = x0 + h;
+                double lp = rev_loss(&q, lambdas[li], tmp);
+                *x = x0 - h;
+                double lm = rev_loss(&q, lambdas[li], tmp);
+                *x = x0;
+                gf[i] = (lp - lm) / (2 * h);
+            }
+            double ef = check_rel_diff(g, gf, n);
+            CHECK(ef < 1e-7, "%s lambda %g: reversible vs finite differences %.2e",
+                  q.p.tab->name, lambdas[li], ef);
+            printf("reversible %-6s lambda %-5g: vs kept states %.2e, vs finite differences "
+                   "%.2e, reconstruction error %.2e\n",
+                   q.p.tab->name, lambdas[li], e, ef, st.recon_err);
+            free(g);
+            free(gk);
+            free(gf);
+            free(tmp);
+            prob_free(&q);
+        }
+    }
+}
+
+/* Its order is the scheme's: on the linear spiral against the exact (Van Loan) gradient the error
+ * falls by 2^p when N doubles, for several schemes and couplings near 1 (step counts in the
+ * asymptotic range, errors well above round-off, as in test_orders).  Smaller couplings are
+ * left out here: the reconstruction's lambda^-N (test_reversible_exact) swamps the gradient at
+ * these N, which is the method's documented limit, not its order.  Euler only with lambda = 1:
+ * its O(h) difference between y and z decays like lambda^n, over some 1 / (1 - lambda) = 1000
+ * steps with 0.999, so at the N where euler is accurate enough it is not yet asymptotic. */
+static void test_reversible_order(void)
+{
+    struct {
+        odg_scheme s;
+        long N;
+    } cases[] = {{ODG_SCHEME_EULER, 1024}, {ODG_SCHEME_MIDPOINT, 128}, {ODG_SCHEME_HEUN, 128},
+                 {ODG_SCHEME_RK4, 32},     {ODG_SCHEME_BOSH3, 32},     {ODG_SCHEME_DOPRI5, 16}};
+    double lambdas[] = {1.0, 0.999};
+    odg_model_opts mo = linear_opts(4, 3, ODG_SPECTRUM_SPIRAL, 1);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int li = 0; li < 2; li++) {
+            if (cases[c].s == ODG_SCHEME_EULER && lambdas[li] != 1.0) {
+                continue;
+            }
+            prob q;
+            prob_make(&q, &mo, cases[c].s, cases[c].N, 1.0, 3);
+            size_t n = q.P + q.M, D = mo.D;
+            double *gref = malloc(n * sizeof(double)), *g = malloc(n * sizeof(double));
+            odg_vanloan_linear(D, mo.B, q.model->theta, q.model->theta + D * D, q.z0, q.w, 0, 1,
+                               NULL, gref, gref + D * D, gref + q.P);
+            int p = q.p.tab->order;
+            double e[2];
+            for (int k = 0; k < 2; k++) {
+                q.p.steps = cases[c].N << k;
+                rev_grad(&q, lambdas[li], 0, g, NULL);
+                e[k] = check_rel_diff(g, gref, n);
+            }
+            double order = log2(e[0] / e[1]);
+            CHECK(fabs(order - p) <= 0.15,
+                  "reversible %s lambda %g: observed order %.3f (errors %.2e, %.2e), expected %d",
+                  q.p.tab->name, lambdas[li], order, e[0], e[1], p);
+            printf("reversible order %-8s lambda %-5g N=%-3ld err %.2e -> %.2e  observed %.2f "
+                   "(p=%d)\n",
+                   q.p.tab->name, lambdas[li], cases[c].N, e[0], e[1], order, p);
+            free(gref);
+            free(g);
+            prob_free(&q);
+        }
+    }
+}
+
+/* Memory constant in N: the accounted bytes (all of them, the peak included) are the same for
+ * N = 16 and 4096, nothing is stored, and the memory model equals the allocator; with kept
+ * states the stored bytes are 16 N M exactly.  Adaptive steps and a lambda outside (0, 1] are
+ * refused with a status, not run. */
+static void test_reversible_memory(void)
+{
+    odg_model_opts mo = mlp_opts(3, 5, 4);
+    size_t peak[2] = {0, 0};
+    long Ns[2] = {16, 4096};
+    for (int k = 0; k < 2; k++) {
+        prob q;
+        prob_make(&q, &mo, ODG_SCHEME_RK4, Ns[k], 1.0, 2);
+        double *g = malloc((q.P + q.M) * sizeof(double));
+        for (int keep = 0; keep < 2; keep++) {
+            odg_grad_stats st;
+            odg_status rc = rev_grad(&q, 0.999, keep, g, &st);
+            odg_grad_opts o;
+            odg_grad_opts_default(&o, ODG_METHOD_REVERSIBLE);
+            o.keep_states = keep;
+            odg_grad_memory mm;
+            CHECK(rc == ODG_OK && odg_gradient_memory(&q.p, &o, Ns[k], &mm) == ODG_OK &&
+                      mm.stored == (double)st.stored_bytes &&
+                      mm.workspace == (double)st.workspace_bytes &&
+                      mm.peak == (double)st.peak_total,
+                  "reversible keep=%d N=%ld: model %.0f + %.0f (peak %.0f), allocator %zu + %zu "
+                  "(peak %zu)",
+                  keep, Ns[k], mm.stored, mm.workspace, mm.peak, st.stored_bytes,
+                  st.workspace_bytes, st.peak_total);
+            size_t expect = keep ? 16 * (size_t)Ns[k] * q.M : 0;
+            CHECK(st.stored_bytes == expect && st.theory_stored == (double)expect,
+                  "reversible keep=%d N=%ld: stored %zu, closed form %.0f, expected %zu", keep,
+                  Ns[k], st.stored_bytes, st.theory_stored, expect);
+            if (!keep) {
+                peak[k] = st.peak_total;
+            }
+        }
+        if (k == 0) {
+            odg_grad_opts o;
+            odg_grad_opts_default(&o, ODG_METHOD_REVERSIBLE);
+            q.p.steps = 0;
+            CHECK(odg_gradient(&q.p, &o, &q.mem, g, g + q.P, NULL) == ODG_EUNSUP,
+                  "adaptive steps not refused");
+            q.p.steps = 16;
+            double bad[] = {0.0, -0.5, 1.5, NAN};
+            for (int b = 0; b < 4; b++) {
+                o.lambda = bad[b];
+                CHECK(odg_gradient(&q.p, &o, &q.mem, g, g + q.P, NULL) == ODG_EINVAL,
+                      "lambda %g not refused", bad[b]);
+            }
+            odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
+            o.keep_states = 1;
+            CHECK(odg_gradient(&q.p, &o, &q.mem, g, g + q.P, NULL) == ODG_EUNSUP,
+                  "keep_states with backprop not refused");
+        }
+        free(g);
+        prob_free(&q);
+    }
+    CHECK(peak[0] == peak[1] && peak[0] > 0, "reversible: accounted %zu at N=16, %zu at N=4096",
+          peak[0], peak[1]);
+    printf("reversible accounted peak: %zu bytes at N=16, %zu at N=4096\n", peak[0], peak[1]);
+}
+
 int main(void)
 {
     test_fd();
@@ -671,5 +865,8 @@ int main(void)
     test_memory();
     test_peer();
     test_adaptive_adjoint();
+    test_reversible_exact();
+    test_reversible_order();
+    test_reversible_memory();
     return check_done("test_gradients");
 }

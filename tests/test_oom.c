@@ -27,13 +27,17 @@ int main(void)
     odg_rng_seed(&rng, 7);
     odg_model_init(model, &rng);
     size_t M = mo.B * mo.D, P = model->P, n = P + M;
-    double z0[4], w[4];
+    double z0[4], w[12];
+    const double tout[3] = {0.3, 0.7, 0.9}; /* three outputs and a last interval without one */
     odg_rng_fill_normal(&rng, z0, M, 0, 1);
-    odg_rng_fill_normal(&rng, w, M, 0, 1);
+    odg_rng_fill_normal(&rng, w, 3 * M, 0, 1);
     double *ref = malloc(n * sizeof(double)), *g = malloc(n * sizeof(double));
 
-    for (int adaptive = 0; adaptive < 2; adaptive++) {
+    for (int run = 0; run < 4; run++) {
+        const int adaptive = run & 1, outputs = run >> 1;
         odg_problem p = {.model = model,
+                         .nout = outputs ? 3 : 0,
+                         .tout = outputs ? tout : NULL,
                          .tab = odg_scheme_tableau(adaptive ? ODG_SCHEME_DOPRI5 : ODG_SCHEME_RK4),
                          .t0 = 0,
                          .t1 = 1,
@@ -48,9 +52,19 @@ int main(void)
                     odg_grad_opts_default(&o, (odg_method)m);
                     o.schedule = (odg_schedule)sch;
                     o.interp = (odg_interp)ip;
+                    /* reversible runs with its states reconstructed, and with them kept, and
+                     * backsolve over output times without and with its resets (the second
+                     * schedule's turn, which they otherwise ignore) */
+                    const int second = m == ODG_METHOD_REVERSIBLE ||
+                                       (m == ODG_METHOD_BACKSOLVE_ADJOINT && outputs);
+                    if (second) {
+                        o.keep_states = m == ODG_METHOD_REVERSIBLE && sch == 1;
+                        o.backsolve_reset = m == ODG_METHOD_BACKSOLVE_ADJOINT && sch == 1;
+                        o.schedule = ODG_SCHEDULE_UNIFORM;
+                    }
                     /* a schedule or interpolation that the method ignores repeats a case */
                     if (odg_grad_check(&p, &o, NULL) != ODG_OK ||
-                        (sch && !odg_method_keeps_checkpoints(o.method)) ||
+                        (sch && !odg_method_keeps_checkpoints(o.method) && !second) ||
                         (ip && !odg_method_interpolates(o.method))) {
                         continue;
                     }

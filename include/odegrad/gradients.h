@@ -53,7 +53,8 @@ const char *odg_interp_name(odg_interp i);
 const char *odg_interp_desc(odg_interp i);
 odg_status odg_interp_from_name(const char *name, odg_interp *out);
 
-/* The problem: dz/dt = f(z, t; theta) from z0 over [t0, t1], L = sum(w .* z(t1)) / B. */
+/* The problem: dz/dt = f(z, t; theta) from z0 over [t0, t1], L = sum(w .* z(t1)) / B, or over K
+ * output times L = sum_k sum(w_k .* z(t_k)) / B (docs/theory.md section 1, "Output times"). */
 typedef struct odg_problem {
     odg_model *model;
     const odg_tableau *tab;
@@ -61,11 +62,17 @@ typedef struct odg_problem {
     long steps;           /* N fixed steps; 0 = adaptive with `adapt` */
     odg_adapt_opts adapt; /* forward tolerances when steps == 0 */
     const double *z0;     /* (B, D) */
-    const double *w;      /* (B, D) loss weights; L = sum(w .* z(t1)) / B */
+    const double *w;      /* (K, B, D) loss weights, K = max(nout, 1); L = sum(w .* z(t1)) / B */
+    long nout;            /* K output times; 0: one, at t1 */
+    const double *tout;   /* (K) increasing output times in (t0, t1] (nout > 0):
+                             L = sum_k sum(w_k .* z(t_k)) / B.  Fixed steps put N steps on them
+                             (each interval a uniform segment, at least one step), adaptive steps
+                             restart at each of them */
     const odg_grid *grid; /* optional: replay exactly these steps (accepted steps as constants;
                              finite differences of an adaptive solve); overrides steps/adapt */
-    const double *lamT;   /* optional (B, D): the terminal cotangent dL/dz(t1) to use instead of
-                             w / B (any loss); the reported loss is still sum(w .* z) / B */
+    const double *lamT;   /* optional (B, D), with nout == 0 only: the terminal cotangent
+                             dL/dz(t1) to use instead of w / B (any loss); the reported loss is
+                             still sum(w .* z) / B */
 } odg_problem;
 
 typedef struct odg_grad_opts {
@@ -81,6 +88,15 @@ typedef struct odg_grad_opts {
                                   parameter adjoint a_theta (Kidger, Chen & Lyons 2021, "Hey,
                                   that's not an ODE"): it feeds back into nothing, so its error
                                   need not limit the steps */
+    double lambda;             /* reversible: the coupling lambda in (0, 1] of the two states
+                                  (McCallum & Foster 2024); default 0.999 */
+    int backsolve_reset;       /* backsolve-adjoint with output times: at each output time before
+                                  t1, reset the backwards-integrated z to the forward value kept
+                                  there (8 K M bytes), as torchdiffeq does */
+    int keep_states;           /* reversible: keep every forward state (y_n, z_n) instead of
+                                  reconstructing them (memory 16 N M bytes); the same discrete
+                                  adjoint, so the gradient differs from the reconstructing one
+                                  by the reconstruction's round-off only */
 } odg_grad_opts;
 
 void odg_grad_opts_default(odg_grad_opts *o, odg_method m);
@@ -113,6 +129,9 @@ typedef struct odg_grad_stats {
                                (tags tape, trajectory, checkpoint) */
     size_t workspace_bytes; /* accounted peak of its working buffers (tag workspace) */
     double theory_stored;   /* the closed form of the stored data (odg_theory_stored_bytes) */
+    double recon_err;       /* reversible: the largest relative difference (max norm) between
+                               the reconstructed initial states (y_0, z_0) and z(t0); NaN for
+                               the other methods and with keep_states */
 } odg_grad_stats;
 
 /* The gradient of L by the chosen method: writes gtheta (P) and gz0 (B, D) (both
@@ -128,7 +147,8 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss);
 /* The closed form of the data a method stores for the backward pass, in bytes, written from the
  * formulas of docs/theory.md ("Memory") and not from the allocating code: backprop 8 N s M,
  * backprop-steps 8 N M, stored-adjoint 8 N W M (W = 2 with Hermite interpolation, else 1),
- * uniform checkpoints 8 (ceil(N/K) + K W) M, binomial 8 C M, backsolve 0.  A double: it cannot
+ * uniform checkpoints 8 (ceil(N/K) + K W) M, binomial 8 C M, backsolve and reversible 0
+ * (reversible with keep_states 16 N M).  A double: it cannot
  * overflow. */
 double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
 

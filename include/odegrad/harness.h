@@ -103,6 +103,8 @@ typedef struct odg_run_config {
     long steps;                    /* N fixed steps (64); 0 = adaptive with rtol, atol */
     double rtol, atol;
     double t1;                    /* t in [0, t1] (1) */
+    long outputs;                 /* K equally spaced output times; 0 = one, at t1 */
+    const char *output_times;     /* "T1:T2:..." output times; NULL = none given */
     odg_grad_opts grad;           /* method (backprop), schedule, checkpoints, interp, adj tols */
     uint64_t seed;                /* 1; at most 2^63 - 1 (a JSON integer) */
     int repeat, warmup;           /* 3, 1 */
@@ -152,8 +154,10 @@ typedef enum {
     ODG_RULE_ADAPTIVE,    /* schemes with an error estimate */
     ODG_RULE_CHECKPOINTS, /* methods that keep checkpoints */
     ODG_RULE_INTERP,      /* methods that interpolate z(t) */
-    ODG_RULE_ADJ_TOL      /* methods that can take their own adaptive adjoint steps, with a
+    ODG_RULE_ADJ_TOL,     /* methods that can take their own adaptive adjoint steps, with a
                              scheme that has an error estimate */
+    ODG_RULE_REVERSIBLE,  /* the reversible method */
+    ODG_RULE_BACKSOLVE    /* backsolve-adjoint */
 } odg_rule;
 
 typedef struct odg_option_info {
@@ -193,6 +197,13 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
 /* Where option o applies, in a few words for a help text ("mlp", "backprop-checkpoint,
  * checkpoint-adjoint"); "" where it always does. */
 void odg_option_where(odg_option o, char *buf, size_t cap);
+/* The output times of c (--outputs K: k T / K; --output-times: the list), into out (cap
+ * numbers); *K their count, 0 when neither is given.  ODG_EINVAL with err saying why (a value
+ * that is not a number, not increasing, outside (0, T], or more than cap). */
+odg_status odg_output_times(const odg_run_config *c, double *out, long cap, long *K,
+                            char err[ODG_ERRLEN]);
+/* Their count without parsing the values: 0, K, or the list's length. */
+long odg_output_count(const odg_run_config *c);
 /* Whether option o's rule reads option `on` (where --checkpoints applies depends on --method). */
 int odg_option_depends(odg_option o, odg_option on);
 /* Whether a and b hold the same value of option o (typed: numbers as doubles, names by index). */

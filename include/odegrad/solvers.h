@@ -96,6 +96,11 @@ typedef struct odg_grid {
     double *t, *h; /* NULL for a uniform grid */
     double t0, t1; /* a uniform grid's ends */
     odg_mem *mem;
+    /* A piecewise uniform grid (odg_grid_segments): nseg segments, segment j from b[j] to
+     * b[j+1] ending at node end[j]; the arrays are the caller's.  nseg == 0: one segment. */
+    long nseg;
+    const double *b;
+    const long *end;
 } odg_grid;
 
 odg_status odg_grid_init(odg_grid *g, odg_mem *mem, long cap);
@@ -103,6 +108,11 @@ odg_status odg_grid_init(odg_grid *g, odg_mem *mem, long cap);
  * t(N) = t1, h(n) = t(n+1) - t(n) (equal to (t1-t0)/N up to rounding; chosen so that
  * t(n) + h(n) == t(n+1) and FSAL applies to every step).  Allocates nothing (mem is unused). */
 odg_status odg_grid_uniform(odg_grid *g, odg_mem *mem, double t0, double t1, long N);
+/* The piecewise uniform grid of nseg >= 1 segments: segment j runs from b[j] to b[j+1]
+ * (increasing) in end[j] - end[j-1] >= 1 equal steps (end[-1] = 0), each uniform as
+ * odg_grid_uniform makes it, so that node end[j] is b[j+1] exactly.  N = end[nseg-1].  b (nseg+1)
+ * and end (nseg) stay the caller's and must outlive the grid.  Allocates nothing. */
+odg_status odg_grid_segments(odg_grid *g, const double *b, const long *end, long nseg);
 void odg_grid_free(odg_grid *g);
 /* Node n (0 <= n <= N) and step size n (0 <= n < N) of a grid of either kind. */
 double odg_grid_t(const odg_grid *g, long n);
@@ -191,9 +201,10 @@ void odg_erk_dense(const odg_tableau *tab, size_t n, double theta, double h, con
 odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g, double *z,
                             const odg_erk_hook *hook);
 
-/* Adaptive integration from t0 to t1 (either direction).  Appends the accepted steps to grid
- * (which it resets first; may be NULL).  docs/theory.md section 2: error norm, PI controller, HNW
- * initial step. */
+/* Adaptive integration from t0 to t1 (either direction).  Appends the accepted steps to grid (may
+ * be NULL): to the steps it holds when they end at t0 exactly (a solve continued from there, as
+ * between output times), else to an empty grid; the hook's step numbers are then the grid's.
+ * docs/theory.md section 2: error norm, PI controller, HNW initial step. */
 odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
                                 const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
                                 odg_grid *grid);
