@@ -323,6 +323,44 @@ static int in_range(const odg_option_info *in, const optval *v, const char **why
     }
 }
 
+/* --model plugin:PATH: the kind PLUGIN with the path (not copied: text must outlive c, as for
+ * every TEXT option).  The record's model column holds "plugin:PATH", so the path must fit it.
+ * Any other text leaves c as it was, the plugin path cleared. */
+static odg_status set_plugin(odg_run_config *c, const char *text, char err[ODG_ERRLEN])
+{
+    static const char pre[] = "plugin:";
+    const size_t npre = sizeof pre - 1;
+    if (strcmp(text, "plugin") == 0) {
+        return odg_fail(err, ODG_EINVAL, "'plugin' needs the shared object's path: plugin:PATH");
+    }
+    if (strncmp(text, pre, npre) != 0) {
+        c->model.plugin = NULL;
+        return ODG_OK;
+    }
+    if (text[npre] == '\0') {
+        return odg_fail(err, ODG_EINVAL, "'%s' names no file: plugin:PATH", text);
+    }
+    if (strlen(text) >= ODG_CELL_STRLEN) {
+        return odg_fail(err, ODG_EINVAL,
+                        "'%s' is longer than the record's %d characters (use a shorter or "
+                        "relative path)",
+                        text, ODG_CELL_STRLEN - 1);
+    }
+    for (const char *p = text; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch > 0x7e || ch == ',' || ch == '"') {
+            return odg_fail(err, ODG_EINVAL,
+                            "'%s' has a character other than printable ASCII without ',' and '\"' "
+                            "(the record's CSV field)",
+                            text);
+        }
+    }
+    c->model.kind = ODG_MODEL_PLUGIN;
+    c->model.plugin = text + npre;
+    c->given |= GIVEN(ODG_OPT_MODEL);
+    return ODG_OK;
+}
+
 odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text, char err[ODG_ERRLEN])
 {
     if (err) {
@@ -357,6 +395,12 @@ odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text, cha
         break;
     case ODG_OPTTYPE_NAME: {
         const odg_list *l = odg_list_find(in->list);
+        if (o == ODG_OPT_MODEL) {
+            odg_status st = set_plugin(c, text, err);
+            if (st != ODG_OK || c->model.kind == ODG_MODEL_PLUGIN) {
+                return st;
+            }
+        }
         v.i = odg_list_index(l, text);
         if (v.i < 0) {
             char names[512];
@@ -408,6 +452,9 @@ void odg_option_reset(odg_run_config *c, odg_option o)
     odg_run_config_default(&d);
     optval v = get(&d, o);
     putters[o](c, &v);
+    if (o == ODG_OPT_MODEL) {
+        c->model.plugin = NULL;
+    }
     c->given &= ~GIVEN(o);
 }
 
@@ -429,6 +476,10 @@ int odg_option_format(const odg_run_config *c, odg_option o, char *buf, size_t c
         return odg_fmt_real(buf, cap, v.x);
     case ODG_OPTTYPE_NAME: {
         const odg_list *l = odg_list_find(in->list);
+        if (o == ODG_OPT_MODEL && v.i == ODG_MODEL_PLUGIN) {
+            k = snprintf(buf, cap, "plugin:%s", c->model.plugin ? c->model.plugin : "");
+            break;
+        }
         k = snprintf(buf, cap, "%s", l && v.i >= 0 && v.i < l->count() ? l->name((int)v.i) : "?");
         break;
     }
@@ -464,6 +515,10 @@ int odg_option_equal(const odg_run_config *a, const odg_run_config *b, odg_optio
     case ODG_OPTTYPE_TEXT:
         return strcmp(x.s ? x.s : "", y.s ? y.s : "") == 0;
     default:
+        if (o == ODG_OPT_MODEL && x.i == ODG_MODEL_PLUGIN && y.i == ODG_MODEL_PLUGIN) {
+            const char *pa = a->model.plugin, *pb = b->model.plugin;
+            return strcmp(pa ? pa : "", pb ? pb : "") == 0;
+        }
         return x.i == y.i;
     }
 }

@@ -49,9 +49,13 @@ static double problem_bytes(const odg_run_config *c)
         double Din = D + (c->model.time_input ? 1 : 0);
         P = H * Din + H + D * H + D;
         scratch = 2 * B * H;
-    } else {
+    } else if (c->model.kind == ODG_MODEL_LINEAR) {
         P = D * D + D;
         scratch = B * D;
+    } else {
+        /* a plugin's P is known once it is loaded; this bound is for the batch alone */
+        P = 0;
+        scratch = 0;
     }
     return (P + scratch + 2 * B * D) * sizeof(double);
 }
@@ -279,7 +283,12 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
                       r->problem_bytes, capname, cap);
         goto fail;
     }
-    st = odg_model_create(&r->model, &r->cfg.model, &r->mem);
+    char e1[ODG_ERRLEN];
+    st = odg_model_create_msg(&r->model, &r->cfg.model, &r->mem, e1);
+    if (st != ODG_OK && r->cfg.model.kind == ODG_MODEL_PLUGIN) {
+        st = odg_fail(err, st, "--model %s", e1);
+        goto fail;
+    }
     if (st == ODG_EINVAL) {
         st = odg_fail(err, st, "--dim, --hidden, --batch: sizes out of range (%zu, %zu, %zu)",
                       r->cfg.model.D, r->cfg.model.H, r->cfg.model.B);
@@ -322,6 +331,17 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     odg_rng_fill_normal(&rng, r->w, M, 0.0, 1.0);
     if (c->load_dir && (st = load_problem(r, err)) != ODG_OK) {
         goto fail;
+    }
+    /* A field from elsewhere proves its VJP before anything is measured with it, at the
+     * problem's own z0 and theta (include/odegrad/plugin.h). */
+    if (c->model.kind == ODG_MODEL_PLUGIN) {
+        omp_set_num_threads(1);
+        st = odg_model_check_vjp(r->model, 0.0, r->z0, &r->mem, e1);
+        omp_set_num_threads(omp0);
+        if (st != ODG_OK) {
+            st = odg_fail(err, st, "--model plugin:%s: %s", c->model.plugin, e1);
+            goto fail;
+        }
     }
 
     odg_problem *p = &r->prob;

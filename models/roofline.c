@@ -14,10 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+odg_status odg_plugin_flops(const odg_model *m, double *f_flops, double *vjp_flops);
+
 odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flops)
 {
     if (m == NULL) {
         return ODG_EINVAL;
+    }
+    if (m->opts.kind == ODG_MODEL_PLUGIN) {
+        return odg_plugin_flops(m, f_flops, vjp_flops); /* the field's own count, if it has one */
     }
     const double B = (double)m->B, D = (double)m->D;
     double f = 0, v = 0;

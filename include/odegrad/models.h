@@ -76,6 +76,8 @@ typedef struct odg_model_opts {
     int reference;         /* 1: plain-loop implementation (tests compare against it) */
     odg_blas_mode blas_mode; /* default AUTO (also what a zeroed struct holds) */
     size_t batch_chunk;      /* rows per batch chunk; 0 (the default): ODG_BATCH_CHUNK */
+    const char *plugin;      /* kind PLUGIN: the shared object's path (not copied: it must
+                                outlive the model); NULL otherwise */
 } odg_model_opts;
 
 /* mlp, D=16 H=64 B=128, gain 1, random, S=1, blas auto */
@@ -105,7 +107,7 @@ typedef struct odg_param_view {
     size_t offset, rows, cols;
 } odg_param_view;
 
-#define ODG_MAX_VIEWS 4
+#define ODG_MAX_VIEWS 8
 
 typedef struct odg_model odg_model;
 
@@ -142,6 +144,12 @@ struct odg_model {
  * omp_set_num_threads(n), and that with n = 1 OpenBLAS stays single-threaded even if OpenMP's
  * count is raised again later. */
 odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *mem);
+/* The same, with err (may be NULL) saying what is wrong in words: for kind PLUGIN the shared
+ * object that cannot be loaded, the missing symbol, the other ABI version, the constructor's
+ * refusal, the field that breaks the contract of include/odegrad/plugin.h (ODG_EINVAL, or
+ * ODG_EUNSUP for an ABI version this library does not read). */
+odg_status odg_model_create_msg(odg_model **out, const odg_model_opts *o, odg_mem *mem,
+                                char err[ODG_ERRLEN]);
 void odg_model_destroy(odg_model **m);
 
 /* Switches the model to the mode `want` resolves to (the buffers serve both modes: nothing is
@@ -153,6 +161,16 @@ odg_status odg_model_set_blas_mode(odg_model *m, odg_blas_mode want);
  * mlp: W1 ~ N(0, g^2/Din) (Din = D or D+1), b1 = 0.1, W2 ~ N(0, g^2/H), b2 = 0.1;
  * linear: A by spectrum, b = 0.1. */
 odg_status odg_model_init(odg_model *m, odg_rng *rng);
+
+/* Checks the model's VJP against central finite differences of its f at (t, Z) and the current
+ * theta, for one random direction u of Z and one v of theta and a random cotangent G (drawn from
+ * a fixed seed): <Zbar, u> against (<G, f(Z + e u)> - <G, f(Z - e u)>) / 2e, and <gtheta, v>
+ * likewise.  Z is (B, D).  The two must agree to a relative 1e-5 (the truncation error is
+ * O(e^2) and the rounding error O(eps / e) with e = 1e-5 (1 + max |Z|), both far below it for
+ * any smooth field; a wrong VJP is off by O(1)).  Scratch comes from mem (tag workspace) and is
+ * freed.  ODG_OK, ODG_EINVAL with err naming the failing product, ODG_ENOMEM. */
+odg_status odg_model_check_vjp(odg_model *m, double t, const double *Z, odg_mem *mem,
+                               char err[ODG_ERRLEN]);
 
 /* The view with this name, or NULL. */
 const odg_param_view *odg_model_view(const odg_model *m, const char *name);
