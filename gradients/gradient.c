@@ -203,7 +203,7 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
     if (err) {
         err[0] = '\0';
     }
-    if (!p || !o || !p->model || !p->tab || !p->z0 || !p->w) {
+    if (!p || !o || !p->model || !p->tab || !p->z0 || (!p->w && !p->terminal)) {
         return fail_msg(err, ODG_EINVAL, "incomplete problem");
     }
     if (!isfinite(p->t0) || !isfinite(p->t1) || !(p->t1 > p->t0)) {
@@ -477,7 +477,9 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
         st = odg_erk_run_adaptive(erk, &sys, p->t0, p->t1, &p->adapt, z, NULL, NULL);
     }
     if (!st) {
-        *loss = loss_of(p->w, z, M, p->model->B);
+        st = p->terminal ? (odg_status)p->terminal(p->terminal_ctx, z, p->model->B, p->model->D,
+                                                   loss, NULL)
+                         : (*loss = loss_of(p->w, z, M, p->model->B), ODG_OK);
     }
 done:
     odg_grid_free(&grid);
@@ -576,7 +578,14 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
             goto done;
         }
     }
-    S->loss = loss_of(p->w, z, M, model->B);
+    if (p->terminal) { /* the loss and its cotangent (step 3) from z(t1) */
+        st = (odg_status)p->terminal(p->terminal_ctx, z, model->B, model->D, &S->loss, lam);
+        if (st) {
+            goto done;
+        }
+    } else {
+        S->loss = loss_of(p->w, z, M, model->B);
+    }
     odg_erk_counts fc = odg_erk_counts_get(erk);
     S->nfe_forward = fc.nfe;
     odg_erk_counts_reset(erk);
@@ -584,7 +593,9 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     S->forward_s = t_fwd - t_start;
 
     /* 3. the terminal cotangent */
-    if (p->lamT) {
+    if (p->terminal) {
+        /* lam holds it already */
+    } else if (p->lamT) {
         memcpy(lam, p->lamT, M * d);
     } else {
         for (size_t i = 0; i < M; i++) {

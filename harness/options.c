@@ -150,6 +150,8 @@ LIST(schedules, ODG_NSCHEDULES, odg_schedule_name, odg_schedule_desc, odg_schedu
 LIST(interps, ODG_NINTERPS, odg_interp_name, odg_interp_desc, odg_interp)
 LIST(spectra, ODG_NSPECTRA, odg_spectrum_name, odg_spectrum_desc, odg_spectrum)
 LIST(blas, ODG_NBLAS_MODES, odg_blas_mode_name, odg_blas_mode_desc, odg_blas_mode)
+LIST(traces, ODG_NTRACES, odg_trace_name, odg_trace_desc, odg_trace)
+LIST(datasets, ODG_NDATASETS, odg_dataset_name, odg_dataset_desc, odg_dataset)
 LIST(refs, ODG_REF_NONE + 1, odg_ref_kind_name, ref_desc, odg_ref_kind)
 #undef LIST
 
@@ -161,6 +163,8 @@ const odg_list odg_lists[] = {
     {"interpolations", "interp", interps_count, interps_name, interps_desc},
     {"spectra", "spectrum", spectra_count, spectra_name, spectra_desc},
     {"blas-modes", "blas-mode", blas_count, blas_name, blas_desc},
+    {"traces", "trace", traces_count, traces_name, traces_desc},
+    {"datasets", NULL, datasets_count, datasets_name, datasets_desc}, /* --data's names */
     {"references", "reference", refs_count, refs_name, refs_desc},
 };
 const int odg_nlists = (int)(sizeof odg_lists / sizeof odg_lists[0]);
@@ -288,6 +292,31 @@ static odg_status check_name(const char *s, char err[ODG_ERRLEN])
                             "'%s' has a character other than printable ASCII without spaces, "
                             "',', '\"' and '/'",
                             s);
+        }
+    }
+    return ODG_OK;
+}
+
+/* --data: a toy density's name, or a .npy file whose path fits the record's cell. */
+static odg_status check_data(const char *s, char err[ODG_ERRLEN])
+{
+    odg_dataset k;
+    if (odg_dataset_from_name(s, &k) == ODG_OK) {
+        return ODG_OK;
+    }
+    size_t n = strlen(s);
+    if (n < 4 || strcmp(s + n - 4, ".npy") != 0) {
+        return odg_fail(err, ODG_EINVAL, "'%s' is not one of moons, 8gaussians, checkerboard or a "
+                        ".npy file", s);
+    }
+    if (n >= ODG_CELL_STRLEN) {
+        return odg_fail(err, ODG_EINVAL, "'%s' is longer than the record's %d characters", s,
+                        ODG_CELL_STRLEN - 1);
+    }
+    for (const char *p = s; *p; p++) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == ',' || *p == '"') {
+            return odg_fail(err, ODG_EINVAL, "'%s' has a character other than printable ASCII "
+                            "without ',' and '\"'", s);
         }
     }
     return ODG_OK;
@@ -431,6 +460,12 @@ odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text, cha
         }
         if (o == ODG_OPT_EXPERIMENT) {
             odg_status st = check_name(text, err);
+            if (st != ODG_OK) {
+                return st;
+            }
+        }
+        if (o == ODG_OPT_DATA) {
+            odg_status st = check_data(text, err);
             if (st != ODG_OK) {
                 return st;
             }
@@ -580,6 +615,20 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
                     odg_model_kind_name(model));
         }
         break;
+    case ODG_RULE_HIDDEN:
+        ok = model == ODG_MODEL_MLP || model == ODG_MODEL_CNF;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the mlp and cnf models, not %s",
+                    odg_model_kind_name(model));
+        }
+        break;
+    case ODG_RULE_CNF:
+        ok = model == ODG_MODEL_CNF;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the cnf model, not %s",
+                    odg_model_kind_name(model));
+        }
+        break;
     case ODG_RULE_LINEAR:
         ok = model == ODG_MODEL_LINEAR;
         if (!ok && why) {
@@ -666,6 +715,12 @@ void odg_option_where(odg_option o, char *buf, size_t cap)
     case ODG_RULE_LINEAR:
         snprintf(buf, cap, "linear");
         return;
+    case ODG_RULE_HIDDEN:
+        snprintf(buf, cap, "mlp, cnf");
+        return;
+    case ODG_RULE_CNF:
+        snprintf(buf, cap, "cnf");
+        return;
     case ODG_RULE_STIFF:
         snprintf(buf, cap, "linear with spectrum stiff");
         return;
@@ -697,6 +752,8 @@ int odg_option_depends(odg_option o, odg_option on)
     }
     switch (in->rule) {
     case ODG_RULE_MLP:
+    case ODG_RULE_HIDDEN:
+    case ODG_RULE_CNF:
     case ODG_RULE_LINEAR:
         return on == ODG_OPT_MODEL;
     case ODG_RULE_STIFF:

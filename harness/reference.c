@@ -78,7 +78,8 @@ static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
                       ODG_REF_NMAX,
                       (int64_t)m->blas,
                       (int64_t)m->chunk,
-                      c->threads};
+                      c->threads,
+                      c->model.kind == ODG_MODEL_CNF ? (int64_t)c->model.trace : -1};
     double reals[] = {r->prob.t0,   r->prob.t1,    c->model.gain, linear ? c->model.stiffness : 0.0,
                       ODG_REF_TOL, ODG_REF_RTOL2, ODG_REF_AGREE};
     uint64_t h = odg_fnv1a(ODG_FNV_OFFSET, version, sizeof version);

@@ -21,6 +21,8 @@ odg_status odg_mlp_create(odg_model *m);
 odg_status odg_mlp_init(odg_model *m, odg_rng *rng);
 odg_status odg_linear_create(odg_model *m);
 odg_status odg_linear_init(odg_model *m, odg_rng *rng);
+odg_status odg_cnf_create(odg_model *m);
+odg_status odg_cnf_init(odg_model *m, odg_rng *rng);
 odg_status odg_plugin_create(odg_model *m, char *err); /* plugin.c: the same, with a message */
 odg_status odg_plugin_init(odg_model *m, odg_rng *rng);
 
@@ -33,6 +35,7 @@ typedef struct kind_entry {
 static const kind_entry kinds[ODG_NMODELS] = {
     [ODG_MODEL_MLP] = {odg_mlp_create, odg_mlp_init},
     [ODG_MODEL_LINEAR] = {odg_linear_create, odg_linear_init},
+    [ODG_MODEL_CNF] = {odg_cnf_create, odg_cnf_init},
     [ODG_MODEL_PLUGIN] = {NULL, odg_plugin_init}, /* created by odg_plugin_create */
 };
 
@@ -120,6 +123,28 @@ odg_status odg_spectrum_from_name(const char *name, odg_spectrum *out)
         }
     }
     return ODG_EINVAL;
+}
+
+static const char *const trace_names[] = {
+#define ODG_TRACE(e, name, desc) name,
+#include "odegrad/traces.def"
+#undef ODG_TRACE
+};
+
+static const char *const trace_descs[] = {
+#define ODG_TRACE(e, name, desc) desc,
+#include "odegrad/traces.def"
+#undef ODG_TRACE
+};
+
+const char *odg_trace_name(odg_trace t)
+{
+    return (t >= 0 && t < ODG_NTRACES) ? trace_names[t] : "?";
+}
+
+const char *odg_trace_desc(odg_trace t)
+{
+    return (t >= 0 && t < ODG_NTRACES) ? trace_descs[t] : "?";
 }
 
 const char *odg_blas_mode_name(odg_blas_mode b)

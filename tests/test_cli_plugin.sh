@@ -63,7 +63,7 @@ refused "no such file" "cannot be loaded" --model "plugin:$W/nothere.so" "${SMAL
 refused "not a shared object" "cannot be loaded" --model "plugin:$SRC/README.md" "${SMALL[@]}"
 refused "no path" "needs the shared object's path" --model plugin "${SMALL[@]}"
 refused "odd D for pairs" "D is even" --model "plugin:$VDP" --dim 3 --batch 2
-refused "an mlp option" "applies only to the mlp model" --model "plugin:$VDP" --hidden 4
+refused "an mlp option" "applies only to the mlp and cnf models" --model "plugin:$VDP" --hidden 4
 refused "a path too long for the record" "longer than the record" \
     --model "plugin:/$(printf 'x%.0s' $(seq 100)).so"
 

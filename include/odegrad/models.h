@@ -27,6 +27,31 @@ typedef enum {
     ODG_NSPECTRA
 } odg_spectrum;
 
+typedef enum {
+#define ODG_TRACE(e, name, desc) ODG_TRACE_##e,
+#include "odegrad/traces.def"
+#undef ODG_TRACE
+    ODG_NTRACES
+} odg_trace;
+
+typedef enum {
+#define ODG_DATASET(e, name, desc) ODG_DATASET_##e,
+#include "odegrad/datasets.def"
+#undef ODG_DATASET
+    ODG_NDATASETS
+} odg_dataset;
+
+const char *odg_dataset_name(odg_dataset k);
+const char *odg_dataset_desc(odg_dataset k);
+odg_status odg_dataset_from_name(const char *name, odg_dataset *out); /* unknown: EINVAL */
+
+/* B samples of a toy density drawn from rng (models/data.c) into the first D numbers of each row
+ * of X, rows `ld` apart (ld >= D; the cnf's state rows are D + 1 long, their last number is left
+ * as it is).  The densities are 2-D; for D > 2 the other coordinates are N(0, 1), for D = 1 the
+ * first coordinate alone.  ODG_EINVAL for an unknown kind, D or B of 0 or ld < D. */
+odg_status odg_dataset_draw(odg_dataset k, odg_rng *rng, size_t B, size_t D, double *X,
+                            size_t ld);
+
 /* How f and the VJP use threads (include/odegrad/models.h (batch chunks and BLAS modes); blasmodes.def).  AUTO is resolved at
  * create to THREADED or CHUNKED; a model never runs in AUTO. */
 typedef enum {
@@ -65,6 +90,8 @@ odg_status odg_spectrum_from_name(const char *name, odg_spectrum *out);
 const char *odg_blas_mode_name(odg_blas_mode b); /* "auto" | "threaded" | "chunked"; "?" */
 const char *odg_blas_mode_desc(odg_blas_mode b);
 odg_status odg_blas_mode_from_name(const char *name, odg_blas_mode *out); /* unknown: EINVAL */
+const char *odg_trace_name(odg_trace t); /* "exact" | "hutchinson"; "?" */
+const char *odg_trace_desc(odg_trace t);
 
 typedef struct odg_model_opts {
     odg_model_kind kind;
@@ -76,6 +103,9 @@ typedef struct odg_model_opts {
     int reference;         /* 1: plain-loop implementation (tests compare against it) */
     odg_blas_mode blas_mode; /* default AUTO (also what a zeroed struct holds) */
     size_t batch_chunk;      /* rows per batch chunk; 0 (the default): ODG_BATCH_CHUNK */
+    odg_trace trace;         /* cnf: the exact trace (default) or Hutchinson's estimate */
+    odg_model_kind cnf_field; /* cnf: the field carried, MLP (default) or LINEAR (whose trace
+                                 tr A is constant: the tests' closed form) */
     const char *plugin;      /* kind PLUGIN: the shared object's path (not copied: it must
                                 outlive the model); NULL otherwise */
 } odg_model_opts;
