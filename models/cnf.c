@@ -196,9 +196,13 @@ static void vjp_rows(const parts *p, cnf_impl *ci, const double *Z, const double
     }
 }
 
+/* A parallel region with more than one chunk, or when a GEMM of the call (B x H x D at most)
+ * is one OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK): inside one every GEMM runs
+ * single-threaded, so the bits do not depend on the thread count (models.h). */
 static int cnf_team(const odg_model *m)
 {
-    return m->nchunks > 1;
+    return m->nchunks > 1 ||
+           (double)m->B * (double)m->D * (double)(m->opts.H + 1) > ODG_BLAS_SERIAL_MNK;
 }
 
 static int cnf_f(odg_model *m, double t, const double *Z, double *F)

@@ -49,7 +49,7 @@ missing=""
 failed=""
 # figure:experiment whose results it reads
 for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints \
-            stiffness:stiffness tolerance:tolerance threads:threads targets:targets; do
+            stiffness:stiffness tolerance:tolerance threads:threads targets:targets cnf:cnf; do
     fig=${pair%%:*}
     exp=${pair#*:}
     csv=$(newest "$exp")

@@ -8,6 +8,7 @@
 #include "odegrad/gradients.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,8 +277,54 @@ static void test_methods(odg_trace tr)
     CHECK(mem.nlive == 0, "%ld blocks left", mem.nlive);
 }
 
+/* The gradient is bit-identical for any thread count (fixed chunks, partials summed in chunk
+ * order; one chunk large enough that OpenBLAS could split its GEMMs runs inside a region too). */
+static void test_threads(size_t chunk)
+{
+    const size_t D = 8, H = 128, B = 70, S = D + 1, M = B * S;
+    odg_mem mem;
+    odg_mem_init(&mem);
+    odg_model_opts o;
+    odg_model_opts_default(&o);
+    o.kind = ODG_MODEL_CNF;
+    o.D = D;
+    o.H = H;
+    o.B = B;
+    o.batch_chunk = chunk;
+    odg_model *m = NULL;
+    CHECK(odg_model_create(&m, &o, &mem) == ODG_OK, "create");
+    odg_rng rng;
+    odg_rng_seed(&rng, 1);
+    odg_model_init(m, &rng);
+    double *z0 = calloc(M, sizeof *z0), *g[2], gz[2][630];
+    odg_dataset_draw(ODG_DATASET_MOONS, &rng, B, D, z0, S);
+    odg_problem p = {.model = m,
+                     .tab = odg_scheme_tableau(ODG_SCHEME_RK4),
+                     .t1 = 1,
+                     .steps = 4,
+                     .z0 = z0,
+                     .terminal = odg_cnf_nll};
+    odg_grad_opts go;
+    odg_grad_opts_default(&go, ODG_METHOD_BACKPROP);
+    const int threads[2] = {1, 3};
+    for (int k = 0; k < 2; k++) {
+        g[k] = calloc(m->P, sizeof *g[k]);
+        omp_set_num_threads(threads[k]);
+        CHECK(odg_gradient(&p, &go, &mem, g[k], gz[k], NULL) == ODG_OK, "gradient");
+    }
+    omp_set_num_threads(1);
+    CHECK(check_bit_diff(g[0], g[1], m->P) == 0 && check_bit_diff(gz[0], gz[1], M) == 0,
+          "chunk %zu: 1 and 3 threads differ", chunk);
+    free(g[0]);
+    free(g[1]);
+    free(z0);
+    odg_model_destroy(&m);
+}
+
 int main(void)
 {
+    test_threads(16);
+    test_threads(0);
     test_trace(ODG_TRACE_EXACT);
     test_trace(ODG_TRACE_HUTCHINSON);
     test_hutchinson_mean();
