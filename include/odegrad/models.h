@@ -230,9 +230,13 @@ odg_status odg_model_save(const odg_model *m, const double *v, const char *dir, 
  * multiply-add; the bias, tanh and column-sum passes are left out, as docs/theory.md section 9 does):
  *   mlp:    f = 4 B D H;  vjp = 8 B D H (four GEMMs) + 2 B D H (the hidden layer it recomputes)
  *   linear: f = 2 B D^2;  vjp = 4 B D^2
+ *   cnf:    as mlp with D the data's dimension; Hutchinson adds 4 B D H to f and 8 B D H to the
+ *           VJP (p and q, and the trace's parameter gradient); the trace sums are left out
+ *   plugin: the field's own count (odg_field.flops), ODG_EUNSUP without one
  * A solve's count is nfe * f + nvjp * vjp; its rate over the measured DGEMM rate is the
  * fraction of the roofline reached.  The reference version counts the same (same formulas).
- * Either output may be NULL.  ODG_EINVAL for a NULL model. */
+ * Either output may be NULL.  ODG_EINVAL for a NULL model or one without a count (cnf of the
+ * linear field). */
 odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flops);
 
 /* This machine's DGEMM rate in GFLOP/s for C (m, n) += A (m, k) B (n, k)^T, row-major (the shape
