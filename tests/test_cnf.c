@@ -265,6 +265,22 @@ static void test_methods(odg_trace tr)
                   mn, check_rel_diff(g, fine, P));
         }
     }
+    /* every method converges to the fine gradient at RK4's order: halving h from 1/8 to 1/16
+     * divides the error by 2^4 = 16 in the limit; more than 8 leaves room for the terms of
+     * higher order at these steps */
+    for (int meth = 0; meth < ODG_NMETHODS; meth++) {
+        odg_grad_opts_default(&go, (odg_method)meth);
+        double e8, e16;
+        p.steps = 8;
+        odg_gradient(&p, &go, &mem, g, gz, NULL);
+        e8 = check_rel_diff(g, fine, P);
+        p.steps = 16;
+        odg_gradient(&p, &go, &mem, g, gz, NULL);
+        e16 = check_rel_diff(g, fine, P);
+        CHECK(e8 / e16 > 8, "%s %s: error %g at N = 8, %g at N = 16", name,
+              odg_method_name((odg_method)meth), e8, e16);
+    }
+    p.steps = 64;
     /* the loss is the NLL: at least the constant D/2 log(2 pi) minus nothing it could hide */
     double loss;
     odg_loss(&p, &mem, &loss);
