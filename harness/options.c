@@ -164,7 +164,7 @@ const odg_list odg_lists[] = {
     {"spectra", "spectrum", spectra_count, spectra_name, spectra_desc},
     {"blas-modes", "blas-mode", blas_count, blas_name, blas_desc},
     {"traces", "trace", traces_count, traces_name, traces_desc},
-    {"datasets", NULL, datasets_count, datasets_name, datasets_desc}, /* --data's names */
+    {"datasets", "data", datasets_count, datasets_name, datasets_desc}, /* or a .npy file */
     {"references", "reference", refs_count, refs_name, refs_desc},
 };
 const int odg_nlists = (int)(sizeof odg_lists / sizeof odg_lists[0]);
