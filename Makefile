@@ -6,13 +6,19 @@ TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ODEGRAD    := $(BUILD)/odegrad
 
-.PHONY: all deps test test-sanitize experiments experiments-full plots bench fuzz clean
+.PHONY: all deps install test test-sanitize experiments experiments-full plots bench fuzz clean
 
 all: $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
 
 deps:
 	@scripts/install-deps.sh
+
+# make install [PREFIX=DIR]: the headers, libodegrad.so and .a, odegrad.pc and the command under
+# DIR (default /usr/local); docs/api.md shows a first program built against them.
+PREFIX ?= /usr/local
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 $(BUILD)/.configured: CMakeLists.txt | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release

@@ -36,8 +36,9 @@ static void usage(FILE *f)
 
 int odg_cli_list(int argc, char **argv)
 {
-    static const char *const defaults[] = {"models",         "schemes", "methods",    "schedules",
-                                           "interpolations", "spectra", "blas-modes", "references"};
+    static const char *const defaults[] = {"models",     "schemes",    "methods",  "schedules",
+                                           "interpolations", "spectra", "blas-modes",
+                                           "references", "traces",     "datasets"};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);

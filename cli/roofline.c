@@ -110,6 +110,11 @@ int odg_cli_roofline(int argc, char **argv)
         return rc < 0 ? ODG_EXIT_OK : rc;
     }
     o.cfg.mem_limit = ODG_MEM_NONE; /* no --mem-limit here: the machine's memory is the cap */
+    if (o.cfg.model.kind != ODG_MODEL_MLP && o.cfg.model.kind != ODG_MODEL_LINEAR) {
+        fprintf(stderr, "odegrad roofline: --model %s: the roofline knows the GEMM shapes of mlp "
+                "and linear only\n", odg_model_kind_name(o.cfg.model.kind));
+        return ODG_EXIT_USAGE;
+    }
     char err[ODG_ERRLEN];
     odg_run *r = NULL;
     if (odg_run_prepare(&r, &o.cfg, err) != ODG_OK) {

@@ -219,6 +219,42 @@ static void count_status(odg_sweep_summary *sum, const char *status)
     }
 }
 
+/* A field from a shared object that is refused (it cannot be loaded, refuses the sizes, or its
+ * VJP fails the gradient check) is bad input, not a measurement: every plugin configuration is
+ * prepared once per path, sizes and seed before anything is opened or run, and the first refusal
+ * stops the sweep with its message (ODG_EFORMAT: the sweep file's value is wrong). */
+static odg_status check_plugins(const odg_sweep_job *jobs, int njobs, char err[ODG_ERRLEN])
+{
+    for (int j = 0; j < njobs; j++) {
+        const odg_sweep *sw = jobs[j].sweep;
+        for (int i = 0; i < odg_sweep_count(sw); i++) {
+            const odg_run_config *c = odg_sweep_config(sw, i);
+            if (c->model.kind != ODG_MODEL_PLUGIN) {
+                continue;
+            }
+            int seen = 0; /* the same field and sizes earlier in this sweep */
+            for (int k = 0; k < i && !seen; k++) {
+                const odg_run_config *e = odg_sweep_config(sw, k);
+                seen = e->model.kind == ODG_MODEL_PLUGIN &&
+                       strcmp(e->model.plugin, c->model.plugin) == 0 && e->model.D == c->model.D &&
+                       e->model.B == c->model.B && e->seed == c->seed;
+            }
+            if (seen) {
+                continue;
+            }
+            odg_run *r = NULL;
+            char e2[ODG_ERRLEN] = "";
+            odg_status st = odg_run_prepare(&r, c, e2);
+            odg_run_destroy(&r);
+            if (st != ODG_OK && c->model.kind == ODG_MODEL_PLUGIN &&
+                strstr(e2, "--model plugin:") == e2) {
+                return odg_fail(err, ODG_EFORMAT, "%s: %s", odg_sweep_name(sw), e2);
+            }
+        }
+    }
+    return ODG_OK;
+}
+
 odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_sweep_opts *opts,
                              odg_sweep_fn fn, void *ctx, odg_sweep_summary *sum,
                              char err[ODG_ERRLEN])
@@ -230,7 +266,10 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
         return odg_fail(err, ODG_EINVAL, "odg_sweep_execute: nothing to run");
     }
     memset(sum, 0, sizeof *sum);
-    odg_status st = ODG_OK;
+    odg_status st = check_plugins(jobs, njobs, err);
+    if (st != ODG_OK) {
+        return st;
+    }
     target *tg = calloc((size_t)njobs, sizeof *tg);
     int ntg = 0, *job_tg = calloc((size_t)njobs, sizeof *job_tg);
     char **todo = calloc((size_t)njobs, sizeof *todo);

@@ -52,7 +52,7 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
     if (err) {
         err[0] = '\0';
     }
-    if (!p || !o || !p->model || !p->tab || !p->z0 || !p->w) {
+    if (!p || !o || !p->model || !p->tab || !p->z0 || (!p->w && !p->terminal)) {
         return fail_msg(err, ODG_EINVAL, "incomplete problem");
     }
     if (!isfinite(p->t0) || !isfinite(p->t1) || !(p->t1 > p->t0)) {
@@ -77,6 +77,9 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
     }
     if (p->nout > 0 && p->lamT) {
         return fail_msg(err, ODG_EINVAL, "a terminal cotangent needs the one output at t1");
+    }
+    if (p->terminal && p->nout > 0) {
+        return fail_msg(err, ODG_EINVAL, "a terminal loss of one's own needs the one output at t1");
     }
     if (p->steps > 0 && !p->grid &&
         p->steps < p->nout + (p->nout > 0 && p->tout[p->nout - 1] < p->t1 ? 1 : 0)) {
@@ -244,7 +247,8 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
     /* in the order odg_gradient allocates: z and lam, the forward engine, the outputs, the
      * resets' states, the grid */
     ledger l = {0};
-    ledger_add(&l, 0, 2 * M * d + (double)odg_erk_workspace_bytes(tab, (size_t)M,
+    /* (with a terminal loss of one's own, a third M-vector: its cotangent) */
+    ledger_add(&l, 0, (p->terminal ? 3 : 2) * M * d + (double)odg_erk_workspace_bytes(tab, (size_t)M,
                                                                   forward_parts(p, o)));
     ledger_add(&l, 0, odg_outputs_bytes(p));
     if (o->method == ODG_METHOD_BACKSOLVE_ADJOINT) {
@@ -400,7 +404,9 @@ static int fwd_hook(void *ctx, const odg_step_info *st)
         }
     }
     if (c->kc < c->out->K && c->out->node[c->kc] == st->n + 1) {
-        c->loss += odg_outputs_loss(c->p, c->kc, st->znext);
+        if (!c->p->terminal) {
+            c->loss += odg_outputs_loss(c->p, c->kc, st->znext);
+        }
         if (c->zk && c->kc < c->nreset) {
             memcpy(c->zk + (size_t)c->kc * c->M, st->znext, c->M * sizeof(double));
         }
@@ -433,10 +439,10 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
     if (p->nout == 0 && !p->grid && p->steps == 0) {
         /* one output at t1: no grid needed */
         st = odg_erk_run_adaptive(erk, &sys, p->t0, p->t1, &p->adapt, z, NULL, NULL);
-        if (!st) {
+        if (!st && !p->terminal) {
             *loss = loss_of(p->w, z, M, p->model->B);
         }
-        goto done;
+        goto terminal;
     }
     st = odg_outputs_create(&out, p, mem);
     if (st) {
@@ -462,6 +468,10 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
     }
     if (!st) {
         *loss = hc.loss;
+    }
+terminal:
+    if (!st && p->terminal) {
+        st = (odg_status)p->terminal(p->terminal_ctx, z, p->model->B, p->model->D, loss, NULL);
     }
 done:
     odg_outputs_destroy(&out);
@@ -508,8 +518,13 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     double t_start = odg_now();
     double *z = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
     double *lam = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
-    st = z && lam ? odg_erk_create_parts(&erk, p->tab, M, P, forward_parts(p, o), mem)
-                  : ODG_ENOMEM;
+    /* a terminal loss of one's own: its cotangent at t1, handed to the drivers as lamT */
+    double *tcot = p->terminal ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M) : NULL;
+    odg_problem pt;
+    const odg_problem *pf = p;
+    st = z && lam && (tcot || !p->terminal)
+             ? odg_erk_create_parts(&erk, p->tab, M, P, forward_parts(p, o), mem)
+             : ODG_ENOMEM;
     if (!st) {
         st = odg_outputs_create(&out, p, mem);
     }
@@ -583,16 +598,26 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     S->interval = store.K;
     S->loss = hc.loss;
     S->nfe_forward = fc.nfe; /* every evaluation made, rejected steps' and a replay's included */
+    if (p->terminal) { /* the loss and its cotangent at t1, which the drivers add as lamT */
+        st = (odg_status)p->terminal(p->terminal_ctx, z, model->B, model->D, &S->loss, tcot);
+        if (st) {
+            goto done;
+        }
+        pt = *p;
+        pt.lamT = tcot;
+        pt.terminal = NULL;
+        pf = &pt;
+    }
     odg_erk_counts_reset(erk);
     double t_fwd = odg_now();
     S->forward_s = t_fwd - t_start;
 
     /* 3. the cotangent: zero; the drivers add the loss's jumps at the output nodes (the one at
-     * t1 the terminal cotangent w / B) as the backward pass reaches them */
+     * t1 the terminal cotangent w / B, or lamT) as the backward pass reaches them */
     memset(lam, 0, M * d);
 
     /* 4. the backward pass */
-    odg_fwd f = {p, o, mem, &sys, erk, &grid, &store, M, P, N, z, lam, &out, zk, nreset};
+    odg_fwd f = {pf, o, mem, &sys, erk, &grid, &store, M, P, N, z, lam, &out, zk, nreset};
     odg_bwd_counts bc = {0};
     if (odg_method_kind(o->method) == ODG_KIND_DISCRETE) {
         st = odg_backward_discrete(&f, gtheta, gz0, &bc);
@@ -632,5 +657,6 @@ done:
     odg_erk_destroy(&erk);
     odg_mem_free(mem, z);
     odg_mem_free(mem, lam);
+    odg_mem_free(mem, tcot);
     return st;
 }

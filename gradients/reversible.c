@@ -70,7 +70,8 @@ void odg_reversible_memory(const odg_problem *p, const odg_grad_opts *o, long N,
 {
     const double d = sizeof(double), M = (double)p->model->B * (double)p->model->D;
     m->stored = o->keep_states ? 2.0 * (double)N * M * d : 0.0;
-    m->workspace = REV_VECTORS * M * d +
+    /* (a terminal loss of one's own adds its cotangent at t1) */
+    m->workspace = (REV_VECTORS + (p->terminal ? 1 : 0)) * M * d +
                    (double)odg_erk_workspace_bytes(p->tab, (size_t)M, REV_PARTS) +
                    odg_outputs_bytes(p);
     m->peak = m->stored + m->workspace;
@@ -128,7 +129,7 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
     }
     const long N = grid.N;
     const double t_start = odg_now();
-    buf = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, REV_VECTORS * M);
+    buf = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, (REV_VECTORS + (p->terminal ? 1 : 0)) * M);
     if (!buf) {
         st = ODG_ENOMEM;
         goto done;
@@ -174,8 +175,21 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
             goto done;
         }
         if (kc < out.K && out.node[kc] == n + 1) {
-            loss += odg_outputs_loss(p, kc++, y);
+            loss += p->terminal ? 0.0 : odg_outputs_loss(p, kc, y);
+            kc++;
         }
+    }
+    /* a terminal loss of one's own (one output, at t1): its value, and its cotangent for the
+     * jump, handed on as lamT */
+    odg_problem pt = *p;
+    if (p->terminal) {
+        double *tcot = buf + REV_VECTORS * M;
+        st = (odg_status)p->terminal(p->terminal_ctx, y, model->B, model->D, &loss, tcot);
+        if (st) {
+            goto done;
+        }
+        pt.lamT = tcot;
+        pt.terminal = NULL;
     }
     S->loss = loss;
     S->nfe_forward = odg_erk_counts_get(erk).nfe;
@@ -193,7 +207,7 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
         const double t = odg_grid_t(&grid, n), h = odg_grid_h(&grid, n);
         const double t1 = odg_grid_t(&grid, n + 1);
         if (kc >= 0 && out.node[kc] == n + 1) {
-            odg_outputs_jump(p, kc--, ybar);
+            odg_outputs_jump(&pt, kc--, ybar);
         }
         /* y, z hold step n+1: S_{-h}(t_{n+1}, y_{n+1}) with its stages, and its adjoint */
         st = odg_erk_step(erk, &sys, t1, -h, y, s, Zst, NULL, NULL);

@@ -150,6 +150,8 @@ LIST(schedules, ODG_NSCHEDULES, odg_schedule_name, odg_schedule_desc, odg_schedu
 LIST(interps, ODG_NINTERPS, odg_interp_name, odg_interp_desc, odg_interp)
 LIST(spectra, ODG_NSPECTRA, odg_spectrum_name, odg_spectrum_desc, odg_spectrum)
 LIST(blas, ODG_NBLAS_MODES, odg_blas_mode_name, odg_blas_mode_desc, odg_blas_mode)
+LIST(traces, ODG_NTRACES, odg_trace_name, odg_trace_desc, odg_trace)
+LIST(datasets, ODG_NDATASETS, odg_dataset_name, odg_dataset_desc, odg_dataset)
 LIST(refs, ODG_REF_NONE + 1, odg_ref_kind_name, ref_desc, odg_ref_kind)
 #undef LIST
 
@@ -161,6 +163,8 @@ const odg_list odg_lists[] = {
     {"interpolations", "interp", interps_count, interps_name, interps_desc},
     {"spectra", "spectrum", spectra_count, spectra_name, spectra_desc},
     {"blas-modes", "blas-mode", blas_count, blas_name, blas_desc},
+    {"traces", "trace", traces_count, traces_name, traces_desc},
+    {"datasets", "data", datasets_count, datasets_name, datasets_desc}, /* or a .npy file */
     {"references", "reference", refs_count, refs_name, refs_desc},
 };
 const int odg_nlists = (int)(sizeof odg_lists / sizeof odg_lists[0]);
@@ -293,6 +297,31 @@ static odg_status check_name(const char *s, char err[ODG_ERRLEN])
     return ODG_OK;
 }
 
+/* --data: a toy density's name, or a .npy file whose path fits the record's cell. */
+static odg_status check_data(const char *s, char err[ODG_ERRLEN])
+{
+    odg_dataset k;
+    if (odg_dataset_from_name(s, &k) == ODG_OK) {
+        return ODG_OK;
+    }
+    size_t n = strlen(s);
+    if (n < 4 || strcmp(s + n - 4, ".npy") != 0) {
+        return odg_fail(err, ODG_EINVAL, "'%s' is not one of moons, 8gaussians, checkerboard or a "
+                        ".npy file", s);
+    }
+    if (n >= ODG_CELL_STRLEN) {
+        return odg_fail(err, ODG_EINVAL, "'%s' is longer than the record's %d characters", s,
+                        ODG_CELL_STRLEN - 1);
+    }
+    for (const char *p = s; *p; p++) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == ',' || *p == '"') {
+            return odg_fail(err, ODG_EINVAL, "'%s' has a character other than printable ASCII "
+                            "without ',' and '\"'", s);
+        }
+    }
+    return ODG_OK;
+}
+
 /* Whether an option's value v is in its range; why says what is expected. */
 static int in_range(const odg_option_info *in, const optval *v, const char **why)
 {
@@ -326,6 +355,44 @@ static int in_range(const odg_option_info *in, const optval *v, const char **why
         *why = "";
         return 1;
     }
+}
+
+/* --model plugin:PATH: the kind PLUGIN with the path (not copied: text must outlive c, as for
+ * every TEXT option).  The record's model column holds "plugin:PATH", so the path must fit it.
+ * Any other text leaves c as it was, the plugin path cleared. */
+static odg_status set_plugin(odg_run_config *c, const char *text, char err[ODG_ERRLEN])
+{
+    static const char pre[] = "plugin:";
+    const size_t npre = sizeof pre - 1;
+    if (strcmp(text, "plugin") == 0) {
+        return odg_fail(err, ODG_EINVAL, "'plugin' needs the shared object's path: plugin:PATH");
+    }
+    if (strncmp(text, pre, npre) != 0) {
+        c->model.plugin = NULL;
+        return ODG_OK;
+    }
+    if (text[npre] == '\0') {
+        return odg_fail(err, ODG_EINVAL, "'%s' names no file: plugin:PATH", text);
+    }
+    if (strlen(text) >= ODG_CELL_STRLEN) {
+        return odg_fail(err, ODG_EINVAL,
+                        "'%s' is longer than the record's %d characters (use a shorter or "
+                        "relative path)",
+                        text, ODG_CELL_STRLEN - 1);
+    }
+    for (const char *p = text; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch > 0x7e || ch == ',' || ch == '"') {
+            return odg_fail(err, ODG_EINVAL,
+                            "'%s' has a character other than printable ASCII without ',' and '\"' "
+                            "(the record's CSV field)",
+                            text);
+        }
+    }
+    c->model.kind = ODG_MODEL_PLUGIN;
+    c->model.plugin = text + npre;
+    c->given |= GIVEN(ODG_OPT_MODEL);
+    return ODG_OK;
 }
 
 odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text, char err[ODG_ERRLEN])
@@ -362,6 +429,12 @@ odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text, cha
         break;
     case ODG_OPTTYPE_NAME: {
         const odg_list *l = odg_list_find(in->list);
+        if (o == ODG_OPT_MODEL) {
+            odg_status st = set_plugin(c, text, err);
+            if (st != ODG_OK || c->model.kind == ODG_MODEL_PLUGIN) {
+                return st;
+            }
+        }
         v.i = odg_list_index(l, text);
         if (v.i < 0) {
             char names[512];
@@ -396,6 +469,12 @@ odg_status odg_option_set(odg_run_config *c, odg_option o, const char *text, cha
                 return st;
             }
         }
+        if (o == ODG_OPT_DATA) {
+            odg_status st = check_data(text, err);
+            if (st != ODG_OK) {
+                return st;
+            }
+        }
         v.s = text;
         break;
     }
@@ -413,6 +492,9 @@ void odg_option_reset(odg_run_config *c, odg_option o)
     odg_run_config_default(&d);
     optval v = get(&d, o);
     putters[o](c, &v);
+    if (o == ODG_OPT_MODEL) {
+        c->model.plugin = NULL;
+    }
     c->given &= ~GIVEN(o);
 }
 
@@ -434,6 +516,10 @@ int odg_option_format(const odg_run_config *c, odg_option o, char *buf, size_t c
         return odg_fmt_real(buf, cap, v.x);
     case ODG_OPTTYPE_NAME: {
         const odg_list *l = odg_list_find(in->list);
+        if (o == ODG_OPT_MODEL && v.i == ODG_MODEL_PLUGIN) {
+            k = snprintf(buf, cap, "plugin:%s", c->model.plugin ? c->model.plugin : "");
+            break;
+        }
         k = snprintf(buf, cap, "%s", l && v.i >= 0 && v.i < l->count() ? l->name((int)v.i) : "?");
         break;
     }
@@ -469,6 +555,10 @@ int odg_option_equal(const odg_run_config *a, const odg_run_config *b, odg_optio
     case ODG_OPTTYPE_TEXT:
         return strcmp(x.s ? x.s : "", y.s ? y.s : "") == 0;
     default:
+        if (o == ODG_OPT_MODEL && x.i == ODG_MODEL_PLUGIN && y.i == ODG_MODEL_PLUGIN) {
+            const char *pa = a->model.plugin, *pb = b->model.plugin;
+            return strcmp(pa ? pa : "", pb ? pb : "") == 0;
+        }
         return x.i == y.i;
     }
 }
@@ -528,6 +618,28 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
         if (!ok && why) {
             odg_fmt(why, ODG_ERRLEN, "applies only to the mlp model, not %s",
                     odg_model_kind_name(model));
+        }
+        break;
+    case ODG_RULE_HIDDEN:
+        ok = model == ODG_MODEL_MLP || model == ODG_MODEL_CNF;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the mlp and cnf models, not %s",
+                    odg_model_kind_name(model));
+        }
+        break;
+    case ODG_RULE_CNF:
+        ok = model == ODG_MODEL_CNF;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to the cnf model, not %s",
+                    odg_model_kind_name(model));
+        }
+        break;
+    case ODG_RULE_WEIGHTED:
+        ok = model != ODG_MODEL_CNF;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN,
+                    "applies only to models whose loss weighs the states, sum(w .* z) / B, not "
+                    "cnf (its loss is the data's negative log-likelihood at t1)");
         }
         break;
     case ODG_RULE_LINEAR:
@@ -628,6 +740,15 @@ void odg_option_where(odg_option o, char *buf, size_t cap)
     case ODG_RULE_LINEAR:
         snprintf(buf, cap, "linear");
         return;
+    case ODG_RULE_HIDDEN:
+        snprintf(buf, cap, "mlp, cnf");
+        return;
+    case ODG_RULE_CNF:
+        snprintf(buf, cap, "cnf");
+        return;
+    case ODG_RULE_WEIGHTED:
+        snprintf(buf, cap, "every model but cnf");
+        return;
     case ODG_RULE_STIFF:
         snprintf(buf, cap, "linear with spectrum stiff");
         return;
@@ -715,6 +836,9 @@ int odg_option_depends(odg_option o, odg_option on)
     }
     switch (in->rule) {
     case ODG_RULE_MLP:
+    case ODG_RULE_HIDDEN:
+    case ODG_RULE_CNF:
+    case ODG_RULE_WEIGHTED:
     case ODG_RULE_LINEAR:
         return on == ODG_OPT_MODEL;
     case ODG_RULE_STIFF:

@@ -42,6 +42,23 @@ typedef struct ref_head {
     char scheme[16], method[32], second[48];
 } ref_head;
 
+/* The bytes of a file into the hash (its path, if it cannot be read: then no entry matches a
+ * later build by chance, as the path alone names no version). */
+static uint64_t hash_file(uint64_t h, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return odg_fnv1a(h, path, strlen(path));
+    }
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        h = odg_fnv1a(h, buf, n);
+    }
+    fclose(f);
+    return h;
+}
+
 static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
 {
     const odg_run_config *c = &r->cfg;
@@ -61,7 +78,8 @@ static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
                       ODG_REF_NMAX,
                       (int64_t)m->blas,
                       (int64_t)m->chunk,
-                      c->threads};
+                      c->threads,
+                      c->model.kind == ODG_MODEL_CNF ? (int64_t)c->model.trace : -1};
     double reals[] = {r->prob.t0,   r->prob.t1,    c->model.gain, linear ? c->model.stiffness : 0.0,
                       ODG_REF_TOL, ODG_REF_RTOL2, ODG_REF_AGREE};
     uint64_t h = odg_fnv1a(ODG_FNV_OFFSET, version, sizeof version);
@@ -69,6 +87,9 @@ static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
     h = odg_fnv1a(h, core ? core : "", core ? strlen(core) : 0);
     h = odg_fnv1a(h, ints, sizeof ints);
     h = odg_fnv1a(h, reals, sizeof reals);
+    if (c->model.kind == ODG_MODEL_PLUGIN) {
+        h = hash_file(h, c->model.plugin); /* the field's code: another build, another key */
+    }
     size_t M = m->B * m->D;
     h = odg_fnv1a(h, m->theta, m->P * sizeof(double));
     h = odg_fnv1a(h, r->z0, M * sizeof(double));

@@ -50,9 +50,19 @@ static double problem_bytes(const odg_run_config *c)
         double Din = D + (c->model.time_input ? 1 : 0);
         P = H * Din + H + D * H + D;
         scratch = 2 * B * H;
-    } else {
+    } else if (c->model.kind == ODG_MODEL_LINEAR) {
         P = D * D + D;
         scratch = B * D;
+    } else if (c->model.kind == ODG_MODEL_CNF) {
+        /* models/cnf.c: four (B, H) arrays, eps (B, D), the per-chunk partials; rows of D + 1 */
+        double chunk = c->model.batch_chunk > 0 ? (double)c->model.batch_chunk : ODG_BATCH_CHUNK;
+        P = 2 * H * D + H + D;
+        scratch = 4 * B * H + 3 * H + B * D + ceil(B / chunk) * P;
+        D += 1;
+    } else {
+        /* a plugin's P is known once it is loaded; this bound is for the batch alone */
+        P = 0;
+        scratch = 0;
     }
     return (P + scratch + (1 + Kw) * B * D + K) * sizeof(double);
 }
@@ -142,6 +152,50 @@ static odg_status load_finite(const char *dir, const char *name, const double *x
                                         : "-inf");
         }
     }
+    return ODG_OK;
+}
+
+/* The cnf's initial state: each row (x, 0), x a sample of the data (--data): a toy density drawn
+ * from rng after theta, z0 and w (which it replaces), or the rows of a (B, D) .npy file. */
+static odg_status cnf_data(odg_run *r, odg_rng *rng, char err[ODG_ERRLEN])
+{
+    const size_t B = r->model->B, S = r->model->D, D = S - 1;
+    const char *data = r->cfg.data ? r->cfg.data : "moons";
+    memset(r->z0, 0, B * S * sizeof(double));
+    odg_dataset k;
+    if (odg_dataset_from_name(data, &k) == ODG_OK) {
+        return odg_dataset_draw(k, rng, B, D, r->z0, S);
+    }
+    int present;
+    odg_status st = load_file_check(data, &present, err);
+    if (st != ODG_OK) {
+        return st;
+    }
+    if (!present) {
+        return odg_fail(err, ODG_EIO, "--data: '%s': no such file", data);
+    }
+    double *X = odg_mem_doubles(&r->mem, ODG_TAG_WORKSPACE, B * D);
+    if (X == NULL) {
+        return odg_fail(err, ODG_ENOMEM, "--data: the (B, D) data do not fit");
+    }
+    char e2[ODG_ERRLEN];
+    size_t shape[2] = {B, D};
+    st = odg_npy_load(data, 2, shape, X, e2);
+    if (st != ODG_OK) {
+        odg_mem_free(&r->mem, X);
+        return odg_fail(err, st, "--data: %s (the data are (--batch, --dim))", e2);
+    }
+    for (size_t i = 0; i < B; i++) {
+        for (size_t d = 0; d < D; d++) {
+            if (!isfinite(X[i * D + d])) {
+                odg_mem_free(&r->mem, X);
+                return odg_fail(err, ODG_EINVAL, "--data: '%s' has a non-finite number at (%zu, "
+                                "%zu)", data, i, d);
+            }
+            r->z0[i * S + d] = X[i * D + d];
+        }
+    }
+    odg_mem_free(&r->mem, X);
     return ODG_OK;
 }
 
@@ -261,7 +315,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     odg_run_config_resolve(&r->cfg);
     c = &r->cfg; /* from here on, the configuration as resolved */
     odg_mem_init(&r->mem);
-    if (r->cfg.model.kind != ODG_MODEL_MLP) {
+    if (r->cfg.model.kind != ODG_MODEL_MLP && r->cfg.model.kind != ODG_MODEL_CNF) {
         r->cfg.model.H = 0;
         r->cfg.model.time_input = 0;
     }
@@ -284,7 +338,12 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
                       r->problem_bytes, capname, cap);
         goto fail;
     }
-    st = odg_model_create(&r->model, &r->cfg.model, &r->mem);
+    char e1[ODG_ERRLEN];
+    st = odg_model_create_msg(&r->model, &r->cfg.model, &r->mem, e1);
+    if (st != ODG_OK && r->cfg.model.kind == ODG_MODEL_PLUGIN) {
+        st = odg_fail(err, st, "--model %s", e1);
+        goto fail;
+    }
     if (st == ODG_EINVAL) {
         st = odg_fail(err, st, "--dim, --hidden, --batch: sizes out of range (%zu, %zu, %zu)",
                       r->cfg.model.D, r->cfg.model.H, r->cfg.model.B);
@@ -332,8 +391,22 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     }
     odg_rng_fill_normal(&rng, r->z0, M, 0.0, 1.0);
     odg_rng_fill_normal(&rng, r->w, Kw * M, 0.0, 1.0); /* w_1 .. w_K in turn */
+    if (c->model.kind == ODG_MODEL_CNF && (st = cnf_data(r, &rng, err)) != ODG_OK) {
+        goto fail;
+    }
     if (c->load_dir && (st = load_problem(r, err)) != ODG_OK) {
         goto fail;
+    }
+    /* A field from elsewhere proves its VJP before anything is measured with it, at the
+     * problem's own z0 and theta (include/odegrad/plugin.h). */
+    if (c->model.kind == ODG_MODEL_PLUGIN) {
+        omp_set_num_threads(1);
+        st = odg_model_check_vjp(r->model, 0.0, r->z0, &r->mem, e1);
+        omp_set_num_threads(omp0);
+        if (st != ODG_OK) {
+            st = odg_fail(err, st, "--model plugin:%s: %s", c->model.plugin, e1);
+            goto fail;
+        }
     }
 
     odg_problem *p = &r->prob;
@@ -350,6 +423,9 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     p->w = r->w;
     p->nout = r->nout;
     p->tout = r->tout;
+    if (c->model.kind == ODG_MODEL_CNF) {
+        p->terminal = odg_cnf_nll; /* the data's negative log-likelihood; w is not read */
+    }
     r->grad = c->grad;
     char e2[ODG_ERRLEN];
     st = odg_grad_check(p, &r->grad, e2);

@@ -21,6 +21,10 @@ odg_status odg_mlp_create(odg_model *m);
 odg_status odg_mlp_init(odg_model *m, odg_rng *rng);
 odg_status odg_linear_create(odg_model *m);
 odg_status odg_linear_init(odg_model *m, odg_rng *rng);
+odg_status odg_cnf_create(odg_model *m);
+odg_status odg_cnf_init(odg_model *m, odg_rng *rng);
+odg_status odg_plugin_create(odg_model *m, char *err); /* plugin.c: the same, with a message */
+odg_status odg_plugin_init(odg_model *m, odg_rng *rng);
 
 typedef struct kind_entry {
     odg_status (*create)(odg_model *m);
@@ -31,6 +35,8 @@ typedef struct kind_entry {
 static const kind_entry kinds[ODG_NMODELS] = {
     [ODG_MODEL_MLP] = {odg_mlp_create, odg_mlp_init},
     [ODG_MODEL_LINEAR] = {odg_linear_create, odg_linear_init},
+    [ODG_MODEL_CNF] = {odg_cnf_create, odg_cnf_init},
+    [ODG_MODEL_PLUGIN] = {NULL, odg_plugin_init}, /* created by odg_plugin_create */
 };
 
 /* ---- names -------------------------------------------------------------------------------- */
@@ -117,6 +123,28 @@ odg_status odg_spectrum_from_name(const char *name, odg_spectrum *out)
         }
     }
     return ODG_EINVAL;
+}
+
+static const char *const trace_names[] = {
+#define ODG_TRACE(e, name, desc) name,
+#include "odegrad/traces.def"
+#undef ODG_TRACE
+};
+
+static const char *const trace_descs[] = {
+#define ODG_TRACE(e, name, desc) desc,
+#include "odegrad/traces.def"
+#undef ODG_TRACE
+};
+
+const char *odg_trace_name(odg_trace t)
+{
+    return (t >= 0 && t < ODG_NTRACES) ? trace_names[t] : "?";
+}
+
+const char *odg_trace_desc(odg_trace t)
+{
+    return (t >= 0 && t < ODG_NTRACES) ? trace_descs[t] : "?";
 }
 
 const char *odg_blas_mode_name(odg_blas_mode b)
@@ -227,24 +255,35 @@ static odg_status check_opts(const odg_model_opts *o)
 
 odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *mem)
 {
+    return odg_model_create_msg(out, o, mem, NULL);
+}
+
+odg_status odg_model_create_msg(odg_model **out, const odg_model_opts *o, odg_mem *mem,
+                                char err[ODG_ERRLEN])
+{
+    if (err != NULL) {
+        err[0] = '\0';
+    }
     if (out == NULL) {
-        return ODG_EINVAL;
+        return odg_fail(err, ODG_EINVAL, "odg_model_create: out is NULL");
     }
     *out = NULL;
     if (o == NULL || mem == NULL) {
-        return ODG_EINVAL;
+        return odg_fail(err, ODG_EINVAL, "odg_model_create: %s is NULL", o ? "mem" : "o");
     }
     odg_status st = check_opts(o);
     if (st != ODG_OK) {
-        return st;
+        return odg_fail(err, st, "the model's options are out of range");
     }
-    if (kinds[o->kind].create == NULL) {
-        return ODG_EUNSUP;
+    const int plugin = o->kind == ODG_MODEL_PLUGIN;
+    if (kinds[o->kind].create == NULL && !plugin) {
+        return odg_fail(err, ODG_EUNSUP, "model %s cannot be created", kind_names[o->kind]);
     }
     odg_blas_mode blas;
     st = odg_blas_mode_resolve(o->blas_mode, &blas);
     if (st != ODG_OK) {
-        return st;
+        return odg_fail(err, st, "blas mode %s needs OpenBLAS's OpenMP or sequential build",
+                        blas_names[o->blas_mode]);
     }
     /* The struct itself is counted too, so nlive returns to its old value after destroy. */
     odg_model *m = odg_mem_alloc(mem, ODG_TAG_MODEL, sizeof *m);
@@ -258,8 +297,11 @@ odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *m
     m->blas = blas;
     m->chunk = o->batch_chunk > 0 ? o->batch_chunk : ODG_BATCH_CHUNK;
     m->nchunks = (o->B + m->chunk - 1) / m->chunk;
-    st = kinds[o->kind].create(m); /* P, views, ops, impl */
+    st = plugin ? odg_plugin_create(m, err) : kinds[o->kind].create(m); /* P, views, ops, impl */
     if (st != ODG_OK) {
+        if (err != NULL && err[0] == '\0') {
+            odg_fail(err, st, "the model cannot be created: %s", odg_status_str(st));
+        }
         goto fail;
     }
     m->theta = odg_mem_doubles(mem, ODG_TAG_MODEL, m->P); /* zero-filled by the allocator */

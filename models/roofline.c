@@ -14,10 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+odg_status odg_plugin_flops(const odg_model *m, double *f_flops, double *vjp_flops);
+
 odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flops)
 {
     if (m == NULL) {
         return ODG_EINVAL;
+    }
+    if (m->opts.kind == ODG_MODEL_PLUGIN) {
+        return odg_plugin_flops(m, f_flops, vjp_flops); /* the field's own count, if it has one */
     }
     const double B = (double)m->B, D = (double)m->D;
     double f = 0, v = 0;
@@ -29,6 +34,13 @@ odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flop
     } else if (m->opts.kind == ODG_MODEL_LINEAR) {
         f = 2 * B * D * D; /* F = Z A^T */
         v = 4 * B * D * D; /* Zbar = G A, gA = G^T Z */
+    } else if (m->opts.kind == ODG_MODEL_CNF && m->opts.cnf_field == ODG_MODEL_MLP) {
+        /* the mlp's GEMMs on z (D is the data's dimension), and with Hutchinson's trace the two
+         * GEMMs of p and q, recomputed in the VJP, and the two of its parameter gradient */
+        const double H = (double)m->opts.H, Dz = (double)m->opts.D;
+        const double hutch = m->opts.trace == ODG_TRACE_HUTCHINSON;
+        f = 4 * B * Dz * H + hutch * 4 * B * Dz * H;
+        v = 10 * B * Dz * H + hutch * 8 * B * Dz * H;
     } else {
         return ODG_EINVAL;
     }

@@ -31,7 +31,7 @@ fi
 
 # The headline experiment first, so an interrupted run already has its figure.
 files=""
-for name in steps dims checkpoints stiffness tolerance threads targets reversible outputs; do
+for name in steps dims checkpoints stiffness tolerance threads targets reversible outputs cnf; do
     [ -f "$dir/$name.ini" ] && files="$files $dir/$name.ini"
 done
 

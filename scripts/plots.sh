@@ -50,7 +50,7 @@ failed=""
 # figure:experiment whose results it reads
 for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints \
             stiffness:stiffness tolerance:tolerance threads:threads targets:targets \
-            reversible:reversible outputs:outputs; do
+            reversible:reversible outputs:outputs cnf:cnf; do
     fig=${pair%%:*}
     exp=${pair#*:}
     csv=$(newest "$exp")

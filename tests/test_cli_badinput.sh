@@ -70,7 +70,7 @@ run "unknown flag" "unknown or ambiguous flag '--frobnicate'" "${MLP[@]}" --frob
 run "missing value" "--dim needs a value (found the flag '--csv')" "${MLP[@]}" --dim
 check "missing last value" "--dim needs a value" "$BIN" run "${MLP[@]}" --dim
 run "positional argument" "unexpected argument 'extra'" "${MLP[@]}" extra
-run "unknown model" "--model: 'cnf' is not one of mlp, linear" "${MLP[@]}" --model cnf
+run "unknown model" "--model: 'ffjord' is not one of mlp, linear, cnf, plugin" "${MLP[@]}" --model ffjord
 run "unknown scheme" "--scheme: 'rk5' is not one of" "${MLP[@]}" --scheme rk5
 run "unknown method" "--method: 'magic' is not one of" "${MLP[@]}" --method magic
 run "unknown schedule" "--schedule: 'random' is not one of" "${MLP[@]}" \
@@ -131,7 +131,7 @@ run "stiffness with mlp" "--stiffness applies only to the linear model's stiff s
 run "stiffness with random spectrum" "--stiffness applies only to the linear model's stiff spectrum, not linear random" "${LIN[@]}" \
     --stiffness 10
 run "spectrum with mlp" "--spectrum applies only to the linear model, not mlp" "${MLP[@]}" --spectrum stiff
-run "hidden with linear" "--hidden applies only to the mlp model, not linear" "${LIN[@]}" --hidden 8
+run "hidden with linear" "--hidden applies only to the mlp and cnf models, not linear" "${LIN[@]}" --hidden 8
 run "time input with linear" "--time-input applies only to the mlp model, not linear" "${LIN[@]}" --time-input
 run "analytic reference for mlp" "--reference analytic exists only for the linear model" \
     "${MLP[@]}" --reference analytic
@@ -187,8 +187,8 @@ check "reference with a bad flag" "--dim: 'x' is not a positive integer" "$BIN" 
 check "roofline: bad dim" "odegrad roofline: --dim: 'abc' is not a positive integer" \
     "$BIN" roofline --dim abc
 check "roofline: zero batch" "--batch: '0' is not a positive integer" "$BIN" roofline --batch 0
-check "roofline: unknown model" "--model: 'cnf' is not one of mlp, linear" "$BIN" roofline \
-    --model cnf
+check "roofline: unknown model" "--model: 'ffjord' is not one of mlp, linear, cnf, plugin" "$BIN" roofline \
+    --model ffjord
 check "roofline: negative min-time" "--min-time: '-1' is not a number >= 0" "$BIN" roofline \
     --min-time -1
 check "roofline: non-numeric min-time" "--min-time: 'soon' is not a number >= 0" \
@@ -199,7 +199,7 @@ check "roofline: a flag of run" "--method does not apply to odegrad roofline" "$
     --method backprop
 check "roofline: --csv" "--csv does not apply to odegrad roofline" "$BIN" roofline \
     --csv "$W/new.csv"
-check "roofline: hidden with linear" "--hidden applies only to the mlp model, not linear" "$BIN" roofline \
+check "roofline: hidden with linear" "--hidden applies only to the mlp and cnf models, not linear" "$BIN" roofline \
     --model linear --hidden 8
 check "roofline: zero threads" "--threads: '0' is not a positive integer" "$BIN" roofline \
     --threads 0

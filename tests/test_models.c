@@ -1002,7 +1002,7 @@ static void test_names_and_views(void)
     odg_spectrum s;
     CHECK(odg_model_kind_from_name("mlp", &k) == ODG_OK && k == ODG_MODEL_MLP, "mlp");
     CHECK(odg_model_kind_from_name("linear", &k) == ODG_OK && k == ODG_MODEL_LINEAR, "linear");
-    CHECK(odg_model_kind_from_name("cnf", &k) == ODG_EINVAL, "unknown kind");
+    CHECK(odg_model_kind_from_name("ffjord", &k) == ODG_EINVAL, "unknown kind");
     CHECK(odg_model_kind_from_name(NULL, &k) == ODG_EINVAL, "NULL kind");
     CHECK(odg_spectrum_from_name("stiff", &s) == ODG_OK && s == ODG_SPECTRUM_STIFF, "stiff");
     CHECK(odg_spectrum_from_name("Stiff", &s) == ODG_EINVAL, "names are case-sensitive");

@@ -73,7 +73,19 @@ typedef struct odg_problem {
     const double *lamT;   /* optional (B, D), with nout == 0 only: the terminal cotangent
                              dL/dz(t1) to use instead of w / B (any loss); the reported loss is
                              still sum(w .* z) / B */
+    /* optional, with nout == 0 only: a terminal loss of one's own, L = L(z(t1)) in place of
+     * sum(w .* z(t1)) / B (w and lamT are then not read; w may be NULL).  Given zT (B, D),
+     * writes *loss and, when lamT is not NULL, dL/dz(t1) into lamT (B, D), overwritten.
+     * Returns 0 or an odg_status.  odg_cnf_nll is one. */
+    int (*terminal)(void *ctx, const double *zT, size_t B, size_t D, double *loss, double *lamT);
+    void *terminal_ctx;
 } odg_problem;
+
+/* The continuous normalizing flow's loss (a `terminal` of odg_problem; ctx unused): the state
+ * rows are (z (D - 1 numbers), l) with l(t1) = -integral of tr(df/dz), and
+ * L = mean over the batch of -log N(z; 0, I) + l = |z|^2 / 2 + (D - 1) log(2 pi) / 2 + l, the
+ * negative log-likelihood of the data the flow started from; dL/dz = z / B, dL/dl = 1 / B. */
+int odg_cnf_nll(void *ctx, const double *zT, size_t B, size_t D, double *loss, double *lamT);
 
 typedef struct odg_grad_opts {
     odg_method method;

@@ -116,6 +116,7 @@ typedef struct odg_run_config {
     size_t mem_limit;             /* bytes, or ODG_MEM_AUTO / ODG_MEM_NONE */
     odg_ref_kind reference;       /* auto */
     const char *load_dir;         /* NULL = generate everything from the seed */
+    const char *data;             /* cnf: a dataset name (datasets.def) or a .npy path ("moons") */
     const char *save_grad_dir;    /* NULL = do not save */
     const char *save_problem_dir; /* NULL = do not save */
     const char *cache_dir;        /* NULL = $ODEGRAD_CACHE, else results/reference */
@@ -148,7 +149,10 @@ typedef enum {
 typedef enum {
     ODG_RULE_ALWAYS,
     ODG_RULE_MLP,         /* the mlp model */
+    ODG_RULE_HIDDEN,      /* a model with a hidden layer: mlp, cnf */
+    ODG_RULE_CNF,         /* the cnf model */
     ODG_RULE_LINEAR,      /* the linear model */
+    ODG_RULE_WEIGHTED,    /* a model whose loss weighs its states, sum(w .* z) / B: not cnf */
     ODG_RULE_STIFF,       /* the linear model's stiff spectrum */
     ODG_RULE_FIXED,       /* fixed steps: no forward tolerance */
     ODG_RULE_ADAPTIVE,    /* schemes with an error estimate */

@@ -27,6 +27,31 @@ typedef enum {
     ODG_NSPECTRA
 } odg_spectrum;
 
+typedef enum {
+#define ODG_TRACE(e, name, desc) ODG_TRACE_##e,
+#include "odegrad/traces.def"
+#undef ODG_TRACE
+    ODG_NTRACES
+} odg_trace;
+
+typedef enum {
+#define ODG_DATASET(e, name, desc) ODG_DATASET_##e,
+#include "odegrad/datasets.def"
+#undef ODG_DATASET
+    ODG_NDATASETS
+} odg_dataset;
+
+const char *odg_dataset_name(odg_dataset k);
+const char *odg_dataset_desc(odg_dataset k);
+odg_status odg_dataset_from_name(const char *name, odg_dataset *out); /* unknown: EINVAL */
+
+/* B samples of a toy density drawn from rng (models/data.c) into the first D numbers of each row
+ * of X, rows `ld` apart (ld >= D; the cnf's state rows are D + 1 long, their last number is left
+ * as it is).  The densities are 2-D; for D > 2 the other coordinates are N(0, 1), for D = 1 the
+ * first coordinate alone.  ODG_EINVAL for an unknown kind, D or B of 0 or ld < D. */
+odg_status odg_dataset_draw(odg_dataset k, odg_rng *rng, size_t B, size_t D, double *X,
+                            size_t ld);
+
 /* How f and the VJP use threads (include/odegrad/models.h (batch chunks and BLAS modes); blasmodes.def).  AUTO is resolved at
  * create to THREADED or CHUNKED; a model never runs in AUTO. */
 typedef enum {
@@ -65,6 +90,8 @@ odg_status odg_spectrum_from_name(const char *name, odg_spectrum *out);
 const char *odg_blas_mode_name(odg_blas_mode b); /* "auto" | "threaded" | "chunked"; "?" */
 const char *odg_blas_mode_desc(odg_blas_mode b);
 odg_status odg_blas_mode_from_name(const char *name, odg_blas_mode *out); /* unknown: EINVAL */
+const char *odg_trace_name(odg_trace t); /* "exact" | "hutchinson"; "?" */
+const char *odg_trace_desc(odg_trace t);
 
 typedef struct odg_model_opts {
     odg_model_kind kind;
@@ -76,6 +103,11 @@ typedef struct odg_model_opts {
     int reference;         /* 1: plain-loop implementation (tests compare against it) */
     odg_blas_mode blas_mode; /* default AUTO (also what a zeroed struct holds) */
     size_t batch_chunk;      /* rows per batch chunk; 0 (the default): ODG_BATCH_CHUNK */
+    odg_trace trace;         /* cnf: the exact trace (default) or Hutchinson's estimate */
+    odg_model_kind cnf_field; /* cnf: the field carried, MLP (default) or LINEAR (whose trace
+                                 tr A is constant: the tests' closed form) */
+    const char *plugin;      /* kind PLUGIN: the shared object's path (not copied: it must
+                                outlive the model); NULL otherwise */
 } odg_model_opts;
 
 /* mlp, D=16 H=64 B=128, gain 1, random, S=1, blas auto */
@@ -105,7 +137,7 @@ typedef struct odg_param_view {
     size_t offset, rows, cols;
 } odg_param_view;
 
-#define ODG_MAX_VIEWS 4
+#define ODG_MAX_VIEWS 8
 
 typedef struct odg_model odg_model;
 
@@ -142,6 +174,12 @@ struct odg_model {
  * omp_set_num_threads(n), and that with n = 1 OpenBLAS stays single-threaded even if OpenMP's
  * count is raised again later. */
 odg_status odg_model_create(odg_model **out, const odg_model_opts *o, odg_mem *mem);
+/* The same, with err (may be NULL) saying what is wrong in words: for kind PLUGIN the shared
+ * object that cannot be loaded, the missing symbol, the other ABI version, the constructor's
+ * refusal, the field that breaks the contract of include/odegrad/plugin.h (ODG_EINVAL, or
+ * ODG_EUNSUP for an ABI version this library does not read). */
+odg_status odg_model_create_msg(odg_model **out, const odg_model_opts *o, odg_mem *mem,
+                                char err[ODG_ERRLEN]);
 void odg_model_destroy(odg_model **m);
 
 /* Switches the model to the mode `want` resolves to (the buffers serve both modes: nothing is
@@ -153,6 +191,16 @@ odg_status odg_model_set_blas_mode(odg_model *m, odg_blas_mode want);
  * mlp: W1 ~ N(0, g^2/Din) (Din = D or D+1), b1 = 0.1, W2 ~ N(0, g^2/H), b2 = 0.1;
  * linear: A by spectrum, b = 0.1. */
 odg_status odg_model_init(odg_model *m, odg_rng *rng);
+
+/* Checks the model's VJP against central finite differences of its f at (t, Z) and the current
+ * theta, for one random direction u of Z and one v of theta and a random cotangent G (drawn from
+ * a fixed seed): <Zbar, u> against (<G, f(Z + e u)> - <G, f(Z - e u)>) / 2e, and <gtheta, v>
+ * likewise.  Z is (B, D).  The two must agree to a relative 1e-5 (the truncation error is
+ * O(e^2) and the rounding error O(eps / e) with e = 1e-5 (1 + max |Z|), both far below it for
+ * any smooth field; a wrong VJP is off by O(1)).  Scratch comes from mem (tag workspace) and is
+ * freed.  ODG_OK, ODG_EINVAL with err naming the failing product, ODG_ENOMEM. */
+odg_status odg_model_check_vjp(odg_model *m, double t, const double *Z, odg_mem *mem,
+                               char err[ODG_ERRLEN]);
 
 /* The view with this name, or NULL. */
 const odg_param_view *odg_model_view(const odg_model *m, const char *name);
@@ -187,9 +235,13 @@ void odg_mlp_tanh(double *x, size_t n);
  * multiply-add; the bias, tanh and column-sum passes are left out, as docs/theory.md section 9 does):
  *   mlp:    f = 4 B D H;  vjp = 8 B D H (four GEMMs) + 2 B D H (the hidden layer it recomputes)
  *   linear: f = 2 B D^2;  vjp = 4 B D^2
+ *   cnf:    as mlp with D the data's dimension; Hutchinson adds 4 B D H to f and 8 B D H to the
+ *           VJP (p and q, and the trace's parameter gradient); the trace sums are left out
+ *   plugin: the field's own count (odg_field.flops), ODG_EUNSUP without one
  * A solve's count is nfe * f + nvjp * vjp; its rate over the measured DGEMM rate is the
  * fraction of the roofline reached.  The reference version counts the same (same formulas).
- * Either output may be NULL.  ODG_EINVAL for a NULL model. */
+ * Either output may be NULL.  ODG_EINVAL for a NULL model or one without a count (cnf of the
+ * linear field). */
 odg_status odg_model_flops(const odg_model *m, double *f_flops, double *vjp_flops);
 
 /* This machine's DGEMM rate in GFLOP/s for C (m, n) += A (m, k) B (n, k)^T, row-major (the shape
