@@ -107,6 +107,8 @@ typedef struct odg_run_config {
     uint64_t seed;                /* 1; at most 2^63 - 1 (a JSON integer) */
     int repeat, warmup;           /* 3, 1 */
     int threads;                  /* OpenMP and OpenBLAS threads; 0 = leave the defaults */
+    int mpi;                      /* 1: the batch split over the MPI ranks (odg_model_set_ranks),
+                                     measured in this process on every rank */
     double roofline_gflops;       /* > 0: record this DGEMM rate as roofline_gflops instead of
                                      measuring it (a sweep passes the rate an earlier run of
                                      the same shapes and threads measured); 0 = measure */
@@ -266,6 +268,12 @@ typedef struct odg_run_record {
     double roofline_s;        /* what measuring it took, s (NaN when given or not measured) */
     odg_ref_info ref;
     char save_grad_error[ODG_ERRLEN]; /* --save-grad failed: why ("" otherwise) */
+    /* --mpi: the ranks, the exchanges of one timed gradient (the median's time and bytes each
+     * rank received), and the largest and smallest rank's memory (accounted peak, resident
+     * peak); mpi_ranks 0 without --mpi */
+    int mpi_ranks;
+    double mpi_comm_s, mpi_comm_bytes;
+    double mpi_peak_min, mpi_peak_max, mpi_rss_min, mpi_rss_max;
 } odg_run_record;
 
 /* ---- a run -------------------------------------------------------------------------------- */
