@@ -379,6 +379,12 @@ char *odg_ref_info_json(const odg_ref_info *ri);
  * the same CSV that differ from this one are kept in "environments". */
 odg_status odg_sidecar_write(const char *csv_path, int argc, char *const *argv,
                              char err[ODG_ERRLEN]);
+/* The same for a sweep spread over MPI ranks, with an "mpi" object: the ranks, each rank's host
+ * (hosts holds nranks NUL-terminated names, host_len bytes apart) and the ranks that measured
+ * (measuring[r] != 0). */
+odg_status odg_sidecar_write_ranks(const char *csv_path, int argc, char *const *argv,
+                                   int nranks, const char *hosts, size_t host_len,
+                                   const unsigned char *measuring, char err[ODG_ERRLEN]);
 
 /* The provenance object as one JSON line (malloc'ed), for `odegrad version --json`. */
 char *odg_provenance_json(int argc, char *const *argv);
