@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,7 +378,9 @@ static odg_status follow_ranks(const odg_sweep_job *jobs, int njobs, const odg_s
         return odg_fail(err, ODG_ENOMEM, "out of memory");
     }
     res->job = -1;
-    if (ri->measuring[ri->me] && odg_mpi_send(res, sizeof *res, 0, TAG_RESULT) != ODG_OK) {
+    /* "ready": the head alone */
+    if (ri->measuring[ri->me] &&
+        odg_mpi_send(res, offsetof(rank_result, rec), 0, TAG_RESULT) != ODG_OK) {
         st = odg_fail(err, ODG_EIO, "rank %d cannot reach rank 0", ri->me);
         goto done;
     }
@@ -943,9 +946,14 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
     }
 done:
     if (!told) {
-        /* rank 0 could not start: the others stop too */
+        /* rank 0 could not start: the others stop too, the measuring ones once their "ready"
+         * is taken (a send that no receive matches may never return) */
         for (int r = 1; r < ranks.n; r++) {
+            rank_result ready;
             rank_order o = {-1, -1};
+            if (ranks.measuring[r]) {
+                odg_mpi_recv(&ready, offsetof(rank_result, rec), r, TAG_RESULT, NULL, NULL);
+            }
             odg_mpi_send(&o, sizeof o, r, TAG_ORDER);
         }
     }

@@ -2,7 +2,7 @@
 # Sweeps under mpirun on one machine (--oversubscribe): with 2 and 3 ranks the results file
 # holds exactly the serial sweep's rows (the same configurations in the same order, the same
 # deterministic columns: work counts, accounted bytes, loss, errors), none twice, and the
-# provenance names every rank's host; a rank killed mid-sweep loses only what it was measuring,
+# provenance names every rank's host; a results file that rank 0 refuses stops every rank; a rank killed mid-sweep loses only what it was measuring,
 # and a resume with another rank count completes the set, none twice, in the serial order.
 # Usage: bash test_mpi_sweep.sh ODEGRAD SOURCE_DIR (ODG_MPIEXEC: the launcher, or empty)
 set -u
@@ -46,6 +46,12 @@ for r in 2 3; do
         grep -q '"measuring_ranks"' "m$r.csv.json"
 done
 check "sweep over 3 ranks: two of them measured" grep -q '3 ranks, 2 measuring' m3.err
+echo "a,b" > other.csv
+mpi 3 "$bin" sweep --ranks-per-node 2 --resume other.csv tiny.ini 2> other.err
+check "sweep over ranks: a file with another header is refused (exit 2), no rank left waiting" \
+    [ $? -eq 2 ]
+check "sweep over ranks: the refusal says why, once" \
+    [ "$(grep -c "its header is not this version's" other.err)" -eq 1 ]
 
 # ---- a rank killed mid-sweep, then resume with another rank count --------------------------
 cat > kill.ini <<'INI'
