@@ -231,7 +231,7 @@ odg_status odg_mpi_bcast(void *buf, size_t len, int root)
         return ODG_EUNSUP;
     }
     return MPI_Bcast(buf, (int)len, MPI_BYTE, root, MPI_COMM_WORLD) == MPI_SUCCESS ? ODG_OK
-                                                                                  : ODG_EIO;
+                                                                                   : ODG_EIO;
 }
 
 odg_status odg_mpi_barrier(void)
@@ -251,7 +251,7 @@ odg_status odg_mpi_send(const void *buf, size_t len, int dest, int tag)
         return ODG_EUNSUP;
     }
     return MPI_Send(buf, (int)len, MPI_BYTE, dest, tag, MPI_COMM_WORLD) == MPI_SUCCESS ? ODG_OK
-                                                                                      : ODG_EIO;
+                                                                                       : ODG_EIO;
 }
 
 odg_status odg_mpi_recv(void *buf, size_t len, int src, int tag, int *from, int *got_tag)
