@@ -5,7 +5,8 @@
 # plots/ranks.png and .pdf.  Rows go to results/ranks/HOST-DATE.csv: per run the ranks, threads,
 # the CPUs of the machine, whether the ranks x threads exceed them (oversubscribed), the batch,
 # the median gradient time, the exchanges' time and bytes per gradient and rank, and the
-# largest rank's accounted memory.  Every --mpi gradient is bit-identical to the one-rank one
+# largest rank's accounted memory; beside it HOST-DATE.csv.json (`odegrad version --json`) and
+# HOST-DATE.csv.launcher (the MPI launcher's version).  Every --mpi gradient is bit-identical to the one-rank one
 # (tests/test_mpi_gradient.sh), so only time and memory are measured here.
 #
 # Usage: scripts/ranks.sh [ODEGRAD]   (default build/odegrad)
@@ -51,6 +52,9 @@ fi
 
 mkdir -p "$results/ranks" "$plots"
 csv="$results/ranks/$(hostname -s 2>/dev/null || hostname)-$(date +%Y-%m-%d).csv"
+# the provenance: this binary's (commit, compiler, CPU, OpenBLAS, OpenMP) and the launcher's
+"$bin" version --json > "$csv.json.tmp" 2>/dev/null && mv "$csv.json.tmp" "$csv.json" || rm -f "$csv.json.tmp"
+"$mpirun" --version 2>&1 | head -n 1 > "$csv.launcher" || true
 [ -s "$csv" ] || echo "scaling,ranks,threads,cores,oversubscribed,B,time_median_s,comm_s,comm_bytes,rank_peak_bytes,status" > "$csv"
 
 # field NAME: the number after "NAME": in the one-line JSON record on stdin
