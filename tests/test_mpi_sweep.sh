@@ -83,7 +83,7 @@ descendants() { # the processes below $1: timeout, the launcher, the ranks and t
 }
 killed=0
 for p in $(descendants "$launcher"); do
-    if tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null |
+    if { tr '\0' '\n' < "/proc/$p/environ"; } 2> /dev/null |
         grep -qx -e 'OMPI_COMM_WORLD_RANK=1' -e 'PMI_RANK=1'; then
         kill -9 "$p" && killed=1
     fi
