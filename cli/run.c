@@ -360,11 +360,16 @@ static void print_summary(FILE *f, const odg_run_record *rec)
     if (rec->mpi_ranks > 0) {
         bytes_str(rec->mpi_comm_bytes, a, sizeof a);
         time_str(rec->mpi_comm_s, b, sizeof b);
+        fprintf(f, "  mpi      %d rank%s; per gradient and rank: rows %s received in %s",
+                rec->mpi_ranks, rec->mpi_ranks == 1 ? "" : "s", a, b);
+        bytes_str(rec->mpi_reduce_bytes, a, sizeof a);
+        time_str(rec->mpi_reduce_s, b, sizeof b);
         bytes_str(rec->mpi_peak_max, c2, sizeof c2);
         bytes_str(rec->mpi_rss_max, d, sizeof d);
-        fprintf(f, "  mpi      %d rank%s; per gradient %s received per rank in %s of exchanges; "
-                   "largest rank: %s accounted, %s resident\n",
-                rec->mpi_ranks, rec->mpi_ranks == 1 ? "" : "s", a, b, c2, d);
+        fprintf(f,
+                ", gradient reduction %s received in %s; largest rank %s accounted, %s "
+                "resident\n",
+                a, b, c2, d);
     }
     if (cl[ODG_COL_time_median_s].type == ODG_CELL_REAL) {
         time_str(cl[ODG_COL_time_median_s].x, a, sizeof a);

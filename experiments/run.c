@@ -636,7 +636,8 @@ static odg_status serial_order(const char *csv, const odg_sweep_job *jobs, int n
         len = ftell(fp);
     }
     text = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    if (!fp || !text || fseek(fp, 0, SEEK_SET) != 0 || fread(text, 1, (size_t)len, fp) != (size_t)len) {
+    if (!fp || !text || fseek(fp, 0, SEEK_SET) != 0 ||
+        fread(text, 1, (size_t)len, fp) != (size_t)len) {
         if (fp) {
             fclose(fp);
         }

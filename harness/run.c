@@ -572,7 +572,8 @@ typedef struct measure_msg {
     double roofline_s;      /* what measuring it took (NaN: given, not measured) */
     double err_ref, err_disc;
     int mpi_ranks;                   /* --mpi: the ranks; 0 without */
-    double mpi_comm_s, mpi_comm_bytes; /* per timed gradient, this rank */
+    double mpi_comm_s, mpi_comm_bytes;     /* per timed gradient, this rank */
+    double mpi_reduce_s, mpi_reduce_bytes; /* the same for the parameter gradient's reduction */
     double mpi_peak_min, mpi_peak_max, mpi_rss_min, mpi_rss_max;
     char disc_method[32];
     char save_err[ODG_ERRLEN];
@@ -701,6 +702,7 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
     m->rss_base = odg_sys_self_status("VmRSS");
     double last_report = odg_now();
     memset(&r->model->comm, 0, sizeof r->model->comm);
+    memset(&r->model->reduce, 0, sizeof r->model->reduce);
     for (int k = 0; k < R; k++) {
         odg_mem_init(&mem);
         double t0 = odg_now();
@@ -739,6 +741,8 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
     if (r->model->nranks > 1 && m->reps > 0) {
         m->mpi_comm_s = r->model->comm.s / m->reps;
         m->mpi_comm_bytes = r->model->comm.bytes / m->reps;
+        m->mpi_reduce_s = r->model->reduce.s / m->reps;
+        m->mpi_reduce_bytes = r->model->reduce.bytes / m->reps;
     }
     m->phase = 1;
     return send_msg(fd, m) ? -1 : 0;
@@ -1000,6 +1004,8 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
     if (m->mpi_ranks > 0) {
         rec->mpi_comm_s = m->mpi_comm_s;
         rec->mpi_comm_bytes = m->mpi_comm_bytes;
+        rec->mpi_reduce_s = m->mpi_reduce_s;
+        rec->mpi_reduce_bytes = m->mpi_reduce_bytes;
         rec->mpi_peak_min = m->mpi_peak_min;
         rec->mpi_peak_max = m->mpi_peak_max;
         rec->mpi_rss_min = m->mpi_rss_min;

@@ -525,14 +525,16 @@ static int mlp_vjp_ranks(odg_model *m, const mlp_parts *p, double t, const doubl
         mlp_zbar_gemm(p, Gu, Zbar, lo, n);
     }
     int st = odg_mpi_allgather_doubles(Zbar, odg_rank_offsets(m, p->D, 0), &m->comm);
+    const double t0 = odg_now(), s0 = m->reduce.s;
     if (st == ODG_OK) {
-        st = odg_mpi_allgather_doubles(w->gpart, odg_rank_offsets(m, m->P, 1), &m->comm);
+        st = odg_mpi_allgather_doubles(w->gpart, odg_rank_offsets(m, m->P, 1), &m->reduce);
     }
     if (st != ODG_OK) {
         return st;
     }
 #pragma omp parallel if (mlp_team(p, (long)m->nchunks))
     mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
+    m->reduce.s = s0 + (odg_now() - t0); /* the exchange and the sum */
     return 0;
 }
 

@@ -1041,7 +1041,8 @@ static void test_roofline_args(void)
  * cannot be split, and a rank out of range. */
 static void test_ranks(void)
 {
-    config c = with_mode(mlp_config(200, 8, 48, 1), ODG_BLAS_CHUNKED); /* 4 chunks of 64, 64, 64, 8 */
+    /* 4 chunks: 64, 64, 64 and 8 rows */
+    config c = with_mode(mlp_config(200, 8, 48, 1), ODG_BLAS_CHUNKED);
     odg_mem mem;
     odg_mem_init(&mem);
     odg_model *m = NULL;

@@ -33,10 +33,21 @@ for case in "backprop --steps 8" "stored-adjoint --steps 8" \
     done
 done
 check "--mpi: the record gives the ranks and the exchanges" \
-    grep -q 'mpi      3 ranks; per gradient' "g_backprop_--steps_8/3.txt"
+    grep -q 'mpi      3 ranks; per gradient and rank: rows .*, gradient reduction ' \
+    "g_backprop_--steps_8/3.txt"
 mpi 2 "$bin" run $prob --mpi --json > j.txt 2> /dev/null
 check "--mpi --json: detail.mpi with the ranks, the exchanges and each rank's memory" \
-    grep -q '"mpi":{"ranks":2,"comm_s_per_gradient":.*"rank_accounted_peak_max"' j.txt
+    grep -q '"mpi":{"ranks":2,"comm_s_per_gradient":.*"reduce_bytes_per_gradient":.*"rank_accounted_peak_max"' j.txt
+# The reduction's bytes are exact: rank 0 of 2 holds chunks 0 and 1 of the five, and receives
+# the other three chunks' partials (P doubles each) at every VJP.
+num() { grep -o "\"$1\":[0-9.e+-]*" j.txt | head -n 1 | cut -d: -f2; }
+check "--mpi: the reduction's bytes are nvjp x 3 chunks x P x 8" \
+    awk -v got="$(num reduce_bytes_per_gradient)" -v nvjp="$(num nvjp)" -v P="$(num P)" \
+    'BEGIN { exit !(got == nvjp * 3 * P * 8 && nvjp > 0) }'
+# and the rows': rows 16 to 39 (24 rows of D = 4) at every f and every VJP
+check "--mpi: the rows' bytes are (nfe_forward + nfe_backward + nvjp) x 24 x 4 x 8" \
+    awk -v got="$(num comm_bytes_per_gradient)" -v n="$(($(num nfe_forward) + $(num nfe_backward) + $(num nvjp)))" \
+    'BEGIN { exit !(got == n * 24 * 4 * 8 && n > 0) }'
 mpi 2 "$bin" run $prob --model linear --mpi > lin.txt 2>&1
 check "--mpi with the linear model: refused, exit status 2 (bad input)" [ $? -eq 2 ]
 check "--mpi with the linear model: the message says why" grep -q 'mlp model' lin.txt

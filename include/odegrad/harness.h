@@ -268,11 +268,12 @@ typedef struct odg_run_record {
     double roofline_s;        /* what measuring it took, s (NaN when given or not measured) */
     odg_ref_info ref;
     char save_grad_error[ODG_ERRLEN]; /* --save-grad failed: why ("" otherwise) */
-    /* --mpi: the ranks, the exchanges of one timed gradient (the median's time and bytes each
-     * rank received), and the largest and smallest rank's memory (accounted peak, resident
-     * peak); mpi_ranks 0 without --mpi */
+    /* --mpi: the ranks; per timed gradient (their mean) on rank 0, the rows' exchanges (F, Zbar)
+     * and the parameter gradient's reduction (its partials' exchange and their sum in chunk
+     * order): time and bytes received; the largest and smallest rank's memory (accounted peak,
+     * resident peak); mpi_ranks 0 without --mpi */
     int mpi_ranks;
-    double mpi_comm_s, mpi_comm_bytes;
+    double mpi_comm_s, mpi_comm_bytes, mpi_reduce_s, mpi_reduce_bytes;
     double mpi_peak_min, mpi_peak_max, mpi_rss_min, mpi_rss_max;
 } odg_run_record;
 

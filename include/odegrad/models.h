@@ -135,7 +135,9 @@ struct odg_model {
     int rank, nranks;
     size_t *rank_chunk; /* (nranks + 1): rank r's chunks are [rank_chunk[r], rank_chunk[r+1]) */
     size_t *rank_off;   /* (nranks + 1): scratch for the exchanges' offsets */
-    odg_mpi_stats comm; /* the exchanges' time and bytes received, accumulated */
+    odg_mpi_stats comm;   /* the rows' exchanges (F, Zbar): time, bytes received, accumulated */
+    odg_mpi_stats reduce; /* the parameter gradient's: the partials' exchange and their sum in
+                             chunk order, time and bytes received, accumulated */
 };
 
 /* Creates a model with theta zeroed; all its memory comes from mem (tag model).  Checks the
@@ -162,7 +164,8 @@ odg_status odg_model_set_blas_mode(odg_model *m, odg_blas_mode want);
  * Nothing is summed across ranks, so F, Zbar and gtheta are the same bits on every rank and as
  * with one rank: a solver that runs whole on every rank, its step-size controller included,
  * takes the same steps everywhere (docs/theory.md, "Parallelism").  The time and bytes of the
- * exchanges add up in m->comm.  Needs the BLAS version in CHUNKED mode (ODG_EUNSUP for the
+ * rows' exchanges add up in m->comm, the parameter gradient's (the partials' exchange and their
+ * sum) in m->reduce.  Needs the BLAS version in CHUNKED mode (ODG_EUNSUP for the
  * reference version, THREADED mode or a kind without it: linear); nranks 1 goes back to the
  * whole batch here.  The offsets are allocated under ODG_TAG_MODEL. */
 odg_status odg_model_set_ranks(odg_model *m, int rank, int nranks);
