@@ -2,8 +2,8 @@
 # writes results/ranks/HOST-DATE.csv).  Left, strong scaling (the batch fixed): speed-up over
 # one rank with the same threads, against the ranks, one line per thread count, with the ideal
 # line.  Right, weak scaling (the rows per rank fixed, the batch growing with the ranks): the
-# time of one gradient, flat when the ranks add no cost; the exchanges' time is drawn dashed with
-# crosses.
+# time of one gradient, flat when the ranks add no cost; the exchanges' time (the rows' and the
+# gradient reduction's) is drawn dashed with crosses.
 # Runs with more ranks x threads than the machine's CPUs (column oversubscribed) are drawn with
 # open markers and the title says how many there are: their times measure the sharing of cores.
 figure = "ranks"; experiment = "ranks"; figw = 2; figh = 1.1
@@ -59,6 +59,6 @@ plot for [t=1:TMAX] csv using (sel("weak", t, 0, column("ranks"))):"time_median_
          with linespoints ls t title sprintf("%d thread%s", t, t == 1 ? "" : "s"), \
      for [t=1:TMAX] csv using (sel("weak", t, 1, column("ranks"))):"time_median_s" \
          with points ls 10 + t notitle, \
-     for [t=1:TMAX] csv using (sel("weak", t, 0, column("ranks"))):(column("comm_s") > 0 ? column("comm_s") : NaN) \
+     for [t=1:TMAX] csv using (sel("weak", t, 0, column("ranks"))):(column("comm_s") + column("reduce_s") > 0 ? column("comm_s") + column("reduce_s") : NaN) \
          with linespoints ls 10 + t pt 2 title sprintf("exchanges, %d thread%s", t, t == 1 ? "" : "s")
 unset multiplot

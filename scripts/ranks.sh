@@ -4,9 +4,10 @@
 # scaling (the batch grows with the ranks, the rows per rank fixed), then the figure
 # plots/ranks.png and .pdf.  Rows go to results/ranks/HOST-DATE.csv: per run the ranks, threads,
 # the CPUs of the machine, whether the ranks x threads exceed them (oversubscribed), the batch,
-# the median gradient time, the exchanges' time and bytes per gradient and rank, and the
-# largest rank's accounted memory; beside it HOST-DATE.csv.json (`odegrad version --json`) and
-# HOST-DATE.csv.launcher (the MPI launcher's version).  Every --mpi gradient is bit-identical to the one-rank one
+# the median gradient time, the time and bytes per gradient and rank of the rows' exchanges
+# (comm) and of the parameter gradient's reduction (reduce), and the largest rank's accounted
+# memory; beside it HOST-DATE.csv.json (`odegrad version --json`) and HOST-DATE.csv.launcher
+# (the MPI launcher's version).  Every --mpi gradient is bit-identical to the one-rank one
 # (tests/test_mpi_gradient.sh), so only time and memory are measured here.
 #
 # Usage: scripts/ranks.sh [ODEGRAD]   (default build/odegrad)
@@ -55,7 +56,7 @@ csv="$results/ranks/$(hostname -s 2>/dev/null || hostname)-$(date +%Y-%m-%d).csv
 # the provenance: this binary's (commit, compiler, CPU, OpenBLAS, OpenMP) and the launcher's
 "$bin" version --json > "$csv.json.tmp" 2>/dev/null && mv "$csv.json.tmp" "$csv.json" || rm -f "$csv.json.tmp"
 "$mpirun" --version 2>&1 | head -n 1 > "$csv.launcher" || true
-[ -s "$csv" ] || echo "scaling,ranks,threads,cores,oversubscribed,B,time_median_s,comm_s,comm_bytes,rank_peak_bytes,status" > "$csv"
+[ -s "$csv" ] || echo "scaling,ranks,threads,cores,oversubscribed,B,time_median_s,comm_s,comm_bytes,reduce_s,reduce_bytes,rank_peak_bytes,status" > "$csv"
 
 # field NAME: the number after "NAME": in the one-line JSON record on stdin
 field() { grep -o "\"$1\":[^,}]*" | head -n 1 | cut -d: -f2 | tr -d '"'; }
@@ -82,6 +83,7 @@ for scaling in strong weak; do
             st=$(echo "$json" | field status)
             echo "$scaling,$r,$t,$cores,$over,$b,$(echo "$json" | field time_median_s)," \
                 "$(echo "$json" | field comm_s_per_gradient),$(echo "$json" | field comm_bytes_per_gradient)," \
+                "$(echo "$json" | field reduce_s_per_gradient),$(echo "$json" | field reduce_bytes_per_gradient)," \
                 "$(echo "$json" | field rank_accounted_peak_max),${st:-error}" | tr -d ' ' >> "$csv"
             echo "ranks.sh: $scaling B=$b $r x $t: ${st:-error} $(echo "$json" | field time_median_s) s" >&2
         done
@@ -90,9 +92,13 @@ done
 echo "ranks.sh: $csv" >&2
 
 if command -v gnuplot >/dev/null 2>&1; then
+    err=$(mktemp)
     for fmt in png pdf; do
-        gnuplot -e "csv='$csv'; out='$plots/ranks'; fmt='$fmt'" plots/ranks.gp || status=1
+        # a kind of run that did not happen (none oversubscribed) is an empty curve: not news
+        gnuplot -e "csv='$csv'; out='$plots/ranks'; fmt='$fmt'" plots/ranks.gp 2> "$err" || status=1
+        grep -v 'no valid points' "$err" >&2 || true
     done
+    rm -f "$err"
     echo "ranks.sh: $plots/ranks.png $plots/ranks.pdf" >&2
 fi
 exit "$status"
