@@ -6,7 +6,7 @@ TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ODEGRAD    := $(BUILD)/odegrad
 
-.PHONY: all deps install test test-sanitize experiments experiments-full plots bench fuzz clean
+.PHONY: all deps deps-mpi install test test-sanitize experiments experiments-full plots bench fuzz ranks clean
 
 all: $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
@@ -19,6 +19,11 @@ deps:
 PREFIX ?= /usr/local
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Optional: Open MPI, for sweeps across ranks and `odegrad run --mpi`; the next configure finds
+# it (ODG_MPI=auto; cmake -DODG_MPI=off leaves it out, on requires it).
+deps-mpi:
+	@scripts/install-deps.sh mpi
 
 $(BUILD)/.configured: CMakeLists.txt | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -57,6 +62,12 @@ RESULTS ?= results
 PLOTS   ?= plots
 plots: all
 	@scripts/plots.sh $(RESULTS) $(PLOTS) $(ODEGRAD)
+
+# The "ranks" experiment (needs MPI: make deps-mpi, then a rebuild): one gradient over MPI
+# ranks x threads, strong and weak scaling, into results/ranks/ and plots/ranks.png
+# (scripts/ranks.sh; under Slurm, scripts/ranks.sbatch).
+ranks: all
+	@scripts/ranks.sh $(ODEGRAD)
 
 bench: all
 	@scripts/bench.sh $(BUILD)

@@ -357,6 +357,20 @@ static void print_summary(FILE *f, const odg_run_record *rec)
     fprintf(f, "\n");
     fprintf(f, "  status   %s%s%s\n", cl[ODG_COL_status].s, rec->message[0] ? ": " : "",
             rec->message);
+    if (rec->mpi_ranks > 0) {
+        bytes_str(rec->mpi_comm_bytes, a, sizeof a);
+        time_str(rec->mpi_comm_s, b, sizeof b);
+        fprintf(f, "  mpi      %d rank%s; per gradient and rank: rows %s received in %s",
+                rec->mpi_ranks, rec->mpi_ranks == 1 ? "" : "s", a, b);
+        bytes_str(rec->mpi_reduce_bytes, a, sizeof a);
+        time_str(rec->mpi_reduce_s, b, sizeof b);
+        bytes_str(rec->mpi_peak_max, c2, sizeof c2);
+        bytes_str(rec->mpi_rss_max, d, sizeof d);
+        fprintf(f,
+                ", gradient reduction %s received in %s; largest rank %s accounted, %s "
+                "resident\n",
+                a, b, c2, d);
+    }
     if (cl[ODG_COL_time_median_s].type == ODG_CELL_REAL) {
         time_str(cl[ODG_COL_time_median_s].x, a, sizeof a);
         time_str(cl[ODG_COL_time_min_s].x, b, sizeof b);
@@ -415,21 +429,20 @@ static void print_summary(FILE *f, const odg_run_record *rec)
 
 /* ---- run ---------------------------------------------------------------------------------- */
 
-int odg_cli_run(int argc, char **argv)
+/* The run itself; with --mpi every rank comes here, and rank 0 alone writes and prints. */
+static int run_one(odg_cli_run_opts *o)
 {
-    odg_cli_run_opts o;
-    int rc = odg_cli_parse_run("run", argc, argv, &o);
-    if (rc != 0) {
-        return rc < 0 ? ODG_EXIT_OK : rc;
-    }
     char err[ODG_ERRLEN];
-    if (o.csv && odg_csv_check(o.csv, err) != ODG_OK) {
+    int quiet = o->cfg.mpi && odg_mpi_rank() != 0;
+    if (o->csv && !quiet && odg_csv_check(o->csv, err) != ODG_OK) {
         fprintf(stderr, "odegrad run: --csv: %s\n", err);
         return ODG_EXIT_USAGE;
     }
     odg_run *r = NULL;
-    if (odg_run_prepare(&r, &o.cfg, err) != ODG_OK) {
-        fprintf(stderr, "odegrad run: %s\n", err);
+    if (odg_run_prepare(&r, &o->cfg, err) != ODG_OK) {
+        if (!quiet) {
+            fprintf(stderr, "odegrad run: %s\n", err);
+        }
         return ODG_EXIT_USAGE;
     }
     /* nothing has been written up to here */
@@ -440,13 +453,17 @@ int odg_cli_run(int argc, char **argv)
         fprintf(stderr, "odegrad run: %s\n", err);
         return ODG_EXIT_FAIL;
     }
-    rc = ODG_EXIT_OK;
-    if (o.csv) {
+    const char *status = rec.cell[ODG_COL_status].s;
+    if (quiet) {
+        return strcmp(status, "ok") == 0 ? ODG_EXIT_OK : ODG_EXIT_NOTOK;
+    }
+    int rc = ODG_EXIT_OK;
+    if (o->csv) {
         int cargc;
         char **cargv;
         odg_cli_command_line(&cargc, &cargv);
-        if (odg_csv_append(o.csv, &rec, err) != ODG_OK ||
-            odg_sidecar_write(o.csv, cargc, cargv, err) != ODG_OK) {
+        if (odg_csv_append(o->csv, &rec, err) != ODG_OK ||
+            odg_sidecar_write(o->csv, cargc, cargv, err) != ODG_OK) {
             fprintf(stderr, "odegrad run: --csv: %s\n", err);
             rc = ODG_EXIT_FAIL;
         }
@@ -455,8 +472,7 @@ int odg_cli_run(int argc, char **argv)
         fprintf(stderr, "odegrad run: --save-grad: %s\n", rec.save_grad_error);
         rc = ODG_EXIT_FAIL;
     }
-    const char *status = rec.cell[ODG_COL_status].s;
-    if (o.json) {
+    if (o->json) {
         char *s = odg_record_json(&rec);
         if (!s) {
             fprintf(stderr, "odegrad run: cannot format the JSON record\n");
@@ -477,6 +493,27 @@ int odg_cli_run(int argc, char **argv)
     if (rc == ODG_EXIT_OK && strcmp(status, "ok") != 0) {
         rc = ODG_EXIT_NOTOK;
     }
+    return rc;
+}
+
+int odg_cli_run(int argc, char **argv)
+{
+    odg_cli_run_opts o;
+    int rc = odg_cli_parse_run("run", argc, argv, &o);
+    if (rc != 0) {
+        return rc < 0 ? ODG_EXIT_OK : rc;
+    }
+    if (!o.cfg.mpi) {
+        return run_one(&o);
+    }
+    char err[ODG_ERRLEN];
+    if (odg_mpi_start(err) != ODG_OK) {
+        fprintf(stderr, "odegrad run: --mpi: %s\n", err);
+        return ODG_EXIT_USAGE;
+    }
+    rc = run_one(&o);
+    /* every rank's exit status: bad input is the same on all of them, rank 0 reports it */
+    odg_mpi_stop();
     return rc;
 }
 

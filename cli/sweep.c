@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,20 @@
 
 static volatile int interrupted = 0;
 
+/* Under mpirun every rank parses the same command line: rank 0 alone speaks. */
+static int quiet_rank = 0;
+
+static void say(const char *fmt, ...)
+{
+    if (quiet_rank) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static void on_signal(int sig)
 {
     interrupted = sig;
@@ -28,7 +43,8 @@ static void on_signal(int sig)
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: odegrad sweep [--output DIR] [--resume FILE] [--host NAME] [--dry-run]\n"
-                "                     [--reuse-any-commit] FILE...\n"
+                "                     [--reuse-any-commit] [--ranks-per-node N] FILE...\n"
+                "       mpirun -np R odegrad sweep [FLAGS] FILE...\n"
                 "\n"
                 "Measures every configuration of the sweep files, each in a child process of its "
                 "own,\nappending one row per configuration to OUT/HOST-DATE.csv (+ .json "
@@ -41,6 +57,10 @@ static void usage(FILE *fp)
     odg_cli_opt(fp, "--resume FILE", "append to (and skip what is recorded in) this results file");
     odg_cli_opt(fp, "--host NAME", "the HOST in HOST-DATE.csv (default: this machine's name)");
     odg_cli_opt(fp, "--dry-run", "print the configurations as command lines; run nothing");
+    odg_cli_opt(fp, "--ranks-per-node N",
+                "under mpirun: ranks that measure on each node (default 1, so that "
+                "measurements share no node's cores); rank 0 hands out the configurations, "
+                "longest first, and alone writes the file, in the serial sweep's order");
     odg_cli_opt(fp, "--reuse-any-commit",
                 "count a row recorded by another build (another commit) as recorded too; by "
                 "default only the same commit's rows are reused");
@@ -169,13 +189,32 @@ static void on_event(const odg_sweep_event *ev, void *vp)
     }
 }
 
+static int sweep_main(int argc, char **argv, int mpi);
+
 int odg_cli_sweep(int argc, char **argv)
 {
-    const char *output = NULL, *resume = NULL, *host_opt = NULL;
+    if (odg_mpi_launched()) {
+        /* started by mpirun: the configurations spread over the ranks */
+        char e0[ODG_ERRLEN];
+        if (odg_mpi_start(e0) != ODG_OK) {
+            fprintf(stderr, "odegrad sweep: under mpirun: %s\n", e0);
+            return ODG_EXIT_USAGE;
+        }
+        quiet_rank = odg_mpi_rank() != 0;
+        int rc = sweep_main(argc, argv, 1);
+        odg_mpi_stop();
+        return rc;
+    }
+    return sweep_main(argc, argv, 0);
+}
+
+static int sweep_main(int argc, char **argv, int mpi)
+{
+    const char *output = NULL, *resume = NULL, *host_opt = NULL, *per_node = NULL;
     int dry = 0, reuse_any = 0, nfiles = 0, rc = 0;
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     if (!files) {
-        fprintf(stderr, "odegrad sweep: out of memory\n");
+        say("odegrad sweep: out of memory\n");
         return ODG_EXIT_FAIL;
     }
     for (int i = 1; i < argc; i++) {
@@ -197,8 +236,10 @@ int odg_cli_sweep(int argc, char **argv)
             dst = &resume;
         } else if (strcmp(a, "--host") == 0) {
             dst = &host_opt;
+        } else if (strcmp(a, "--ranks-per-node") == 0) {
+            dst = &per_node;
         } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "odegrad sweep: unknown flag %s (see odegrad sweep --help)\n", a);
+            say("odegrad sweep: unknown flag %s (see odegrad sweep --help)\n", a);
             free(files);
             return ODG_EXIT_USAGE;
         } else {
@@ -206,7 +247,7 @@ int odg_cli_sweep(int argc, char **argv)
             continue;
         }
         if (i + 1 >= argc || argv[i + 1][0] == '\0' || strncmp(argv[i + 1], "--", 2) == 0) {
-            fprintf(stderr, "odegrad sweep: %s needs a value\n", a);
+            say("odegrad sweep: %s needs a value\n", a);
             free(files);
             return ODG_EXIT_USAGE;
         }
@@ -217,8 +258,20 @@ int odg_cli_sweep(int argc, char **argv)
         free(files);
         return ODG_EXIT_USAGE;
     }
+    int ranks_per_node = 1;
+    if (per_node) {
+        char *end;
+        long v = strtol(per_node, &end, 10);
+        if (*end != '\0' || end == per_node || v < 1 || v > 4096) {
+            say("odegrad sweep: --ranks-per-node: '%s' is not an integer in [1, 4096]\n",
+                per_node);
+            free(files);
+            return ODG_EXIT_USAGE;
+        }
+        ranks_per_node = (int)v;
+    }
     if (output && resume) {
-        fprintf(stderr, "odegrad sweep: --output and --resume exclude each other\n");
+        say("odegrad sweep: --output and --resume exclude each other\n");
         free(files);
         return ODG_EXIT_USAGE;
     }
@@ -238,7 +291,7 @@ int odg_cli_sweep(int argc, char **argv)
         }
     }
     if (host[0] == '.' || host[0] == '\0') {
-        fprintf(stderr, "odegrad sweep: --host: '%s' is not a usable file name\n", host);
+        say("odegrad sweep: --host: '%s' is not a usable file name\n", host);
         free(files);
         return ODG_EXIT_USAGE;
     }
@@ -254,21 +307,21 @@ int odg_cli_sweep(int argc, char **argv)
     char **paths = calloc((size_t)nfiles, sizeof *paths);
     char err[ODG_ERRLEN];
     if (!sws || !jobs || !paths) {
-        fprintf(stderr, "odegrad sweep: out of memory\n");
+        say("odegrad sweep: out of memory\n");
         rc = ODG_EXIT_FAIL;
         goto done;
     }
     for (int f = 0; f < nfiles; f++) {
         odg_status st = odg_sweep_read(&sws[f], files[f], err);
         if (st != ODG_OK) {
-            fprintf(stderr, "odegrad sweep: %s\n", err);
+            say("odegrad sweep: %s\n", err);
             rc = st == ODG_ENOMEM ? ODG_EXIT_FAIL : ODG_EXIT_USAGE;
             goto done;
         }
         size_t cap = PATH_MAX;
         paths[f] = malloc(cap);
         if (!paths[f]) {
-            fprintf(stderr, "odegrad sweep: out of memory\n");
+            say("odegrad sweep: out of memory\n");
             rc = ODG_EXIT_FAIL;
             goto done;
         }
@@ -278,7 +331,7 @@ int odg_cli_sweep(int argc, char **argv)
                                host, date)
                     : snprintf(paths[f], cap, "%s/%s-%s.csv", odg_sweep_output(sws[f]), host, date);
         if (k < 0 || (size_t)k >= cap) {
-            fprintf(stderr, "odegrad sweep: the results path is too long\n");
+            say("odegrad sweep: the results path is too long\n");
             rc = ODG_EXIT_USAGE;
             goto done;
         }
@@ -300,12 +353,17 @@ int odg_cli_sweep(int argc, char **argv)
                            .dry_run = dry,
                            .argc = cargc,
                            .argv = cargv,
-                           .stop = &interrupted};
+                           .stop = &interrupted,
+                           .mpi = mpi,
+                           .ranks_per_node = ranks_per_node};
     odg_sweep_summary sum;
+    if (dry && quiet_rank) {
+        goto done; /* rank 0 prints the plan */
+    }
     if (dry) {
         odg_status st = odg_sweep_execute(jobs, nfiles, &opts, NULL, NULL, &sum, err);
         if (st != ODG_OK) {
-            fprintf(stderr, "odegrad sweep: %s\n", err);
+            say("odegrad sweep: %s\n", err);
             rc = ODG_EXIT_USAGE;
             goto done;
         }
@@ -336,12 +394,20 @@ int odg_cli_sweep(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     pg.t0 = odg_now();
-    odg_status st = odg_sweep_execute(jobs, nfiles, &opts, on_event, &pg, &sum, err);
+    odg_status st =
+        odg_sweep_execute(jobs, nfiles, &opts, quiet_rank ? NULL : on_event, &pg, &sum, err);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (st != ODG_OK) {
-        fprintf(stderr, "odegrad sweep: %s\n", err);
+        if (quiet_rank) {
+            fprintf(stderr, "odegrad sweep: rank %d: %s\n", odg_mpi_rank(), err);
+        }
+        say("odegrad sweep: %s\n", err);
         rc = st == ODG_EFORMAT || st == ODG_EIO ? ODG_EXIT_USAGE : ODG_EXIT_FAIL;
+        goto done;
+    }
+    if (sum.follower) {
+        rc = interrupted ? 130 : ODG_EXIT_OK; /* rank 0 reports and writes */
         goto done;
     }
     char wall[32];
@@ -353,21 +419,25 @@ int odg_cli_sweep(int argc, char **argv)
     for (int k = 0; k < sum.nstatus; k++) {
         rows += sum.count[k];
     }
-    fprintf(stderr, "odegrad sweep: %ld row%s", rows, rows == 1 ? "" : "s");
+    say("odegrad sweep: %ld row%s", rows, rows == 1 ? "" : "s");
     for (int k = 0; k < sum.nstatus; k++) {
-        fprintf(stderr, "%s %ld %s", k ? "," : ":", sum.count[k], sum.status[k]);
+        say("%s %ld %s", k ? "," : ":", sum.count[k], sum.status[k]);
     }
     if (sum.failed) {
-        fprintf(stderr, "; %ld configuration%s without a row", sum.failed,
+        say("; %ld configuration%s without a row", sum.failed,
                 sum.failed == 1 ? "" : "s");
     }
-    fprintf(stderr, " (%s)\n", wall);
+    say(" (%s", wall);
+    if (sum.ranks > 1) {
+        say(", %d ranks, %d measuring", sum.ranks, sum.measuring_ranks);
+    }
+    say(")\n");
     if (sum.sidecar_error[0]) {
-        fprintf(stderr, "odegrad sweep: the provenance could not be written: %s\n",
+        say("odegrad sweep: the provenance could not be written: %s\n",
                 sum.sidecar_error);
     }
     if (sum.interrupted) {
-        fprintf(stderr, "odegrad sweep: interrupted; run it again to resume\n");
+        say("odegrad sweep: interrupted; run it again to resume\n");
         rc = 130;
     } else {
         rc = sum.failed || sum.sidecar_error[0] ? ODG_EXIT_FAIL : ODG_EXIT_OK;

@@ -268,8 +268,36 @@ static json_t *merge_environments(const char *side, const char *date)
     return envs;
 }
 
+static odg_status sidecar_write(const char *csv_path, int argc, char *const *argv,
+                                json_t *ranks, char err[ODG_ERRLEN]);
+
 odg_status odg_sidecar_write(const char *csv_path, int argc, char *const *argv,
                              char err[ODG_ERRLEN])
+{
+    return sidecar_write(csv_path, argc, argv, NULL, err);
+}
+
+odg_status odg_sidecar_write_ranks(const char *csv_path, int argc, char *const *argv,
+                                   int nranks, const char *hosts, size_t host_len,
+                                   const unsigned char *measuring, char err[ODG_ERRLEN])
+{
+    json_t *o = json_object(), *h = json_array(), *m = json_array();
+    for (int r = 0; r < nranks; r++) {
+        json_array_append_new(h, json_string(hosts + (size_t)r * host_len));
+        if (measuring[r]) {
+            json_array_append_new(m, json_integer(r));
+        }
+    }
+    json_object_set_new(o, "ranks", json_integer(nranks));
+    json_object_set_new(o, "hosts", h);
+    json_object_set_new(o, "measuring_ranks", m);
+    odg_status st = sidecar_write(csv_path, argc, argv, o, err);
+    json_decref(o);
+    return st;
+}
+
+static odg_status sidecar_write(const char *csv_path, int argc, char *const *argv,
+                                json_t *ranks, char err[ODG_ERRLEN])
 {
     if (err) {
         err[0] = '\0';
@@ -299,6 +327,9 @@ odg_status odg_sidecar_write(const char *csv_path, int argc, char *const *argv,
     json_object_set_new(o, "columns", columns_json());
     json_object_set_new(o, "environments", merge_environments(side, date ? date : ""));
     json_object_set_new(o, "provenance", prov);
+    if (ranks) {
+        json_object_set(o, "mpi", ranks);
+    }
     odg_status st = ODG_OK;
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     if (!text) {

@@ -744,6 +744,19 @@ static json_t *detail_json(const odg_run_record *rec)
     json_object_set_new(d, "roofline", roof);
     json_object_set_new(d, "reference", ref_json(&rec->ref));
     json_object_set_new(d, "save_grad_error", json_string(rec->save_grad_error));
+    if (rec->mpi_ranks > 0) {
+        json_t *mp = json_object();
+        json_object_set_new(mp, "ranks", json_integer(rec->mpi_ranks));
+        json_object_set_new(mp, "comm_s_per_gradient", real_or_null(rec->mpi_comm_s));
+        json_object_set_new(mp, "comm_bytes_per_gradient", real_or_null(rec->mpi_comm_bytes));
+        json_object_set_new(mp, "reduce_s_per_gradient", real_or_null(rec->mpi_reduce_s));
+        json_object_set_new(mp, "reduce_bytes_per_gradient", real_or_null(rec->mpi_reduce_bytes));
+        json_object_set_new(mp, "rank_accounted_peak_min", real_or_null(rec->mpi_peak_min));
+        json_object_set_new(mp, "rank_accounted_peak_max", real_or_null(rec->mpi_peak_max));
+        json_object_set_new(mp, "rank_rss_peak_min", real_or_null(rec->mpi_rss_min));
+        json_object_set_new(mp, "rank_rss_peak_max", real_or_null(rec->mpi_rss_max));
+        json_object_set_new(d, "mpi", mp);
+    }
     return d;
 }
 

@@ -358,6 +358,34 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
         st = odg_fail(err, st, "the model cannot be created: %s", odg_status_str(st));
         goto fail;
     }
+    if (c->mpi && c->timeout_s > 0) {
+        st = odg_fail(err, ODG_EINVAL, "--timeout: not with --mpi (a rank cannot stop alone)");
+        goto fail;
+    }
+    if (c->mpi) {
+        /* checked here, set for the measurement only (the reference's child must not reach
+         * MPI) */
+        st = odg_mpi_active() ? odg_model_set_ranks(r->model, odg_mpi_rank(), odg_mpi_size())
+                              : ODG_EINVAL;
+        if (st == ODG_OK) {
+            st = odg_model_set_ranks(r->model, 0, 1);
+        }
+        if (st != ODG_OK) {
+            st = odg_fail(err, st == ODG_ENOMEM ? st : ODG_EINVAL, "--mpi: %s",
+                          !odg_mpi_active() ? "MPI was not started (run under mpirun)"
+                          : st == ODG_EUNSUP
+                              ? "the batch is split over ranks for the mlp model in the chunked "
+                                "BLAS mode only"
+                              : "out of memory");
+            goto fail;
+        }
+        if (odg_mpi_rank() != 0) {
+            /* rank 0 alone computes the reference and writes what is asked for */
+            r->cfg.reference = ODG_REF_NONE;
+            r->cfg.save_grad_dir = NULL;
+            r->cfg.save_problem_dir = NULL;
+        }
+    }
     size_t M = r->model->B * r->model->D;
     r->nout = odg_output_count(c);
     const size_t Kw = r->nout > 0 ? (size_t)r->nout : 1;
@@ -637,6 +665,10 @@ typedef struct measure_msg {
     double roofline_gflops; /* 0: not known */
     double roofline_s;      /* what measuring it took (NaN: given, not measured) */
     double err_ref, err_disc;
+    int mpi_ranks;                   /* --mpi: the ranks; 0 without */
+    double mpi_comm_s, mpi_comm_bytes;     /* per timed gradient, this rank */
+    double mpi_reduce_s, mpi_reduce_bytes; /* the same for the parameter gradient's reduction */
+    double mpi_peak_min, mpi_peak_max, mpi_rss_min, mpi_rss_max;
     char disc_method[32];
     char save_err[ODG_ERRLEN];
     char msg[ODG_ERRLEN];
@@ -773,6 +805,8 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
     m->rss_cleared = odg_sys_reset_hwm() == 0;
     m->rss_base = odg_sys_self_status("VmRSS");
     double last_report = odg_now();
+    memset(&r->model->comm, 0, sizeof r->model->comm);
+    memset(&r->model->reduce, 0, sizeof r->model->reduce);
     for (int k = 0; k < R; k++) {
         odg_mem_init(&mem);
         double t0 = odg_now();
@@ -808,6 +842,12 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
         }
     }
     report(m, times, R);
+    if (r->model->nranks > 1 && m->reps > 0) {
+        m->mpi_comm_s = r->model->comm.s / m->reps;
+        m->mpi_comm_bytes = r->model->comm.bytes / m->reps;
+        m->mpi_reduce_s = r->model->reduce.s / m->reps;
+        m->mpi_reduce_bytes = r->model->reduce.bytes / m->reps;
+    }
     m->phase = 1;
     return send_msg(fd, m) ? -1 : 0;
 }
@@ -900,7 +940,40 @@ static int measure_child(void *vctx, int fd)
     size_t n = r->model->P + r->model->B * r->model->D;
     double *g = malloc(n * sizeof(double));
     double *times = malloc(3 * (size_t)c->repeat * sizeof(double));
-    if (!g || !times) {
+    if (c->mpi) {
+        /* every rank measures in this process (a forked child cannot reach MPI), the batch
+         * split over them; the ranks hold the same arrays, a failure is the same everywhere */
+        m.mpi_ranks = odg_mpi_size();
+        int ok = g && times, all_ok = ok;
+        double lo, hi;
+        odg_mpi_minmax(ok, &lo, &hi);
+        all_ok = lo > 0;
+        if (all_ok && odg_model_set_ranks(r->model, odg_mpi_rank(), odg_mpi_size()) == ODG_OK) {
+            timed_gradients(r, &m, g, times, fd);
+            odg_model_set_ranks(r->model, 0, 1);
+            odg_mpi_minmax(m.have_stats ? (double)m.stats.peak_total : NAN, &m.mpi_peak_min,
+                           &m.mpi_peak_max);
+            odg_mpi_minmax(m.rss_peak, &m.mpi_rss_min, &m.mpi_rss_max);
+        } else {
+            m.status = ODG_ENOMEM;
+            snprintf(m.msg, sizeof m.msg, "out of memory for the gradient on a rank");
+            send_msg(fd, &m);
+        }
+        if (odg_mpi_rank() != 0 || m.status != ODG_OK) {
+            /* the roofline, the errors and --save-grad are rank 0's, on its own */
+            free(times);
+            free(g);
+            return 0;
+        }
+        if (!finite_result(r, &m, g)) {
+            send_msg(fd, &m);
+        } else {
+            roofline(r, &m);
+            errors(mc, &m, g);
+            m.phase = 2;
+            send_msg(fd, &m);
+        }
+    } else if (!g || !times) {
         m.status = ODG_ENOMEM;
         snprintf(m.msg, sizeof m.msg, "out of memory for the gradient");
         send_msg(fd, &m);
@@ -1034,6 +1107,44 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
         snprintf(rec->discrete_method, sizeof rec->discrete_method, "%s", m->disc_method);
     }
     snprintf(rec->save_grad_error, sizeof rec->save_grad_error, "%s", m->save_err);
+    rec->mpi_ranks = m->mpi_ranks;
+    if (m->mpi_ranks > 0) {
+        rec->mpi_comm_s = m->mpi_comm_s;
+        rec->mpi_comm_bytes = m->mpi_comm_bytes;
+        rec->mpi_reduce_s = m->mpi_reduce_s;
+        rec->mpi_reduce_bytes = m->mpi_reduce_bytes;
+        rec->mpi_peak_min = m->mpi_peak_min;
+        rec->mpi_peak_max = m->mpi_peak_max;
+        rec->mpi_rss_min = m->mpi_rss_min;
+        rec->mpi_rss_max = m->mpi_rss_max;
+    }
+}
+
+/* --mpi: measure_child in this process (every rank at once), its reports into an unnamed
+ * temporary file read back afterwards, as odg_child_run reads the pipe.  No timeout: a rank
+ * cannot stop alone in a collective (a --timeout is refused with --mpi). */
+static odg_status measure_here(measure_ctx *mc, odg_child *res, char err[ODG_ERRLEN])
+{
+    memset(res, 0, sizeof *res);
+    FILE *fp = tmpfile();
+    if (!fp) {
+        return odg_fail(err, ODG_EIO, "cannot create a temporary file: %s", strerror(errno));
+    }
+    res->code = measure_child(mc, fileno(fp));
+    res->exited = 1;
+    long len = lseek(fileno(fp), 0, SEEK_END);
+    odg_status st = ODG_OK;
+    if (len > 0 && lseek(fileno(fp), 0, SEEK_SET) == 0) {
+        res->data = malloc((size_t)len);
+        if (!res->data) {
+            st = odg_fail(err, ODG_ENOMEM, "out of memory reading the results");
+        } else {
+            ssize_t k = read(fileno(fp), res->data, (size_t)len);
+            res->len = k > 0 ? (size_t)k : 0;
+        }
+    }
+    fclose(fp);
+    return st;
 }
 
 /* The gradient's rate and its fraction of the roofline, for a record whose status is ok (the
@@ -1175,7 +1286,8 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
     }
     measure_ctx mc = {.r = r, .gref = gref};
     odg_child res;
-    st = odg_child_run(measure_child, &mc, isfinite(left) ? left : 0, &res, err);
+    st = c->mpi ? measure_here(&mc, &res, err)
+                : odg_child_run(measure_child, &mc, isfinite(left) ? left : 0, &res, err);
     free(gref);
     if (st != ODG_OK) {
         odg_child_free(&res);

@@ -384,6 +384,25 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
     mlp_f_gemm(p, Hh, F, 0, p->B);
 }
 
+/* Over MPI ranks (odg_model_set_ranks): this rank's chunks, as mlp_f_chunked computes them,
+ * then every rank's rows copied to every rank.  Z, F are (B, D). */
+static int mlp_f_ranks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
+{
+    double *Hh = ((mlp_impl *)m->impl)->Hh;
+    const long c0 = (long)m->rank_chunk[m->rank], c1 = (long)m->rank_chunk[m->rank + 1];
+#pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
+    for (long c = c0; c < c1; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        mlp_bias_rows(p, t, Hh, lo, n);
+        mlp_u_gemm(p, Z, Hh, lo, n);
+        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+        mlp_out_bias_rows(p, F, lo, n);
+        mlp_f_gemm(p, Hh, F, lo, n);
+    }
+    return odg_mpi_allgather_doubles(F, odg_rank_offsets(m, p->D, 0), &m->comm);
+}
+
 /* Z, F are (B, D).
  *
  * At one thread CHUNKED runs f as THREADED does, each GEMM once over the whole batch: every row of
@@ -399,6 +418,9 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
 static int mlp_f_blas(odg_model *m, double t, const double *Z, double *F)
 {
     mlp_parts p = mlp_unpack(m);
+    if (m->nranks > 1) {
+        return mlp_f_ranks(m, &p, t, Z, F);
+    }
     if (m->blas == ODG_BLAS_THREADED || (m->nchunks > 1 && omp_get_max_threads() == 1)) {
         mlp_f_threaded(m, &p, t, Z, F);
     } else {
@@ -505,12 +527,55 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
     }
 }
 
+/* Over MPI ranks: this rank's chunks as mlp_vjp_chunked computes them (its rows of Zbar, its
+ * chunks' partials), then the rows of Zbar and the partials (nchunks, P) copied to every rank,
+ * which reduces all of them in chunk order as mlp_vjp_chunked does: the same sums, term by term,
+ * as with one rank.  The exchange sits between two parallel regions (MPI is called by the main
+ * thread only). */
+static int mlp_vjp_ranks(odg_model *m, const mlp_parts *p, double t, const double *Z,
+                         const double *G, double *Zbar, double *gtheta)
+{
+    mlp_impl *w = m->impl;
+    double *Hh = w->Hh, *Gu = w->Gu;
+    const long c0 = (long)m->rank_chunk[m->rank], c1 = (long)m->rank_chunk[m->rank + 1];
+#pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
+    for (long c = c0; c < c1; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        double *gp = w->gpart + (size_t)c * m->P;
+        mlp_bias_rows(p, t, Hh, lo, n);
+        mlp_u_gemm(p, Z, Hh, lo, n);
+        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+        mlp_gw2_chunk(m, p, G, Hh, gp, lo, n);
+        mlp_gu_gemm(p, G, Gu, lo, n);
+        mlp_gu_scale(p, Hh, Gu, lo, n);
+        mlp_gw1_chunk(m, p, Z, Gu, gp, lo, n);
+        mlp_bias_grads_chunk(m, p, t, G, Gu, gp, lo, n);
+        mlp_zbar_gemm(p, Gu, Zbar, lo, n);
+    }
+    int st = odg_mpi_allgather_doubles(Zbar, odg_rank_offsets(m, p->D, 0), &m->comm);
+    const double t0 = odg_now(), s0 = m->reduce.s;
+    if (st == ODG_OK) {
+        st = odg_mpi_allgather_doubles(w->gpart, odg_rank_offsets(m, m->P, 1), &m->reduce);
+    }
+    if (st != ODG_OK) {
+        return st;
+    }
+#pragma omp parallel if (mlp_team(p, (long)m->nchunks))
+    mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
+    m->reduce.s = s0 + (odg_now() - t0); /* the exchange and the sum */
+    return 0;
+}
+
 /* Z, G, Zbar are (B, D), gtheta is (P).  Zbar is overwritten (it must not alias Z or G), gtheta
  * accumulated.  Hh is recomputed rather than kept from f, so f and vjp need not be paired. */
 static int mlp_vjp_blas(odg_model *m, double t, const double *Z, const double *G, double *Zbar,
                         double *gtheta)
 {
     mlp_parts p = mlp_unpack(m);
+    if (m->nranks > 1) {
+        return mlp_vjp_ranks(m, &p, t, Z, G, Zbar, gtheta);
+    }
     if (m->blas == ODG_BLAS_THREADED) {
         mlp_vjp_threaded(m, &p, t, Z, G, Zbar, gtheta);
     } else {

@@ -297,6 +297,8 @@ odg_status odg_model_create_msg(odg_model **out, const odg_model_opts *o, odg_me
     m->blas = blas;
     m->chunk = o->batch_chunk > 0 ? o->batch_chunk : ODG_BATCH_CHUNK;
     m->nchunks = (o->B + m->chunk - 1) / m->chunk;
+    m->rank = 0;
+    m->nranks = 1;
     st = plugin ? odg_plugin_create(m, err) : kinds[o->kind].create(m); /* P, views, ops, impl */
     if (st != ODG_OK) {
         if (err != NULL && err[0] == '\0') {
@@ -330,9 +332,41 @@ void odg_model_destroy(odg_model **pm)
     if (m->ops != NULL) {
         m->ops->destroy(m);
     }
+    odg_mem_free(mem, m->rank_chunk);
     odg_mem_free(mem, m->theta);
     odg_mem_free(mem, m);
     *pm = NULL;
+}
+
+odg_status odg_model_set_ranks(odg_model *m, int rank, int nranks)
+{
+    if (m == NULL || nranks < 1 || rank < 0 || rank >= nranks) {
+        return ODG_EINVAL;
+    }
+    if (nranks > 1 && (m->opts.kind != ODG_MODEL_MLP || m->opts.reference ||
+                       m->blas != ODG_BLAS_CHUNKED)) {
+        return ODG_EUNSUP;
+    }
+    odg_mem_free(m->mem, m->rank_chunk);
+    m->rank_chunk = m->rank_off = NULL;
+    m->rank = 0;
+    m->nranks = 1;
+    if (nranks == 1) {
+        return ODG_OK;
+    }
+    size_t *a = odg_mem_alloc(m->mem, ODG_TAG_MODEL, 2 * ((size_t)nranks + 1) * sizeof(size_t));
+    if (a == NULL) {
+        return ODG_ENOMEM;
+    }
+    m->rank_chunk = a;
+    m->rank_off = a + nranks + 1;
+    /* contiguous runs of whole chunks, as even as they can be */
+    for (int r = 0; r <= nranks; r++) {
+        m->rank_chunk[r] = (size_t)r * m->nchunks / (size_t)nranks;
+    }
+    m->rank = rank;
+    m->nranks = nranks;
+    return ODG_OK;
 }
 
 odg_status odg_model_init(odg_model *m, odg_rng *rng)

@@ -1083,6 +1083,77 @@ static void test_roofline_args(void)
     odg_model_destroy(&m);
 }
 
+/* The batch split over ranks (odg_model_set_ranks), checked in one process: MPI is not started
+ * here, so the exchanges copy nothing and each call computes only its rank's chunks.  Calling
+ * the ranks one after another on the same model fills F and Zbar rank by rank, and the last
+ * rank's reduction finds every chunk's partial in place (each earlier call wrote its own), so
+ * F, Zbar and that gtheta must be the one-rank results bit for bit: the chunks are the same and
+ * the partials are added in the same order.  Also the refusals: a kind, version or mode that
+ * cannot be split, and a rank out of range. */
+static void test_ranks(void)
+{
+    /* 4 chunks: 64, 64, 64 and 8 rows */
+    config c = with_mode(mlp_config(200, 8, 48, 1), ODG_BLAS_CHUNKED);
+    odg_mem mem;
+    odg_mem_init(&mem);
+    odg_model *m = NULL;
+    odg_rng rng;
+    odg_rng_seed(&rng, 7);
+    CHECK(odg_model_create(&m, &c.o, &mem) == ODG_OK && odg_model_init(m, &rng) == ODG_OK,
+          "ranks: create");
+    if (m == NULL) {
+        return;
+    }
+    const size_t M = m->B * m->D, P = m->P;
+    double *Z = normals(11, M), *G = normals(12, M);
+    double *F1 = zeros(M), *Zb1 = zeros(M), *g1 = zeros(P);
+    double *F = zeros(M), *Zb = zeros(M), *g = zeros(P);
+    const double t = 0.375;
+    odg_model_f(m, t, Z, F1);
+    odg_model_vjp(m, t, Z, G, Zb1, g1);
+    long live = mem.nlive;
+    for (int R = 1; R <= 5; R++) {
+        memset(F, 0, M * sizeof *F);
+        memset(Zb, 0, M * sizeof *Zb);
+        for (int r = 0; r < R; r++) {
+            CHECK(odg_model_set_ranks(m, r, R) == ODG_OK, "ranks: set rank %d of %d", r, R);
+            memset(g, 0, P * sizeof *g);
+            CHECK(odg_model_f(m, t, Z, F) == 0 && odg_model_vjp(m, t, Z, G, Zb, g) == 0,
+                  "ranks: f and vjp on rank %d of %d", r, R);
+        }
+        CHECK(memcmp(F, F1, M * sizeof *F) == 0, "ranks: F over %d ranks differs", R);
+        CHECK(memcmp(Zb, Zb1, M * sizeof *Zb) == 0, "ranks: Zbar over %d ranks differs", R);
+        CHECK(memcmp(g, g1, P * sizeof *g) == 0, "ranks: gtheta over %d ranks differs", R);
+    }
+    CHECK(odg_model_set_ranks(m, 0, 1) == ODG_OK && mem.nlive == live,
+          "ranks: one rank again frees the offsets");
+    CHECK(odg_model_set_ranks(m, 2, 2) == ODG_EINVAL, "ranks: rank 2 of 2 accepted");
+    CHECK(odg_model_set_ranks(m, 0, 0) == ODG_EINVAL, "ranks: 0 ranks accepted");
+    CHECK(odg_model_set_ranks(NULL, 0, 2) == ODG_EINVAL, "ranks: NULL model accepted");
+    CHECK(odg_model_set_blas_mode(m, ODG_BLAS_THREADED) == ODG_OK &&
+              odg_model_set_ranks(m, 0, 2) == ODG_EUNSUP,
+          "ranks: threaded mode accepted");
+    odg_model_destroy(&m);
+    config others[] = {with_mode(linear_config(7, 3, ODG_SPECTRUM_RANDOM, 1), ODG_BLAS_CHUNKED),
+                       mlp_config(7, 3, 8, 0)};
+    others[1].o.reference = 1;
+    for (int k = 0; k < 2; k++) {
+        CHECK(odg_model_create(&m, &others[k].o, &mem) == ODG_OK &&
+                  odg_model_set_ranks(m, 0, 2) == ODG_EUNSUP,
+              "ranks: %s%s split", others[k].label, k ? " (reference version)" : "");
+        odg_model_destroy(&m);
+    }
+    CHECK(mem.nlive == 0, "ranks: %ld blocks left", mem.nlive);
+    free(Z);
+    free(G);
+    free(F1);
+    free(Zb1);
+    free(g1);
+    free(F);
+    free(Zb);
+    free(g);
+}
+
 int main(void)
 {
     config cs[] = {
@@ -1120,5 +1191,6 @@ int main(void)
     test_bad_options();
     test_names_and_views();
     test_roofline_args();
+    test_ranks();
     return check_done("test_models");
 }

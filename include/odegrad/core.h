@@ -142,6 +142,55 @@ int odg_fmt_real(char *buf, size_t cap, double x);
  * changed while the process runs is not seen. */
 int odg_cpus_available(void);
 
+/* ---- MPI (core/mpi.c) ---------------------------------------------------------------------- */
+
+/* A thin layer over MPI (Open MPI or MPICH), the one place that includes mpi.h: the build has it
+ * when CMake found MPI (ODG_MPI=auto|on|off), and without it every call below says so
+ * (odg_mpi_built() 0, odg_mpi_start ODG_EUNSUP) rather than failing to link.  One communicator,
+ * MPI_COMM_WORLD, used by the main thread only (MPI_THREAD_FUNNELED: never inside an OpenMP
+ * region).  Sizes are bytes or doubles; a count over INT_MAX is ODG_EUNSUP (MPI counts are
+ * int).  Not started, a process is rank 0 of 1 and the collectives are copies. */
+int odg_mpi_built(void);
+/* 1 when this process was started by an MPI launcher (mpirun, mpiexec, srun): its environment
+ * names a rank.  A sweep uses MPI only then, so a plain `odegrad sweep` never starts it. */
+int odg_mpi_launched(void);
+/* MPI_Init_thread once per process (a second call does nothing); err says why not. */
+odg_status odg_mpi_start(char err[ODG_ERRLEN]);
+void odg_mpi_stop(void);      /* MPI_Finalize, if started */
+void odg_mpi_abort(int code); /* MPI_Abort on every rank, if started; returns otherwise */
+int odg_mpi_active(void);
+int odg_mpi_rank(void);
+int odg_mpi_size(void);
+/* The ranks on this rank's node (MPI_COMM_TYPE_SHARED): *local is this rank's index among them
+ * (by rank), *nlocal their number. */
+odg_status odg_mpi_node_rank(int *local, int *nlocal);
+/* This node's name (MPI_Get_processor_name, else gethostname) into name[cap]. */
+void odg_mpi_host(char *name, size_t cap);
+
+/* Time spent and bytes received in the exchanges below, accumulated. */
+typedef struct odg_mpi_stats {
+    double s, bytes;
+    long calls;
+} odg_mpi_stats;
+
+/* In place on every rank: rank r holds x[off[r] .. off[r+1]) (doubles, off has size() + 1
+ * entries, off[0] = 0), and afterwards every rank holds all of x.  The values are copied, never
+ * combined, so the result is the same bits on every rank whatever the rank count.  stats may be
+ * NULL. */
+odg_status odg_mpi_allgather_doubles(double *x, const size_t *off, odg_mpi_stats *stats);
+/* Every rank's len bytes at mine, in rank order, into all (size() * len bytes) on every rank. */
+odg_status odg_mpi_allgather_bytes(const void *mine, size_t len, void *all);
+/* The largest and smallest of x over the ranks, on every rank. */
+odg_status odg_mpi_minmax(double x, double *min, double *max);
+odg_status odg_mpi_bcast(void *buf, size_t len, int root);
+odg_status odg_mpi_barrier(void);
+/* Point to point, blocking: len bytes with a tag (>= 0).  recv: from src (-1: any rank), *from
+ * and *tag (may be NULL) say which message it was (tag -1: any). */
+odg_status odg_mpi_send(const void *buf, size_t len, int dest, int tag);
+odg_status odg_mpi_recv(void *buf, size_t len, int src, int tag, int *from, int *got_tag);
+/* 1 when a message from any rank is waiting (MPI_Iprobe), with its source and tag; 0 none. */
+int odg_mpi_poll(int *from, int *tag);
+
 /* ---- I/O fault injection ------------------------------------------------------------------ */
 
 /* Every operation that writes a run's results (the CSV row, its sidecar, the .npy files of

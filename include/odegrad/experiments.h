@@ -58,6 +58,8 @@ typedef struct odg_sweep_opts {
     char *const *argv;
     volatile const int *stop; /* polled between configurations; a run cut short by the same
                                  signal is not recorded (resume runs it again) */
+    int mpi;            /* 1: spread over the MPI ranks (the caller started MPI, core.h) */
+    int ranks_per_node; /* with mpi: ranks that measure on each node (0: 1) */
 } odg_sweep_opts;
 
 /* What happens, as it happens. */
@@ -78,6 +80,7 @@ typedef struct odg_sweep_event {
     const odg_run_record *rec;  /* DONE: the record appended */
     const char *error;          /* DONE: why nothing was appended (NULL when rec was) */
     double wall_s;              /* DONE: how long the configuration took */
+    int rank;                   /* START across ranks: the rank that measures it (else 0) */
 } odg_sweep_event;
 
 typedef void (*odg_sweep_fn)(const odg_sweep_event *ev, void *ctx);
@@ -89,7 +92,10 @@ typedef struct odg_sweep_summary {
     char status[8][ODG_CELL_STRLEN];
     long count[8];
     int interrupted;
-    char sidecar_error[ODG_ERRLEN]; /* a provenance sidecar could not be written */
+    char sidecar_error[ODG_ERRLEN]; /* a provenance sidecar could not be written, or the
+                                       rows could not be put in the serial order */
+    int ranks, measuring_ranks;     /* across ranks: all of them, and those that measured */
+    int follower; /* this rank is not rank 0: it measured what rank 0 gave it, wrote nothing */
 } odg_sweep_summary;
 
 /* Runs the configurations of the jobs that their results files do not already record (same
@@ -101,7 +107,16 @@ typedef struct odg_sweep_summary {
  * taken (one sweep per file; a second is refused).  The DGEMM rate of the first run of each
  * model shape, batch chunk and thread count is passed to the later ones (roofline_gflops).
  * ODG_OK with sum filled, or an odg_status with err when the sweep could not start (nothing was
- * run then). */
+ * run then).
+ *
+ * Across MPI ranks (opts->mpi, more than one rank; every rank calls this with the same jobs):
+ * rank 0 does all of the above but the measuring: it hands the configurations out one at a time,
+ * longest first by odg_sweep_cost, to whichever measuring rank is free (on each node the first
+ * ranks_per_node ranks other than 0; the others wait), and appends each record as it comes
+ * back, so a rank that dies loses only the configuration it was measuring.  Each is still
+ * measured alone in its forked child.  When the sweep completes, rank 0 rewrites each results
+ * file with its rows in the order the serial sweep appends them; the provenance sidecar names
+ * every rank's host.  The other ranks return with sum->follower set. */
 odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_sweep_opts *opts,
                              odg_sweep_fn fn, void *ctx, odg_sweep_summary *sum,
                              char err[ODG_ERRLEN]);

@@ -109,6 +109,8 @@ typedef struct odg_run_config {
     uint64_t seed;                /* 1; at most 2^63 - 1 (a JSON integer) */
     int repeat, warmup;           /* 3, 1 */
     int threads;                  /* OpenMP and OpenBLAS threads; 0 = leave the defaults */
+    int mpi;                      /* 1: the batch split over the MPI ranks (odg_model_set_ranks),
+                                     measured in this process on every rank */
     double roofline_gflops;       /* > 0: record this DGEMM rate as roofline_gflops instead of
                                      measuring it (a sweep passes the rate an earlier run of
                                      the same shapes and threads measured); 0 = measure */
@@ -281,6 +283,13 @@ typedef struct odg_run_record {
     double roofline_s;        /* what measuring it took, s (NaN when given or not measured) */
     odg_ref_info ref;
     char save_grad_error[ODG_ERRLEN]; /* --save-grad failed: why ("" otherwise) */
+    /* --mpi: the ranks; per timed gradient (their mean) on rank 0, the rows' exchanges (F, Zbar)
+     * and the parameter gradient's reduction (its partials' exchange and their sum in chunk
+     * order): time and bytes received; the largest and smallest rank's memory (accounted peak,
+     * resident peak); mpi_ranks 0 without --mpi */
+    int mpi_ranks;
+    double mpi_comm_s, mpi_comm_bytes, mpi_reduce_s, mpi_reduce_bytes;
+    double mpi_peak_min, mpi_peak_max, mpi_rss_min, mpi_rss_max;
 } odg_run_record;
 
 /* ---- a run -------------------------------------------------------------------------------- */
@@ -386,6 +395,12 @@ char *odg_ref_info_json(const odg_ref_info *ri);
  * the same CSV that differ from this one are kept in "environments". */
 odg_status odg_sidecar_write(const char *csv_path, int argc, char *const *argv,
                              char err[ODG_ERRLEN]);
+/* The same for a sweep spread over MPI ranks, with an "mpi" object: the ranks, each rank's host
+ * (hosts holds nranks NUL-terminated names, host_len bytes apart) and the ranks that measured
+ * (measuring[r] != 0). */
+odg_status odg_sidecar_write_ranks(const char *csv_path, int argc, char *const *argv,
+                                   int nranks, const char *hosts, size_t host_len,
+                                   const unsigned char *measuring, char err[ODG_ERRLEN]);
 
 /* The provenance object as one JSON line (malloc'ed), for `odegrad version --json`. */
 char *odg_provenance_json(int argc, char *const *argv);

@@ -163,6 +163,13 @@ struct odg_model {
     odg_blas_mode blas; /* the resolved mode (THREADED or CHUNKED) that f and vjp use */
     size_t chunk;       /* rows per batch chunk (opts.batch_chunk, or ODG_BATCH_CHUNK) */
     size_t nchunks;     /* ceil(B / chunk) */
+    /* Batch-parallel over MPI ranks (odg_model_set_ranks): 1 rank by default */
+    int rank, nranks;
+    size_t *rank_chunk; /* (nranks + 1): rank r's chunks are [rank_chunk[r], rank_chunk[r+1]) */
+    size_t *rank_off;   /* (nranks + 1): scratch for the exchanges' offsets */
+    odg_mpi_stats comm;   /* the rows' exchanges (F, Zbar): time, bytes received, accumulated */
+    odg_mpi_stats reduce; /* the parameter gradient's: the partials' exchange and their sum in
+                             chunk order, time and bytes received, accumulated */
 };
 
 /* Creates a model with theta zeroed; all its memory comes from mem (tag model).  Checks the
@@ -186,6 +193,20 @@ void odg_model_destroy(odg_model **m);
  * allocated).  Call between solves, never inside one.  Returns as odg_blas_mode_resolve; on
  * error the model keeps its mode. */
 odg_status odg_model_set_blas_mode(odg_model *m, odg_blas_mode want);
+
+/* Spreads f and the VJP over MPI ranks (core.h, "MPI"), which must then call them together
+ * with the same arguments: rank r of n evaluates the whole chunks [r C / n, (r + 1) C / n) of the
+ * C = nchunks, the same chunks that OpenMP shares among threads, each with its threads; then the
+ * rows of F (f) or of Zbar and the chunks' parameter-gradient partials (vjp) are copied to every
+ * rank (odg_mpi_allgather_doubles), and every rank adds the partials in chunk order itself.
+ * Nothing is summed across ranks, so F, Zbar and gtheta are the same bits on every rank and as
+ * with one rank: a solver that runs whole on every rank, its step-size controller included,
+ * takes the same steps everywhere (docs/theory.md, "Parallelism").  The time and bytes of the
+ * rows' exchanges add up in m->comm, the parameter gradient's (the partials' exchange and their
+ * sum) in m->reduce.  Needs the BLAS version in CHUNKED mode (ODG_EUNSUP for the
+ * reference version, THREADED mode or a kind without it: linear); nranks 1 goes back to the
+ * whole batch here.  The offsets are allocated under ODG_TAG_MODEL. */
+odg_status odg_model_set_ranks(odg_model *m, int rank, int nranks);
 
 /* Seeded initialisation (docs/theory.md section 1), drawing from rng in view order:
  * mlp: W1 ~ N(0, g^2/Din) (Din = D or D+1), b1 = 0.1, W2 ~ N(0, g^2/H), b2 = 0.1;
