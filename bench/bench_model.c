@@ -74,9 +74,10 @@ static void bench_model(odg_bench_state *st, const void *varg)
 }
 
 /* The hidden layer's tanh alone (odg_mlp_tanh), over one chunk of the medium size's hidden
- * layer (64 rows x H = 256) of arguments spread over [-3, 3]: 1e9 over the elements/s counter is
- * the cost in ns per hidden unit that f pays once and the VJP once more.  Each iteration restores the
- * arguments first (paused), so every call sees the same mix of the two branches' inputs. */
+ * layer (64 rows x H = 256) of arguments spread over [-3, 3]: 1e9 over the elements/s counter
+ * is the cost in ns per hidden unit that f pays once and the VJP once more.  Each iteration
+ * restores the arguments first (paused), so every call sees the same mix of the two branches'
+ * inputs. */
 static void bench_tanh(odg_bench_state *st, const void *varg)
 {
     (void)varg;

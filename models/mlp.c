@@ -413,8 +413,9 @@ static int mlp_f_ranks(odg_model *m, const mlp_parts *p, double t, const double 
  * on one core against the chunks (same tanh), interleaved, min of 10 .. 30 calls per round, 21
  * rounds: f at D = 16, H = 64, B = 128 1.030x faster (median; min 0.98x), at D = 64, H = 256,
  * B = 512 1.041x (median; one disturbed round 0.65x); at D = 128, H = 512, B = 1024 the load of
- * the shared machine hid it (two runs: 0.95x and 1.15x medians).  The VJP stays in chunks: its parameter gradient sums over the batch, and the chunk partials are
- * what makes that sum independent of the thread count. */
+ * the shared machine hid it (two runs: 0.95x and 1.15x medians).  The VJP stays in chunks:
+ * its parameter gradient sums over the batch, and the chunk partials are what makes that sum
+ * independent of the thread count. */
 static int mlp_f_blas(odg_model *m, double t, const double *Z, double *F)
 {
     mlp_parts p = mlp_unpack(m);
