@@ -6,13 +6,18 @@ TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ODEGRAD    := $(BUILD)/odegrad
 
-.PHONY: all deps test test-sanitize experiments experiments-full plots bench fuzz clean
+.PHONY: all deps peers test test-sanitize experiments experiments-full plots bench fuzz clean
 
 all: $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
 
 deps:
 	@scripts/install-deps.sh
+
+# The optional peers (--solver torch, --solver cvodes): Debian's python3-torch, python3-numpy and
+# libsundials-dev.  Build again afterwards (CMake finds SUNDIALS when it configures).
+peers:
+	@scripts/install-deps.sh peers
 
 $(BUILD)/.configured: CMakeLists.txt | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Installs the Debian 12 packages odegrad needs, if any is missing.  As root it runs apt-get;
 # anyone else is told the exact command and the script stops with status 1.
+# `install-deps.sh peers` (make peers): the optional peers' packages instead.
 set -eu
 
 PKGS="cmake make gcc g++ pkg-config libopenblas-openmp-dev liblapacke-dev libjansson-dev
 libinih-dev libbenchmark-dev gnuplot-nox valgrind"
+if [ "${1:-}" = peers ]; then
+    PKGS="python3-torch python3-numpy libsundials-dev"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The PyTorch peer (--solver torch, peers/torch_peer.py) computes the gradient odegrad computes:
+#   - backprop through its fixed steps equals odegrad's backprop at the same N (err_vs_discrete)
+#     to rounding, for a first-order scheme and an FSAL one with time as an input;
+#   - its backsolve-adjoint at fixed N converges to that discrete gradient at the scheme's order;
+#   - its adaptive backsolve-adjoint is as accurate as its tolerance says.
+# Skipped, saying so, where python3-torch is not installed (make peers).
+#
+# usage: bash test_peer_torch.sh ODEGRAD_BINARY SOURCE_DIR
+set -u
+BIN=${1:?usage: test_peer_torch.sh ODEGRAD_BINARY SOURCE_DIR}
+SRC=${2:?usage: test_peer_torch.sh ODEGRAD_BINARY SOURCE_DIR}
+. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/peer_lib.sh"
+
+SMALL=(--solver torch --dim 3 --hidden 8 --batch 5 --repeat 1 --warmup 0)
+
+# run NAME ARGS...: the record into $W/NAME.json; 2 when the peer is not there
+run() {
+    local name=$1
+    shift
+    "$BIN" run "${SMALL[@]}" "$@" --json > "$W/$name.json" 2> "$W/$name.err"
+}
+
+run first --scheme euler --steps 16 --reference none
+rc=$?
+if [ $rc -eq 2 ] && grep -q "python3-torch" "$W/first.err"; then
+    echo "skip: $(cat "$W/first.err")"
+    exit 0
+fi
+expect "torch euler runs" test $rc -eq 0
+
+# Backprop through the same steps is the same discrete map, evaluated by other code: the two
+# gradients differ by rounding alone.  Rounding errors of size u = 1.1e-16 in each of the s
+# stages' (H + D)-term sums over N steps, grown at most by the flow's factor e^(L t1) (L <= 4.2
+# here: ||W2|| ||W1|| for these shapes at gain 1), add up like a random walk to about
+# sqrt(N s (H + D)) u e^(L t1) = sqrt(16 * 7 * 11) * 1.1e-16 * 67 = 2.6e-13 at most (dopri5); the
+# bound 1e-12 is well above that and many orders below any difference of method (a wrong
+# coefficient or node changes the gradient by O(h^p) >= 1e-8 here).
+for s in euler dopri5; do
+    [ $s = euler ] || run $s --scheme $s --steps 16 --reference none $([ $s = dopri5 ] && echo --time-input)
+    name=$([ $s = euler ] && echo first || echo $s)
+    e=$(field "$W/$name.json" err_vs_discrete)
+    expect "torch backprop $s: the discrete gradient ($e) within 1e-12 of odegrad's" below "$e" 1e-12
+    expect "torch backprop $s: the implementation is recorded" \
+        grep -q '"solver_version":"torch [^"]*, own RK"' "$W/$name.json"
+done
+
+# Backsolve's gradient differs from the discrete one by O(h^p) (docs/theory.md: the continuous
+# and the discrete adjoint differ at the scheme's order): rk4 from N = 8 to 32 divides the gap by
+# 4^4 = 256 asymptotically; at least 4^4 / 8 = 32 leaves room for the pre-asymptotic range.
+run bs8 --method backsolve-adjoint --steps 8 --reference none
+run bs32 --method backsolve-adjoint --steps 32 --reference none
+e8=$(field "$W/bs8.json" err_vs_discrete)
+e32=$(field "$W/bs32.json" err_vs_discrete)
+expect "torch backsolve rk4 converges at order 4 ($e8 at N=8, $e32 at N=32)" \
+    python3 -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if 0 < b and a / b >= 32 else 1)" "$e8" "$e32"
+
+# Adaptive steps at rtol = atol = tol keep each step's local error below tol (a weighted RMS
+# norm, with |z| = O(1) here); over n forward and adjoint steps the global error is at most
+# n tol e^(L t1) <= n tol 67 (L as above).  The bound 100 n tol, against the fine reference.
+run ad --method backsolve-adjoint --scheme dopri5 --rtol 1e-7
+e=$(field "$W/ad.json" err_vs_reference)
+n=$(( $(field "$W/ad.json" steps) + $(field "$W/ad.json" adjoint_steps) ))
+expect "torch adaptive backsolve: error $e within 100 n tol (n = $n steps, tol 1e-7)" \
+    below "$e" "$(python3 -c "print(100 * $n * 1e-7)")"
+expect "torch adaptive backsolve: status ok" test "$(field "$W/ad.json" status)" = ok
+summary
