@@ -6,7 +6,7 @@ TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ODEGRAD    := $(BUILD)/odegrad
 
-.PHONY: all deps peers test test-sanitize experiments experiments-full plots bench fuzz clean
+.PHONY: all deps peers test test-sanitize experiments experiments-full experiments-peers plots bench fuzz clean
 
 all: $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
@@ -50,6 +50,11 @@ experiments: all
 
 experiments-full: all
 	@scripts/experiments.sh full $(ODEGRAD)
+
+# odegrad against PyTorch and CVODES (make peers first): experiments/time-to-accuracy.ini, its
+# figure and its table of time ratios; about 10 minutes on two cores, so not in the default set
+experiments-peers: all
+	@scripts/experiments.sh peers $(ODEGRAD)
 
 # make plots RESULTS=DIR PLOTS=DIR2: the figures of any results folder, into any folder
 RESULTS ?= results
