@@ -46,13 +46,20 @@ typedef struct odg_peer_report {
     char version[ODG_CELL_STRLEN]; /* "torch 1.13.1, own RK" */
 } odg_peer_report;
 
+/* A fresh temporary directory for a PyTorch run ($TMPDIR or /tmp), made by the run's own process
+ * before the measuring child starts, so that it is removed (odg_torch_cleanup) however the child
+ * ends, a timeout's SIGKILL included.  ODG_EIO with err. */
+odg_status odg_torch_dir(char dir[4096], char err[ODG_ERRLEN]);
+/* Removes everything a PyTorch run may have put into dir, then dir. */
+void odg_torch_cleanup(const odg_run *r, const char *dir);
 /* Runs r's configuration through the PyTorch peer (peers/torch_peer.py) in a process of its own,
- * from inside the measuring child: its warm-up and R timed gradients, their times (total,
- * forward, backward) into times[0..R), [R..2R), [2R..3R), its last gradient into g (P + B*D),
- * the rest into pr.  ODG_OK, or an odg_status with err: ODG_ESTEPS (the script's steps failed),
- * ODG_ENOMEM (killed by SIGKILL), ODG_EIO (it failed otherwise), ODG_EFORMAT. */
-odg_status odg_torch_gradients(const odg_run *r, double *g, double *times, odg_peer_report *pr,
-                               char err[ODG_ERRLEN]);
+ * from inside the measuring child, with its files in dir: its warm-up and R timed gradients,
+ * their times (total, forward, backward) into times[0..R), [R..2R), [2R..3R), its last
+ * gradient into g (P + B*D), the rest into pr.  ODG_OK, or an odg_status with err: ODG_ESTEPS
+ * (the script's steps failed), ODG_ENOMEM (killed by SIGKILL), ODG_EIO (it failed otherwise),
+ * ODG_EFORMAT. */
+odg_status odg_torch_gradients(const odg_run *r, const char *dir, double *g, double *times,
+                               odg_peer_report *pr, char err[ODG_ERRLEN]);
 
 /* ---- child processes ---------------------------------------------------------------------- */
 

@@ -164,8 +164,7 @@ odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], cha
 
 static const char *const tab_names[] = {"tab_a", "tab_b", "tab_bt", "tab_c"};
 
-/* Everything the run put into the temporary directory, then the directory. */
-static void torch_cleanup(const odg_run *r, const char *dir)
+void odg_torch_cleanup(const odg_run *r, const char *dir)
 {
     char path[4200];
     for (int v = 0; v < r->model->nviews; v++) {
@@ -255,23 +254,27 @@ static void last_line(const char *path, char *buf, size_t cap)
     fclose(f);
 }
 
-odg_status odg_torch_gradients(const odg_run *r, double *g, double *times, odg_peer_report *pr,
-                               char err[ODG_ERRLEN])
+odg_status odg_torch_dir(char dir[4096], char err[ODG_ERRLEN])
+{
+    const char *tmpdir = getenv("TMPDIR");
+    odg_fmt(dir, 4096, "%s/odegrad-torch-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        return odg_fail(err, ODG_EIO, "torch: cannot create a temporary directory %s: %s", dir,
+                        strerror(errno));
+    }
+    return ODG_OK;
+}
+
+odg_status odg_torch_gradients(const odg_run *r, const char *dir, double *g, double *times,
+                               odg_peer_report *pr, char err[ODG_ERRLEN])
 {
     const odg_run_config *c = &r->cfg;
     const int R = c->repeat;
     memset(pr, 0, sizeof *pr);
     pr->rss_peak = pr->rss_base = NAN;
-    const char *tmpdir = getenv("TMPDIR");
-    char dir[4096], path[4200], e2[ODG_ERRLEN];
-    odg_fmt(dir, sizeof dir, "%s/odegrad-torch-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
-    if (mkdtemp(dir) == NULL) {
-        return odg_fail(err, ODG_EIO, "torch: cannot create a temporary directory %s: %s", dir,
-                        strerror(errno));
-    }
+    char path[4200], e2[ODG_ERRLEN];
     odg_status st = torch_inputs(r, dir, e2);
     if (st != ODG_OK) {
-        torch_cleanup(r, dir);
         return odg_fail(err, st, "torch: the problem's files: %s", e2);
     }
     char a[16][40];
@@ -279,7 +282,7 @@ odg_status odg_torch_gradients(const odg_run *r, double *g, double *times, odg_p
     int n = 0;
     argv[n++] = (char *)python();
     argv[n++] = (char *)torch_script();
-    argv[n++] = dir;
+    argv[n++] = (char *)dir;
     int k = 0;
 #define ARG(...)                                                                                   \
     do {                                                                                           \
@@ -323,7 +326,6 @@ odg_status odg_torch_gradients(const odg_run *r, double *g, double *times, odg_p
 
     char *out = malloc(65536);
     if (!out) {
-        torch_cleanup(r, dir);
         return odg_fail(err, ODG_ENOMEM, "torch: out of memory");
     }
     char errpath[4200];
@@ -377,6 +379,5 @@ odg_status odg_torch_gradients(const odg_run *r, double *g, double *times, odg_p
 done:
     json_decref(o);
     free(out);
-    torch_cleanup(r, dir);
     return st;
 }

@@ -563,7 +563,8 @@ _Static_assert(sizeof(measure_msg) <= PIPE_BUF, "a report must be one atomic pip
 
 typedef struct measure_ctx {
     odg_run *r;
-    const double *gref; /* (P + M) or NULL */
+    const double *gref;   /* (P + M) or NULL */
+    const char *peer_dir; /* torch: the directory of its files */
 } measure_ctx;
 
 static int cmp_double(const void *a, const void *b)
@@ -732,11 +733,12 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
 /* The PyTorch peer's warm-up and timed gradients, in a process of its own (harness/peer.c), its
  * report turned into this child's: the times, the counts, its own resident peak.  0, or -1
  * when the parent has gone. */
-static int peer_gradients(odg_run *r, measure_msg *m, double *g, double *times, int fd)
+static int peer_gradients(const measure_ctx *mc, measure_msg *m, double *g, double *times, int fd)
 {
+    odg_run *r = mc->r;
     odg_peer_report pr;
     char e2[ODG_ERRLEN];
-    odg_status st = odg_torch_gradients(r, g, times, &pr, e2);
+    odg_status st = odg_torch_gradients(r, mc->peer_dir, g, times, &pr, e2);
     if (st != ODG_OK) {
         m->status = st;
         snprintf(m->msg, sizeof m->msg, "%s", e2);
@@ -858,7 +860,7 @@ static int measure_child(void *vctx, int fd)
         snprintf(m.msg, sizeof m.msg, "out of memory for the gradient");
         send_msg(fd, &m);
     } else if (c->solver == ODG_SOLVER_TORCH) {
-        if (peer_gradients(r, &m, g, times, fd) == 0 && m.status == ODG_OK) {
+        if (peer_gradients(mc, &m, g, times, fd) == 0 && m.status == ODG_OK) {
             if (!finite_result(r, &m, g)) {
                 send_msg(fd, &m);
             } else {
@@ -1155,9 +1157,20 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
         return ODG_OK;
     }
     measure_ctx mc = {.r = r, .gref = gref};
+    char peer_dir[4096];
+    if (c->solver == ODG_SOLVER_TORCH) {
+        if ((st = odg_torch_dir(peer_dir, err)) != ODG_OK) {
+            free(gref);
+            return st;
+        }
+        mc.peer_dir = peer_dir;
+    }
     odg_child res;
     st = odg_child_run(measure_child, &mc, isfinite(left) ? left : 0, &res, err);
     free(gref);
+    if (mc.peer_dir) {
+        odg_torch_cleanup(r, peer_dir);
+    }
     if (st != ODG_OK) {
         odg_child_free(&res);
         return st;
