@@ -12,15 +12,3 @@ PYEOF
 }
 # below X Y: X < Y as numbers (both non-empty)
 below() { python3 -c "import sys; x, y = sys.argv[1:]; sys.exit(0 if x and y and float(x) < float(y) else 1)" "$1" "$2"; }
-# has_solver NAME: whether this machine and build run --solver NAME; prints why not
-has_solver() {
-    local out
-    out=$("$BIN" run --solver "$1" --dim 2 --hidden 2 --batch 2 --repeat 1 --warmup 0 \
-          --reference none $([ "$1" = cvodes ] && echo --rtol 1e-3 || echo --steps 1) 2>&1)
-    local rc=$?
-    if [ $rc -eq 2 ]; then
-        echo "$out" | tail -1
-        return 1
-    fi
-    return 0
-}
