@@ -197,6 +197,11 @@ def detach_all(y):
     return tuple(x.detach() for x in y) if isinstance(y, tuple) else y.detach()
 
 
+def fsal(tab):
+    """The last stage is the next step's first: its last row of a is b, its node 1."""
+    return all(tab.a[tab.s - 1][j] == tab.b[j] for j in range(tab.s - 1)) and tab.c[-1] == 1.0
+
+
 def integrate(tab, f, t0, t1, y, steps, rtol, atol, order, stats):
     """y(t1) from y(t0): N equal steps, or adaptive steps at (rtol, atol) with an integral
     controller (safety 0.9, factor in [0.2, 10]); stats counts accepted and rejected steps.
@@ -211,7 +216,7 @@ def integrate(tab, f, t0, t1, y, steps, rtol, atol, order, stats):
         return y
     direction = 1.0 if t1 >= t0 else -1.0
     t = t0
-    fsal = all(tab.a[tab.s - 1][j] == tab.b[j] for j in range(tab.s - 1)) and tab.c[-1] == 1.0
+    reuse = fsal(tab)
     k0 = f(t, y)
     h = direction * initial_step(f, t, y, k0, order, rtol, atol, direction)
     nmax = 1000000
@@ -228,7 +233,7 @@ def integrate(tab, f, t0, t1, y, steps, rtol, atol, order, stats):
         if en <= 1.0:
             t = t1 if h == t1 - t else t + h
             y = yn
-            k0 = k[-1] if fsal else f(t, y)
+            k0 = k[-1] if reuse else f(t, y)
             stats["steps"] += 1
         else:
             stats["rejected"] += 1
@@ -255,7 +260,15 @@ def gradient_own(a, field, params, z0, w, tab, order):
         grads = torch.autograd.grad(loss, params + [z])
         stats["forward_s"] = t1 - t0
         stats["backward_s"] = time.perf_counter() - t1
-        stats["nfe_forward"], stats["nfe_backward"], stats["nvjp"] = nf, 0, nf
+        # the evaluations autograd reverses: every stage of a fixed step; with adaptive steps
+        # the first f, then s - 1 new stages per accepted step, and (without FSAL) the f at the
+        # start of every later step (rejected attempts and the controller's extra f are not in
+        # the graph)
+        nvjp = nf
+        if a.steps == 0:
+            acc = stats["steps"]
+            nvjp = 1 + acc * (tab.s - 1) + (0 if fsal(tab) else acc - 1)
+        stats["nfe_forward"], stats["nfe_backward"], stats["nvjp"] = nf, 0, nvjp
         return float(loss), list(grads[:-1]), grads[-1], stats
     with torch.no_grad():
         zT = integrate(tab, field, 0.0, a.t1, z0, a.steps, a.rtol, a.atol, order, stats)
