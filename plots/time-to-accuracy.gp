@@ -35,6 +35,11 @@ dsel(j, x) = column("D") == word(DS, j) + 0 && strcol("status") eq "ok" ? x : Na
 ssel(i, j, x) = (strcol("solver") eq solver(i) || (i == 1 && strlen(strcol("solver")) == 0)) ? \
                 dsel(j, x) : NaN
 fsel(i, j, x) = strcol("solver") eq solver(i) && column("D") == word(DS, j) + 0 ? x : NaN
+# the marker says the kind of configuration: fixed steps (circle), adaptive steps through
+# backprop or CVODES's Adams (triangle), backsolve-adjoint (square), CVODES's BDF (diamond)
+fixed = "(strlen(strcol('rtol')) == 0 || column('rtol') == 0)"
+ptype(x) = strcol("lmm") eq "bdf" ? 13 : strcol("method") eq "backsolve-adjoint" ? 5 : \
+           @fixed ? 7 : 9
 
 stats csv using (H0 = column("H"), B0 = column("B"), T0 = column("threads"), 0) every ::0::0 nooutput
 heading = sprintf("{/:Bold Time to accuracy: odegrad and its peers}  (mlp H=%d B=%d, %d thread%s; " . \
@@ -50,8 +55,13 @@ set xrange [*:*] reverse
 set key top left
 do for [j=1:ND] {
     set title sprintf("D = %s", word(DS, j))
-    plot for [i=1:NS] csv using (ssel(i, j, err("err_vs_reference"))):(ssel(i, j, column("time_median_s"))) \
-             with points ls 30 + i title solver(i), \
+    plot for [i=1:NS] csv using (ssel(i, j, err("err_vs_reference"))):(ssel(i, j, column("time_median_s"))):(ptype(0)) \
+             with points ls 30 + i pt variable notitle, \
+         for [i=1:NS] NaN with linespoints ls 40 + i pt 7 ps 0.7 title solver(i), \
+         NaN with points pt 7 lc rgb "#555555" title "fixed steps", \
+         NaN with points pt 9 lc rgb "#555555" title "adaptive (backprop; Adams)", \
+         NaN with points pt 5 lc rgb "#555555" title "backsolve-adjoint", \
+         NaN with points pt 13 lc rgb "#555555" title "BDF", \
          for [i=1:NS] front using (fsel(i, j, column("err"))):(fsel(i, j, column("time"))) \
              with steps ls 40 + i notitle
 }
