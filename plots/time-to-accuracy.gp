@@ -2,7 +2,9 @@
 # time of one gradient against its error for every configuration of every solver (odegrad,
 # PyTorch, CVODES): fixed-step schemes over N and adaptive ones over the tolerance.  Each
 # solver's Pareto front (the configurations no other of its own beats in both time and error) is
-# the line through its points; scripts/time_to_accuracy.py computes the fronts (the file `front`,
+# the staircase through its points: at each error, the least time of a configuration at least
+# that accurate (the fronts come from the largest error down, hence fsteps: up first, then
+# across); scripts/time_to_accuracy.py computes the fronts (the file `front`,
 # which scripts/plots.sh passes) and the table of time ratios at error targets.
 figure = "time-to-accuracy"; experiment = "time-to-accuracy"
 if (!exists("front")) {
@@ -63,6 +65,6 @@ do for [j=1:ND] {
          NaN with points pt 5 lc rgb "#555555" title "backsolve-adjoint", \
          NaN with points pt 13 lc rgb "#555555" title "BDF", \
          for [i=1:NS] front using (fsel(i, j, column("err"))):(fsel(i, j, column("time"))) \
-             with steps ls 40 + i notitle
+             with fsteps ls 40 + i notitle
 }
 unset multiplot
