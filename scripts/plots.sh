@@ -92,7 +92,11 @@ for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints 
 done
 
 if [ -n "$missing" ]; then
-    echo "plots.sh: no results for:$missing (run make experiments)" >&2
+    case " $missing " in
+        *" time-to-accuracy "*) how="make experiments; time-to-accuracy: make experiments-peers" ;;
+        *) how="make experiments" ;;
+    esac
+    echo "plots.sh: no results for:$missing (run $how)" >&2
 fi
 if [ -n "$failed" ]; then
     echo "plots.sh: gnuplot failed for:$failed" >&2
