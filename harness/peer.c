@@ -49,8 +49,7 @@ static const char *torch_script(void)
 /* Runs argv with stdout into out (cap, NUL-terminated, the rest dropped) and stderr into the file
  * errpath (or /dev/null), OMP_NUM_THREADS set to threads when > 0.  The exit code, 128 + the
  * signal when killed, or -1 (errno) when it could not be started. */
-static int run_program(char *const argv[], int threads, char *out, size_t cap,
-                       const char *errpath)
+static int run_program(char *const argv[], int threads, char *out, size_t cap, const char *errpath)
 {
     int fd[2];
     if (pipe(fd) != 0) {
@@ -137,8 +136,8 @@ odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], cha
         char out[256];
         char *argv[] = {(char *)python(), "-c",
                         "import torch, numpy; print('torch ' + torch.__version__)", NULL};
-        int rc = access(torch_script(), R_OK) != 0 ? -2 : run_program(argv, 1, out, sizeof out,
-                                                                     NULL);
+        int rc =
+            access(torch_script(), R_OK) != 0 ? -2 : run_program(argv, 1, out, sizeof out, NULL);
         if (rc == -2) {
             st = odg_fail(why, ODG_EUNSUP, "--solver torch: its program %s: %s", torch_script(),
                           strerror(errno));
@@ -171,8 +170,8 @@ void odg_torch_cleanup(const odg_run *r, const char *dir)
         odg_fmt(path, sizeof path, "%s/%s.npy", dir, r->model->view[v].name);
         unlink(path);
     }
-    const char *more[] = {"z0.npy", "w.npy", "g.npy", "stderr.txt", "tab_a.npy", "tab_b.npy",
-                          "tab_bt.npy", "tab_c.npy"};
+    const char *more[] = {"z0.npy",    "w.npy",     "g.npy",      "stderr.txt",
+                          "tab_a.npy", "tab_b.npy", "tab_bt.npy", "tab_c.npy"};
     for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) {
         odg_fmt(path, sizeof path, "%s/%s", dir, more[k]);
         unlink(path);
@@ -334,9 +333,7 @@ odg_status odg_torch_gradients(const odg_run *r, const char *dir, double *g, dou
     json_t *o = NULL;
     if (rc != 0) {
         last_line(errpath, e2, sizeof e2);
-        st = rc == 3                ? ODG_ESTEPS
-             : rc == 128 + SIGKILL ? ODG_ENOMEM
-                                   : ODG_EIO;
+        st = rc == 3 ? ODG_ESTEPS : rc == 128 + SIGKILL ? ODG_ENOMEM : ODG_EIO;
         odg_fail(err, st, "torch: %s %s%s%s", torch_script(),
                  rc < 0 ? "could not be started" : "failed", e2[0] ? ": " : "", e2);
         goto done;
