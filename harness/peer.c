@@ -2,7 +2,7 @@
  * (peers/torch_peer.py; docs/experiments.md, "Peers").
  *
  * Availability is asked once per process: Debian's python3 (python3-torch installs there, not in
- * another interpreter that PATH may find first; ODEGRAD_PYTHON overrides it) must import torch and
+ * another interpreter that PATH may find first; ODEGRAD_PYTHON overrides it) must find torch and
  * numpy, and the peer's script must be readable (ODEGRAD_TORCH_PEER overrides the build's path);
  * CVODES must be in this build.
  *
@@ -134,8 +134,15 @@ odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], cha
         asked = 1;
         st = ODG_OK;
         char out[256];
+        /* found, not imported (an import of torch takes a second or two, and a sweep's
+         * process asks before its first run): a torch that is found but does not import is an
+         * error row of the run, with its message */
         char *argv[] = {(char *)python(), "-c",
-                        "import torch, numpy; print('torch ' + torch.__version__)", NULL};
+                        "import importlib.util as u, importlib.metadata as m\n"
+                        "assert u.find_spec('torch') and u.find_spec('numpy')\n"
+                        "try:\n    v = m.version('torch')\nexcept Exception:\n    v = '?'\n"
+                        "print('torch ' + v)",
+                        NULL};
         int rc =
             access(torch_script(), R_OK) != 0 ? -2 : run_program(argv, 1, out, sizeof out, NULL);
         if (rc == -2) {
@@ -146,7 +153,7 @@ odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], cha
                           "--solver torch needs %s with PyTorch and NumPy (Debian packages %s: "
                           "`make peers`); %s",
                           python(), odg_solver_packages(s),
-                          rc == 127 || rc < 0 ? "it cannot be started" : "it cannot import them");
+                          rc == 127 || rc < 0 ? "it cannot be started" : "it does not have them");
         } else {
             out[strcspn(out, "\n")] = '\0';
             odg_fmt(ver, sizeof ver, "%s", out);

@@ -256,10 +256,10 @@ odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_
  * backsolve-adjoint, not stored-adjoint").  odg_run_config_check calls it. */
 odg_status odg_solver_check(const odg_run_config *c, char why[ODG_ERRLEN]);
 
-/* Whether the solver can run on this machine (odegrad always; torch: Debian's python3 imports
- * torch and numpy, asked once per process; cvodes: this build has CVODES).  ODG_OK with its
- * version in version ("torch 1.13.1", "SUNDIALS 6.4.1"; "" for odegrad), or ODG_EUNSUP with err
- * naming the Debian packages and `make peers`. */
+/* Whether the solver can run on this machine (odegrad always; torch: Debian's python3 finds
+ * torch and numpy and the peer's program is readable, asked once per process; cvodes: this build
+ * has CVODES).  ODG_OK with its version in version (torch's package version, "SUNDIALS 6.4.1";
+ * "" for odegrad), or ODG_EUNSUP with err naming the Debian packages and `make peers`. */
 odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], char err[ODG_ERRLEN]);
 
 /* ---- a run's record ----------------------------------------------------------------------- */
