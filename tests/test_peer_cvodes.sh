@@ -24,9 +24,9 @@ for lmm in adams bdf; do
         expect "cvodes $lmm $tol runs" test $rc -eq 0
         expect "cvodes $lmm $tol: status ok" test "$(field "$W/$lmm$tol.json" status)" = ok
         # Each step's local error is kept below tol (weighted RMS, |z| = O(1)); over n forward
-        # and adjoint steps the global error is at most n tol e^(L t1) <= 67 n tol (L <= 4.2:
-        # ||W2|| ||W1|| for these shapes at gain 1).  The quadrature of gtheta is not in the
-        # error test, but its integrand is the adjoint's, sampled at the adjoint's own steps.
+        # and adjoint steps the global error is at most n tol e^(L t1) ~ 67 n tol (L ~ 4.2: the
+        # expected ||W2|| ||W1|| of these shapes at gain 1).  The quadrature of gtheta is not in
+        # the error test, but its integrand is the adjoint's, sampled at the adjoint's own steps.
         e=$(field "$W/$lmm$tol.json" err_vs_reference)
         n=$(( $(field "$W/$lmm$tol.json" steps) + $(field "$W/$lmm$tol.json" adjoint_steps) ))
         expect "cvodes $lmm: error $e within 100 n tol (n = $n, tol $tol)" \

@@ -33,8 +33,8 @@ expect "torch dopri5 runs" test $rc -eq 0
 # Backprop through the same steps is the same discrete map, evaluated by other code: the two
 # gradients differ by rounding alone.  Rounding errors of size u = 1.1e-16 in each of the s = 7
 # stages' (H + D)-term sums over N = 16 steps, grown at most by the flow's factor e^(L t1)
-# (L <= 4.2 here: ||W2|| ||W1|| for these shapes at gain 1), add up like a random walk to about
-# sqrt(N s (H + D)) u e^(L t1) = sqrt(16 * 7 * 11) * 1.1e-16 * 67 = 2.6e-13 at most; the bound
+# (L ~ 4.2: the expected ||W2|| ||W1|| of these shapes at gain 1), add up like a random walk to
+# about sqrt(N s (H + D)) u e^(L t1) = sqrt(16 * 7 * 11) * 1.1e-16 * 67 = 2.6e-13 at most; the bound
 # 1e-12 is above that and two orders below any difference of method: this configuration's
 # truncation error is 4.1e-10 against the fine reference (tsit5's 1.4e-10), so another scheme,
 # a wrong coefficient or a wrong node moves the gradient by about that much or more.  dopri5 is
@@ -56,7 +56,7 @@ expect "torch backsolve rk4 converges at order 4 ($e8 at N=8, $e32 at N=32)" \
 
 # Adaptive steps at rtol = atol = tol keep each step's local error below tol (a weighted RMS
 # norm, with |z| = O(1) here); over n forward and adjoint steps the global error is at most
-# n tol e^(L t1) <= n tol 67 (L as above).  The bound 100 n tol, against the fine reference.
+# n tol e^(L t1) ~ 67 n tol (L as above).  The bound 100 n tol, against the fine reference.
 run ad --method backsolve-adjoint --scheme dopri5 --rtol 1e-7
 e=$(field "$W/ad.json" err_vs_reference)
 n=$(( $(field "$W/ad.json" steps) + $(field "$W/ad.json" adjoint_steps) ))
