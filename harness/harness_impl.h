@@ -37,6 +37,10 @@ double odg_method_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
 
 /* ---- peers that run as programs (harness/peer.c) ------------------------------------------ */
 
+/* torch's version as this process's probe found it (odg_solver_available), or NULL when no run
+ * of this process asked or torch was not there: the provenance's "peers". */
+const char *odg_torch_version_asked(void);
+
 /* What a peer's program reports besides its timings. */
 typedef struct odg_peer_report {
     int reps, threads;

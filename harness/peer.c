@@ -109,6 +109,16 @@ static int run_program(char *const argv[], int threads, char *out, size_t cap, c
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }
 
+/* The torch probe's answer, once per process (odg_solver_available). */
+static int torch_asked;
+static odg_status torch_st;
+static char torch_ver[ODG_CELL_STRLEN], torch_why[ODG_ERRLEN];
+
+const char *odg_torch_version_asked(void)
+{
+    return torch_asked && torch_st == ODG_OK ? torch_ver : NULL;
+}
+
 odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], char err[ODG_ERRLEN])
 {
     version[0] = '\0';
@@ -127,11 +137,10 @@ odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], cha
         return ODG_OK;
     }
     /* once per process: a sweep asks for every configuration */
-    static int asked;
-    static odg_status st;
-    static char ver[ODG_CELL_STRLEN], why[ODG_ERRLEN];
-    if (!asked) {
-        asked = 1;
+    odg_status st = torch_st;
+    char *ver = torch_ver, *why = torch_why;
+    if (!torch_asked) {
+        torch_asked = 1;
         st = ODG_OK;
         char out[256];
         /* found, not imported (an import of torch takes a second or two, and a sweep's
@@ -156,8 +165,9 @@ odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], cha
                           rc == 127 || rc < 0 ? "it cannot be started" : "it does not have them");
         } else {
             out[strcspn(out, "\n")] = '\0';
-            odg_fmt(ver, sizeof ver, "%s", out);
+            odg_fmt(ver, ODG_CELL_STRLEN, "%s", out);
         }
+        torch_st = st;
     }
     if (st != ODG_OK) {
         return odg_fail(err, st, "%s", why);
