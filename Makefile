@@ -6,7 +6,7 @@ TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ODEGRAD    := $(BUILD)/odegrad
 
-.PHONY: all deps deps-mpi install test test-sanitize experiments experiments-full plots bench fuzz ranks clean
+.PHONY: all deps deps-mpi peers install test test-sanitize experiments experiments-full experiments-peers plots bench fuzz ranks clean
 
 all: $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
@@ -24,6 +24,11 @@ install: all
 # it (ODG_MPI=auto; cmake -DODG_MPI=off leaves it out, on requires it).
 deps-mpi:
 	@scripts/install-deps.sh mpi
+
+# The optional peers (--solver torch, --solver cvodes): Debian's python3-torch, python3-numpy and
+# libsundials-dev.  Build again afterwards (CMake finds SUNDIALS when it configures).
+peers:
+	@scripts/install-deps.sh peers
 
 $(BUILD)/.configured: CMakeLists.txt | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -56,6 +61,11 @@ experiments: all
 
 experiments-full: all
 	@scripts/experiments.sh full $(ODEGRAD)
+
+# odegrad against PyTorch and CVODES (make peers first): experiments/time-to-accuracy.ini, its
+# figure and its table of time ratios; about 10 minutes on two cores, so not in the default set
+experiments-peers: all
+	@scripts/experiments.sh peers $(ODEGRAD)
 
 # make plots RESULTS=DIR PLOTS=DIR2: the figures of any results folder, into any folder
 RESULTS ?= results

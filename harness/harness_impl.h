@@ -24,6 +24,7 @@ struct odg_run {
     double mem_limit;     /* bytes the configuration must fit in (INFINITY: none) */
     double t_start;       /* odg_now() when odg_run_prepare began: --timeout counts from it */
     double problem_bytes; /* the problem's own arrays, estimated before they are allocated */
+    char peer_version[ODG_CELL_STRLEN]; /* a peer's version (odg_solver_available); "" */
 };
 
 #define ODG_LOADED_Z0 (1u << 8)
@@ -35,6 +36,36 @@ double odg_rel_err(const double *g, const double *r, size_t n);
 /* What measuring a method needs with N steps: the library's memory model (odg_gradient_memory,
  * its peak) and the gradient's outputs; INFINITY when the configuration is not one. */
 double odg_method_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
+
+/* ---- peers that run as programs (harness/peer.c) ------------------------------------------ */
+
+/* torch's version as this process's probe found it (odg_solver_available), or NULL when no run
+ * of this process asked or torch was not there: the provenance's "peers". */
+const char *odg_torch_version_asked(void);
+
+/* What a peer's program reports besides its timings. */
+typedef struct odg_peer_report {
+    int reps, threads;
+    odg_grad_stats stats; /* steps, rejected, adj_steps, nfe_forward, nfe_backward, nvjp, loss */
+    double rss_peak, rss_base;
+    int rss_cleared;
+    char version[ODG_CELL_STRLEN]; /* "torch 1.13.1, own RK" */
+} odg_peer_report;
+
+/* A fresh temporary directory for a PyTorch run ($TMPDIR or /tmp), made by the run's own process
+ * before the measuring child starts, so that it is removed (odg_torch_cleanup) however the child
+ * ends, a timeout's SIGKILL included.  ODG_EIO with err. */
+odg_status odg_torch_dir(char dir[4096], char err[ODG_ERRLEN]);
+/* Removes everything a PyTorch run may have put into dir, then dir. */
+void odg_torch_cleanup(const odg_run *r, const char *dir);
+/* Runs r's configuration through the PyTorch peer (peers/torch_peer.py) in a process of its own,
+ * from inside the measuring child, with its files in dir: its warm-up and R timed gradients,
+ * their times (total, forward, backward) into times[0..R), [R..2R), [2R..3R), its last
+ * gradient into g (P + B*D), the rest into pr.  ODG_OK, or an odg_status with err: ODG_ESTEPS
+ * (the script's steps failed), ODG_ENOMEM (killed by SIGKILL), ODG_EIO (it failed otherwise),
+ * ODG_EFORMAT. */
+odg_status odg_torch_gradients(const odg_run *r, const char *dir, double *g, double *times,
+                               odg_peer_report *pr, char err[ODG_ERRLEN]);
 
 /* ---- child processes ---------------------------------------------------------------------- */
 

@@ -153,6 +153,8 @@ LIST(blas, ODG_NBLAS_MODES, odg_blas_mode_name, odg_blas_mode_desc, odg_blas_mod
 LIST(traces, ODG_NTRACES, odg_trace_name, odg_trace_desc, odg_trace)
 LIST(datasets, ODG_NDATASETS, odg_dataset_name, odg_dataset_desc, odg_dataset)
 LIST(refs, ODG_REF_NONE + 1, odg_ref_kind_name, ref_desc, odg_ref_kind)
+LIST(solvers, ODG_NSOLVERS, odg_solver_name, odg_solver_desc, odg_solver)
+LIST(lmms, ODG_NLMMS, odg_lmm_name, odg_lmm_desc, odg_lmm)
 #undef LIST
 
 const odg_list odg_lists[] = {
@@ -166,6 +168,8 @@ const odg_list odg_lists[] = {
     {"traces", "trace", traces_count, traces_name, traces_desc},
     {"datasets", "data", datasets_count, datasets_name, datasets_desc}, /* or a .npy file */
     {"references", "reference", refs_count, refs_name, refs_desc},
+    {"solvers", "solver", solvers_count, solvers_name, solvers_desc},
+    {"lmms", "lmm", lmms_count, lmms_name, lmms_desc},
 };
 const int odg_nlists = (int)(sizeof odg_lists / sizeof odg_lists[0]);
 
@@ -598,10 +602,44 @@ static int method_adjoint(int m)
     return odg_method_adaptive_adjoint((odg_method)m);
 }
 
+/* The options of odegrad's own engine that a peer has no use for (docs/experiments.md, "Peers"):
+ * PyTorch has its own threads and none of the checkpointing methods; CVODES chooses its own
+ * steps and order, keeps its own checkpoints and takes the forward tolerances for its adjoint
+ * (it calls the model's f and VJP, so the model's BLAS mode and chunks are its too). */
+static int peer_ignores(odg_solver s, odg_option o)
+{
+    switch (s) {
+    case ODG_SOLVER_TORCH:
+        return o == ODG_OPT_BLAS_MODE || o == ODG_OPT_BATCH_CHUNK || o == ODG_OPT_SCHEDULE ||
+               o == ODG_OPT_CHECKPOINTS || o == ODG_OPT_INTERP || o == ODG_OPT_ADJ_SEMINORM;
+    case ODG_SOLVER_CVODES:
+        return o == ODG_OPT_SCHEME || o == ODG_OPT_STEPS || o == ODG_OPT_SCHEDULE ||
+               o == ODG_OPT_CHECKPOINTS || o == ODG_OPT_INTERP || o == ODG_OPT_ADJ_RTOL ||
+               o == ODG_OPT_ADJ_ATOL || o == ODG_OPT_ADJ_SEMINORM;
+    default:
+        return 0;
+    }
+}
+
 int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLEN])
 {
     const odg_option_info *in = odg_option_get(o);
     if (!in || !c) {
+        return 0;
+    }
+    if (peer_ignores(c->solver, o)) {
+        if (why) {
+            char list[64] = "";
+            for (int k = 0; k < ODG_NSOLVERS; k++) {
+                if (!peer_ignores((odg_solver)k, o)) {
+                    size_t len = strlen(list);
+                    odg_fmt(list + len, sizeof list - len, "%s%s", len ? ", " : "",
+                            odg_solver_name((odg_solver)k));
+                }
+            }
+            odg_fmt(why, ODG_ERRLEN, "applies only to --solver %s, not %s", list,
+                    odg_solver_name(c->solver));
+        }
         return 0;
     }
     const odg_model_kind model = c->model.kind;
@@ -667,7 +705,8 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
         }
         break;
     case ODG_RULE_ADAPTIVE:
-        ok = s >= 0 && s < ODG_NSCHEMES && scheme_adaptive(s);
+        /* CVODES controls its own error, whatever --scheme says */
+        ok = c->solver == ODG_SOLVER_CVODES || (s >= 0 && s < ODG_NSCHEMES && scheme_adaptive(s));
         if (!ok && why) {
             names_where(list, sizeof list, ODG_NSCHEMES, schemes_name, scheme_adaptive);
             odg_fmt(why, ODG_ERRLEN, "applies only to schemes with an error estimate (%s), not %s",
@@ -717,6 +756,13 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
                 odg_fmt(why, ODG_ERRLEN, "needs a scheme with an error estimate (%s), not %s", list,
                         sname);
             }
+        }
+        break;
+    case ODG_RULE_CVODES:
+        ok = c->solver == ODG_SOLVER_CVODES;
+        if (!ok && why) {
+            odg_fmt(why, ODG_ERRLEN, "applies only to --solver cvodes, not %s",
+                    odg_solver_name(c->solver));
         }
         break;
     }
@@ -773,6 +819,9 @@ void odg_option_where(odg_option o, char *buf, size_t cap)
         return;
     case ODG_RULE_BACKSOLVE:
         snprintf(buf, cap, "%s", odg_method_name(ODG_METHOD_BACKSOLVE_ADJOINT));
+        return;
+    case ODG_RULE_CVODES:
+        snprintf(buf, cap, "--solver cvodes");
         return;
     }
     snprintf(buf, cap, "%s", list);
@@ -834,7 +883,18 @@ int odg_option_depends(odg_option o, odg_option on)
     if (!in) {
         return 0;
     }
+    if (on == ODG_OPT_SOLVER) {
+        for (int k = 0; k < ODG_NSOLVERS; k++) {
+            if (peer_ignores((odg_solver)k, o)) {
+                return 1;
+            }
+        }
+    }
     switch (in->rule) {
+    case ODG_RULE_CVODES:
+        return on == ODG_OPT_SOLVER;
+    case ODG_RULE_ADAPTIVE:
+        return on == ODG_OPT_SCHEME || on == ODG_OPT_SOLVER;
     case ODG_RULE_MLP:
     case ODG_RULE_HIDDEN:
     case ODG_RULE_CNF:
@@ -845,8 +905,6 @@ int odg_option_depends(odg_option o, odg_option on)
         return on == ODG_OPT_MODEL || on == ODG_OPT_SPECTRUM;
     case ODG_RULE_FIXED:
         return on == ODG_OPT_RTOL || on == ODG_OPT_ATOL;
-    case ODG_RULE_ADAPTIVE:
-        return on == ODG_OPT_SCHEME;
     case ODG_RULE_CHECKPOINTS:
     case ODG_RULE_INTERP:
     case ODG_RULE_REVERSIBLE:
@@ -939,6 +997,10 @@ void odg_run_config_resolve(odg_run_config *c)
         c->atol = c->atol > 0 ? c->atol : c->rtol;
     }
     odg_grad_opts *g = &c->grad;
+    /* CVODES has one method, its checkpointed adjoint */
+    if (c->solver == ODG_SOLVER_CVODES && !(c->given & GIVEN(ODG_OPT_METHOD))) {
+        g->method = ODG_METHOD_CHECKPOINT_ADJOINT;
+    }
     /* a continuous adjoint interpolates with the scheme's own dense output where it has one:
      * the interpolation then has the scheme's order, Hermite's 4 does not limit it */
     const odg_tableau *tab = odg_scheme_tableau(c->scheme);
@@ -949,6 +1011,42 @@ void odg_run_config_resolve(odg_run_config *c)
     if (g->adj_rtol > 0 || g->adj_atol > 0) {
         g->adj_rtol = g->adj_rtol > 0 ? g->adj_rtol : g->adj_atol;
         g->adj_atol = g->adj_atol > 0 ? g->adj_atol : g->adj_rtol;
+    }
+}
+
+/* What each peer computes (docs/experiments.md, "Peers"): PyTorch the mlp by backprop or
+ * backsolve-adjoint, with any scheme (odegrad's tableau is handed to it); CVODES its own
+ * checkpointed adjoint at a forward tolerance, for any model. */
+odg_status odg_solver_check(const odg_run_config *c, char why[ODG_ERRLEN])
+{
+    const odg_method m = c->grad.method;
+    switch (c->solver) {
+    case ODG_SOLVER_TORCH:
+        if (c->model.kind != ODG_MODEL_MLP) {
+            return odg_fail(why, ODG_EUNSUP, "torch computes the mlp model only, not %s",
+                            odg_model_kind_name(c->model.kind));
+        }
+        if (m != ODG_METHOD_BACKPROP && m != ODG_METHOD_BACKSOLVE_ADJOINT) {
+            return odg_fail(why, ODG_EUNSUP,
+                            "torch supports --method backprop and backsolve-adjoint, not %s",
+                            odg_method_name(m));
+        }
+        return ODG_OK;
+    case ODG_SOLVER_CVODES:
+        if (m != ODG_METHOD_CHECKPOINT_ADJOINT) {
+            return odg_fail(why, ODG_EUNSUP,
+                            "cvodes supports --method checkpoint-adjoint (its own checkpointed "
+                            "adjoint) only, not %s",
+                            odg_method_name(m));
+        }
+        if (!(c->rtol > 0 || c->atol > 0)) {
+            return odg_fail(why, ODG_EUNSUP,
+                            "cvodes takes its own steps: it needs --rtol (and --atol), not fixed "
+                            "--steps");
+        }
+        return ODG_OK;
+    default:
+        return ODG_OK;
     }
 }
 
@@ -1005,6 +1103,10 @@ odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_
     }
     /* the combinations of values that do not exist */
     int adaptive = c->rtol > 0 || c->atol > 0;
+    odg_status pst = odg_solver_check(c, msg);
+    if (pst != ODG_OK) {
+        return bad_option(bad, ODG_OPT_SOLVER, err, pst, msg);
+    }
     if (!adaptive && c->steps < 1) {
         return bad_option(bad, ODG_OPT_STEPS, err, ODG_EINVAL, "must be a positive integer");
     }

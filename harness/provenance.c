@@ -205,6 +205,16 @@ static json_t *provenance_json(int argc, char *const *argv)
         json_array_append_new(cmd, json_string(argv[i]));
     }
     json_object_set_new(o, "command_line", cmd);
+    /* the peers this process had: CVODES's version when the build has it, torch's when a run
+     * of this process asked for it (null: not in the build, or not asked) */
+    json_t *peers = json_object();
+    const char *cv = odg_cvodes_version();
+    char sv[ODG_CELL_STRLEN + 16];
+    snprintf(sv, sizeof sv, "SUNDIALS %s", cv ? cv : "");
+    json_object_set_new(peers, "cvodes", cv ? json_string(sv) : json_null());
+    const char *tv = odg_torch_version_asked();
+    json_object_set_new(peers, "torch", tv ? json_string(tv) : json_null());
+    json_object_set_new(o, "peers", peers);
     return o;
 }
 

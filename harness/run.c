@@ -296,6 +296,11 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     if (st != ODG_OK) {
         return st;
     }
+    /* a peer this machine lacks is refused like any option it cannot take */
+    char peer_version[ODG_CELL_STRLEN];
+    if ((st = odg_solver_available(c->solver, peer_version, err)) != ODG_OK) {
+        return st;
+    }
     if (c->load_dir && (st = check_dir(c->load_dir, "--load", 0, err)) != ODG_OK) {
         return st;
     }
@@ -312,6 +317,7 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     }
     r->cfg = *c;
     r->t_start = t_start;
+    odg_fmt(r->peer_version, sizeof r->peer_version, "%s", peer_version);
     odg_run_config_resolve(&r->cfg);
     c = &r->cfg; /* from here on, the configuration as resolved */
     odg_mem_init(&r->mem);
@@ -456,7 +462,8 @@ odg_status odg_run_prepare(odg_run **out, const odg_run_config *c, char err[ODG_
     }
     r->grad = c->grad;
     char e2[ODG_ERRLEN];
-    st = odg_grad_check(p, &r->grad, e2);
+    /* CVODES takes neither the scheme nor odegrad's methods: its own checks run in it */
+    st = c->solver == ODG_SOLVER_CVODES ? ODG_OK : odg_grad_check(p, &r->grad, e2);
     if (st != ODG_OK) {
         st = odg_fail(err, st, "%s", e2[0] ? e2 : odg_status_str(st));
         goto fail;
@@ -516,6 +523,9 @@ static void record_config(const odg_run *r, odg_run_record *rec)
     odg_cell_int(&cl[ODG_COL_batch_chunk], (long long)r->model->chunk);
     odg_cell_int(&cl[ODG_COL_cores_available], odg_cpus_available());
     odg_cell_str(&cl[ODG_COL_commit], odg_git_commit());
+    if (r->peer_version[0]) {
+        odg_cell_str(&cl[ODG_COL_solver_version], r->peer_version);
+    }
 
     rec->mem_limit_bytes = isfinite(r->mem_limit) ? r->mem_limit : NAN;
     rec->forward_min_s = rec->forward_max_s = NAN;
@@ -670,6 +680,7 @@ typedef struct measure_msg {
     double mpi_reduce_s, mpi_reduce_bytes; /* the same for the parameter gradient's reduction */
     double mpi_peak_min, mpi_peak_max, mpi_rss_min, mpi_rss_max;
     char disc_method[32];
+    char version[ODG_CELL_STRLEN]; /* a peer's own account of itself ("" for odegrad) */
     char save_err[ODG_ERRLEN];
     char msg[ODG_ERRLEN];
 } measure_msg;
@@ -678,7 +689,8 @@ _Static_assert(sizeof(measure_msg) <= PIPE_BUF, "a report must be one atomic pip
 
 typedef struct measure_ctx {
     odg_run *r;
-    const double *gref; /* (P + M) or NULL */
+    const double *gref;   /* (P + M) or NULL */
+    const char *peer_dir; /* torch: the directory of its files */
 } measure_ctx;
 
 static int cmp_double(const void *a, const void *b)
@@ -773,6 +785,16 @@ static int prime(odg_run *r)
     return rc;
 }
 
+/* One gradient by the run's solver in this process: odegrad's method, or CVODES's adjoint. */
+static odg_status gradient(odg_run *r, odg_mem *mem, double *g, odg_grad_stats *S)
+{
+    if (r->cfg.solver == ODG_SOLVER_CVODES) {
+        return odg_cvodes_gradient(&r->prob, r->cfg.lmm, r->cfg.rtol, r->cfg.atol, g,
+                                   g + r->model->P, S);
+    }
+    return odg_gradient(&r->prob, &r->grad, mem, g, g + r->model->P, S);
+}
+
 static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times, int fd)
 {
     const odg_run_config *c = &r->cfg;
@@ -782,7 +804,7 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
     odg_grad_stats S;
     for (int k = 0; k < c->warmup; k++) {
         odg_mem_init(&mem);
-        odg_status st = odg_gradient(&r->prob, &r->grad, &mem, g, g + P, &S);
+        odg_status st = gradient(r, &mem, g, &S);
         if (st != ODG_OK) {
             m->status = st;
             snprintf(m->msg, sizeof m->msg, "warm-up gradient %d: %s", k + 1, odg_status_str(st));
@@ -810,7 +832,7 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
     for (int k = 0; k < R; k++) {
         odg_mem_init(&mem);
         double t0 = odg_now();
-        odg_status st = odg_gradient(&r->prob, &r->grad, &mem, g, g + P, &S);
+        odg_status st = gradient(r, &mem, g, &S);
         double t = odg_now() - t0;
         if (st != ODG_OK) {
             m->status = st;
@@ -852,6 +874,38 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
     return send_msg(fd, m) ? -1 : 0;
 }
 
+/* The PyTorch peer's warm-up and timed gradients, in a process of its own (harness/peer.c), its
+ * report turned into this child's: the times, the counts, its own resident peak.  0, or -1
+ * when the parent has gone. */
+static int peer_gradients(const measure_ctx *mc, measure_msg *m, double *g, double *times, int fd)
+{
+    odg_run *r = mc->r;
+    odg_peer_report pr;
+    char e2[ODG_ERRLEN];
+    odg_status st = odg_torch_gradients(r, mc->peer_dir, g, times, &pr, e2);
+    if (st != ODG_OK) {
+        m->status = st;
+        snprintf(m->msg, sizeof m->msg, "%s", e2);
+        return send_msg(fd, m) ? -1 : 0;
+    }
+    const int R = r->cfg.repeat;
+    m->threads = m->blas_threads = pr.threads;
+    m->reps = pr.reps;
+    m->rss_peak = pr.rss_peak;
+    m->rss_base = pr.rss_base;
+    m->rss_cleared = pr.rss_cleared;
+    m->stats = pr.stats;
+    m->have_stats = 1;
+    snprintf(m->version, sizeof m->version, "%s", pr.version);
+    if (m->reps > 0) {
+        summarize(times, m->reps, &m->t_med, &m->t_min, &m->t_max);
+        summarize(times + R, m->reps, &m->f_med, &m->f_min, &m->f_max);
+        summarize(times + 2 * R, m->reps, &m->b_med, &m->b_min, &m->b_max);
+    }
+    m->phase = 1;
+    return send_msg(fd, m) ? -1 : 0;
+}
+
 /* After the measurement: --save-grad, and the errors against the reference and against the
  * discrete-exact gradient at the same steps. */
 static void errors(const measure_ctx *mc, measure_msg *m, const double *g)
@@ -867,7 +921,12 @@ static void errors(const measure_ctx *mc, measure_msg *m, const double *g)
     if (mc->gref) {
         m->err_ref = odg_rel_err(g, mc->gref, n);
     }
-    if (c->grad.method == ODG_METHOD_BACKPROP) {
+    /* a peer's steps are its own when adaptive: there is no odegrad gradient "at the same
+     * steps" to compare with, only at fixed N */
+    if (c->solver != ODG_SOLVER_ODEGRAD && !(c->solver == ODG_SOLVER_TORCH && c->steps > 0)) {
+        return;
+    }
+    if (c->solver == ODG_SOLVER_ODEGRAD && c->grad.method == ODG_METHOD_BACKPROP) {
         m->err_disc = 0.0; /* it is the discrete-exact gradient */
         snprintf(m->disc_method, sizeof m->disc_method, "%s", "backprop");
         return;
@@ -977,6 +1036,17 @@ static int measure_child(void *vctx, int fd)
         m.status = ODG_ENOMEM;
         snprintf(m.msg, sizeof m.msg, "out of memory for the gradient");
         send_msg(fd, &m);
+    } else if (c->solver == ODG_SOLVER_TORCH) {
+        if (peer_gradients(mc, &m, g, times, fd) == 0 && m.status == ODG_OK) {
+            if (!finite_result(r, &m, g)) {
+                send_msg(fd, &m);
+            } else {
+                roofline(r, &m);
+                errors(mc, &m, g);
+                m.phase = 2;
+                send_msg(fd, &m);
+            }
+        }
     } else if (timed_gradients(r, &m, g, times, fd) == 0 && m.status == ODG_OK) {
         if (!finite_result(r, &m, g)) {
             send_msg(fd, &m); /* diverged: no roofline, no errors, nothing saved */
@@ -1070,7 +1140,24 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
         snprintf(rec->rss_method, sizeof rec->rss_method, "%s",
                  m->rss_cleared ? "clear_refs" : "vmrss");
     }
-    if (m->have_stats) {
+    if (m->version[0]) {
+        odg_cell_str(&cl[ODG_COL_solver_version], m->version);
+    }
+    if (m->have_stats && r->cfg.solver != ODG_SOLVER_ODEGRAD) {
+        /* a peer: what it counts itself; its memory is its own allocator's (rss_peak_bytes) */
+        const odg_grad_stats *S = &m->stats;
+        odg_cell_int(&cl[ODG_COL_steps], S->steps);
+        odg_cell_int(&cl[ODG_COL_nfe_forward], S->nfe_forward);
+        odg_cell_int(&cl[ODG_COL_nfe_backward], S->nfe_backward);
+        odg_cell_int(&cl[ODG_COL_nvjp], S->nvjp);
+        odg_cell_real(&cl[ODG_COL_loss], S->loss);
+        if (r->cfg.solver == ODG_SOLVER_CVODES) {
+            odg_cell_int(&cl[ODG_COL_checkpoints_used], S->checkpoints);
+            rec->interval = ODG_CVODES_ND;
+        }
+        rec->rejected = S->rejected;
+        rec->adj_steps = S->adj_steps;
+    } else if (m->have_stats) {
         const odg_grad_stats *S = &m->stats;
         odg_cell_int(&cl[ODG_COL_steps], S->steps);
         odg_cell_int(&cl[ODG_COL_nfe_forward], S->nfe_forward);
@@ -1215,7 +1302,9 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
     if (isfinite(room)) {
         int nt = c->threads > 0 ? c->threads : omp_get_max_threads();
         double lib = threads_address_space(nt);
-        double method = c->steps > 0 ? odg_method_bytes(&r->prob, &r->grad, c->steps) : 0.0;
+        double method = c->steps > 0 && c->solver == ODG_SOLVER_ODEGRAD
+                            ? odg_method_bytes(&r->prob, &r->grad, c->steps)
+                            : 0.0;
         if (lib + method > room) {
             set_status(rec, "oom",
                        "refused before starting: the address-space limit (ulimit -v) leaves "
@@ -1230,8 +1319,9 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
         }
     }
 
-    /* Refuse before starting what cannot fit (fixed steps: N is known). */
-    if (c->steps > 0) {
+    /* Refuse before starting what cannot fit (fixed steps: N is known; a peer's memory is not
+     * odegrad's to know). */
+    if (c->steps > 0 && c->solver == ODG_SOLVER_ODEGRAD) {
         double need = odg_method_bytes(&r->prob, &r->grad, c->steps);
         odg_cell_real(&rec->cell[ODG_COL_theory_bytes],
                       odg_theory_stored_bytes(&r->prob, &r->grad, c->steps));
@@ -1285,10 +1375,21 @@ odg_status odg_run_execute(odg_run *r, odg_run_record *rec, char err[ODG_ERRLEN]
         return ODG_OK;
     }
     measure_ctx mc = {.r = r, .gref = gref};
+    char peer_dir[4096];
+    if (c->solver == ODG_SOLVER_TORCH) {
+        if ((st = odg_torch_dir(peer_dir, err)) != ODG_OK) {
+            free(gref);
+            return st;
+        }
+        mc.peer_dir = peer_dir;
+    }
     odg_child res;
     st = c->mpi ? measure_here(&mc, &res, err)
                 : odg_child_run(measure_child, &mc, isfinite(left) ? left : 0, &res, err);
     free(gref);
+    if (mc.peer_dir) {
+        odg_torch_cleanup(r, peer_dir);
+    }
     if (st != ODG_OK) {
         odg_child_free(&res);
         return st;

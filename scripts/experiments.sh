@@ -1,11 +1,13 @@
 #!/bin/sh
 # Runs the experiment set and draws every figure: `make experiments` (default: fits in 15
-# minutes on a two-core machine) and `make experiments-full` (paper scale: larger N and D, more
-# repeats; hours).  Results go to results/<experiment>/<host>-<date>.csv with a .json sidecar,
+# minutes on a two-core machine), `make experiments-full` (paper scale: larger N and D, more
+# repeats; hours) and `make experiments-peers` (odegrad against its peers: the time-to-accuracy
+# experiment at the default scale alone, too long for the default set; the full set has it at
+# full scale).  Results go to results/<experiment>/<host>-<date>.csv with a .json sidecar,
 # figures to plots/.  An interrupted run resumes where it stopped: the sweep skips what the
 # day's results file already records for the same commit.
 #
-# Usage: scripts/experiments.sh default|full [ODEGRAD]     (ODEGRAD: default build/odegrad)
+# Usage: scripts/experiments.sh default|full|peers [ODEGRAD]   (ODEGRAD: default build/odegrad)
 set -eu
 
 scale=${1:-default}
@@ -16,11 +18,19 @@ case $bin in
 esac
 cd "$(dirname "$0")/.."
 
+names="steps dims checkpoints stiffness tolerance threads targets reversible outputs cnf"
 case $scale in
     default) dir=experiments ;;
-    full) dir=experiments/full ;;
+    full)
+        dir=experiments/full
+        names="$names time-to-accuracy"
+        ;;
+    peers)
+        dir=experiments
+        names=time-to-accuracy
+        ;;
     *)
-        echo "usage: scripts/experiments.sh default|full [ODEGRAD]" >&2
+        echo "usage: scripts/experiments.sh default|full|peers [ODEGRAD]" >&2
         exit 2
         ;;
 esac
@@ -31,7 +41,7 @@ fi
 
 # The headline experiment first, so an interrupted run already has its figure.
 files=""
-for name in steps dims checkpoints stiffness tolerance threads targets reversible outputs cnf; do
+for name in $names; do
     [ -f "$dir/$name.ini" ] && files="$files $dir/$name.ini"
 done
 

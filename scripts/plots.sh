@@ -3,6 +3,9 @@
 # the newest results file (by the date in HOST-DATE.csv, then by modification time) is tidied by
 # `odegrad tidy` (the last row of each configuration, by the same identity a resumed sweep uses,
 # sorted along the curves) and handed to plots/<figure>.gp, which writes <figure>.png and .pdf.
+# The time-to-accuracy figure also gets each solver's Pareto front from
+# scripts/time_to_accuracy.py (python3), which writes its table of time ratios next to the
+# results file (HOST-DATE.ratios.md).
 #
 # Usage: scripts/plots.sh [RESULTS_DIR [PLOTS_DIR [ODEGRAD]]]
 #        (defaults: results, plots, build/odegrad; `make plots RESULTS=DIR PLOTS=DIR2`)
@@ -42,7 +45,7 @@ newest() {
 }
 
 # Every curve in the order of its x: steps, D, C, threads, K; rtol from loose to tight.
-sort_cols=method,schedule,scheme,model,D,stiffness,checkpoints,steps,-rtol,threads,outputs
+sort_cols=solver,lmm,method,schedule,scheme,model,D,stiffness,checkpoints,steps,-rtol,threads,outputs
 
 drawn=0
 missing=""
@@ -50,7 +53,7 @@ failed=""
 # figure:experiment whose results it reads
 for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints \
             stiffness:stiffness tolerance:tolerance threads:threads targets:targets \
-            reversible:reversible outputs:outputs cnf:cnf; do
+            reversible:reversible outputs:outputs cnf:cnf time-to-accuracy:time-to-accuracy; do
     fig=${pair%%:*}
     exp=${pair#*:}
     csv=$(newest "$exp")
@@ -63,10 +66,20 @@ for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints 
         failed="$failed $fig"
         continue
     fi
+    extra=""
+    if [ "$fig" = time-to-accuracy ]; then
+        if ! command -v python3 >/dev/null 2>&1 ||
+            ! python3 scripts/time_to_accuracy.py "$tmp/$exp.csv" --front "$tmp/front.csv" \
+                --table "${csv%.csv}.ratios.md" > /dev/null; then
+            failed="$failed $fig"
+            continue
+        fi
+        extra="; front='$tmp/front.csv'"
+    fi
     ok=1
     for fmt in png pdf; do
         # a method without failures gives an empty curve in plots that draw failures: not news
-        gnuplot -e "csv='$tmp/$exp.csv'; out='$out/$fig'; fmt='$fmt'" "plots/$fig.gp" \
+        gnuplot -e "csv='$tmp/$exp.csv'; out='$out/$fig'; fmt='$fmt'$extra" "plots/$fig.gp" \
             2> "$tmp/gnuplot.err" || ok=0
         grep -v 'no valid points' "$tmp/gnuplot.err" >&2 || true
     done
@@ -79,7 +92,11 @@ for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints 
 done
 
 if [ -n "$missing" ]; then
-    echo "plots.sh: no results for:$missing (run make experiments)" >&2
+    case " $missing " in
+        *" time-to-accuracy "*) how="make experiments; time-to-accuracy: make experiments-peers" ;;
+        *) how="make experiments" ;;
+    esac
+    echo "plots.sh: no results for:$missing (run $how)" >&2
 fi
 if [ -n "$failed" ]; then
     echo "plots.sh: gnuplot failed for:$failed" >&2

@@ -17,6 +17,7 @@
 #define ODEGRAD_HARNESS_H
 
 #include "odegrad/gradients.h"
+#include "odegrad/peers.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -99,6 +100,8 @@ typedef struct odg_run_config {
     const char *experiment;        /* the experiment column ("adhoc") */
     odg_model_opts model;          /* kind, D, H, B, time_input, gain, spectrum, stiffness,
                                       blas_mode, batch_chunk */
+    odg_solver solver;             /* odegrad, or a peer (peers.h) */
+    odg_lmm lmm;                   /* cvodes: adams */
     odg_scheme scheme;             /* rk4 */
     long steps;                    /* N fixed steps (64); 0 = adaptive with rtol, atol */
     double rtol, atol;
@@ -163,7 +166,8 @@ typedef enum {
     ODG_RULE_ADJ_TOL,     /* methods that can take their own adaptive adjoint steps, with a
                              scheme that has an error estimate */
     ODG_RULE_REVERSIBLE,  /* the reversible method */
-    ODG_RULE_BACKSOLVE    /* backsolve-adjoint */
+    ODG_RULE_BACKSOLVE,   /* backsolve-adjoint */
+    ODG_RULE_CVODES       /* --solver cvodes */
 } odg_rule;
 
 typedef struct odg_option_info {
@@ -263,6 +267,17 @@ void odg_run_config_default(odg_run_config *c);
  * ODG_EUNSUP with err naming the option as its flag ("--checkpoints applies only to methods
  * that keep checkpoints ..."); *bad (when not NULL) is the option to blame, or -1. */
 odg_status odg_run_config_check(const odg_run_config *c, int *bad, char err[ODG_ERRLEN]);
+
+/* Whether c's solver computes c's combination (a rule per peer: its models and methods, whether it
+ * takes fixed steps); ODG_EUNSUP with why ("torch supports --method backprop and
+ * backsolve-adjoint, not stored-adjoint").  odg_run_config_check calls it. */
+odg_status odg_solver_check(const odg_run_config *c, char why[ODG_ERRLEN]);
+
+/* Whether the solver can run on this machine (odegrad always; torch: Debian's python3 finds
+ * torch and numpy and the peer's program is readable, asked once per process; cvodes: this build
+ * has CVODES).  ODG_OK with its version in version (torch's package version, "SUNDIALS 6.4.1";
+ * "" for odegrad), or ODG_EUNSUP with err naming the Debian packages and `make peers`. */
+odg_status odg_solver_available(odg_solver s, char version[ODG_CELL_STRLEN], char err[ODG_ERRLEN]);
 
 /* ---- a run's record ----------------------------------------------------------------------- */
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# scripts/time_to_accuracy.py on a results file made by hand: a solver's time to a target is its
+# fastest ok configuration at least that accurate; the ratio is the peer's over odegrad's; a
+# target no configuration reaches is '-'; a configuration recorded twice counts once, its last
+# row; the Pareto front keeps exactly the configurations no other of the same solver beats.
+#
+# usage: bash test_time_to_accuracy.sh ODEGRAD_BINARY SOURCE_DIR
+set -u
+BIN=${1:?usage: test_time_to_accuracy.sh ODEGRAD_BINARY SOURCE_DIR}
+SRC=${2:?usage: test_time_to_accuracy.sh ODEGRAD_BINARY SOURCE_DIR}
+. "$(dirname "$0")/cli_lib.sh"
+
+cat > "$W/r.csv" << 'CSV'
+D,H,B,solver,lmm,scheme,steps,rtol,method,status,time_median_s,err_vs_reference
+2,8,4,odegrad,,rk4,8,,backprop,ok,0.010,1e-4
+2,8,4,odegrad,,rk4,16,,backprop,ok,0.020,1e-6
+2,8,4,odegrad,,rk4,32,,backprop,ok,0.040,1e-8
+2,8,4,odegrad,,dopri5,10,1e-9,backprop,ok,0.030,1e-8
+2,8,4,odegrad,,rk4,64,,backprop,diverged,0.001,1e-13
+2,8,4,torch,,rk4,16,,backprop,ok,0.500,1e-6
+2,8,4,torch,,rk4,16,,backprop,ok,0.200,1e-6
+2,8,4,cvodes,adams,,30,1e-11,checkpoint-adjoint,ok,0.015,2e-11
+CSV
+if ! python3 "$SRC/scripts/time_to_accuracy.py" "$W/r.csv" --table "$W/t.md" \
+    --front "$W/f.csv" > "$W/out.md"; then
+    fail "the script fails on a valid file"
+fi
+expect "the table file is what it prints" cmp -s "$W/t.md" "$W/out.md"
+# torch at 1e-5: its last row of rk4 N=16 (0.2 s) over odegrad's rk4 N=16 (0.02 s)
+expect "torch at 1e-5: ratio 10 against rk4 N=16" \
+    grep -qF "| torch | 1e-05 | 0.02 s | 0.2 s | 10 | rk4 N=16 backprop | rk4 N=16 backprop |" "$W/t.md"
+# at 1e-7 odegrad's fastest is dopri5 (0.03 s), not rk4 N=32; torch never gets there
+expect "torch at 1e-7: not reached" \
+    grep -qF "| torch | 1e-07 | 0.03 s | - | - | dopri5 rtol=1e-09 backprop | - |" "$W/t.md"
+# at 1e-10 only cvodes gets there; the diverged row does not count for odegrad
+expect "cvodes at 1e-10: odegrad never" \
+    grep -qF "| cvodes | 1e-10 | - | 0.015 s | - | - | adams rtol=1e-11 |" "$W/t.md"
+expect "cvodes at 1e-3: ratio 1.5" grep -qF "| cvodes | 0.001 | 0.01 s | 0.015 s | 1.5 |" "$W/t.md"
+# odegrad's front: rk4 N=8, rk4 N=16, dopri5 (rk4 N=32 is beaten by dopri5)
+expect "odegrad's front has three points" \
+    test "$(grep -c '^2,8,4,odegrad,' "$W/f.csv")" -eq 3
+expect "rk4 N=32 is off the front" bash -c "! grep -q ',1e-08,0.040' '$W/f.csv'"
+summary
