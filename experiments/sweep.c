@@ -1003,7 +1003,8 @@ double odg_sweep_cost(const odg_sweep *s, int i)
         return 0;
     }
     double D = (double)c->model.D, B = (double)c->model.B;
-    double H = c->model.kind == ODG_MODEL_MLP ? (double)c->model.H : D;
+    double H =
+        c->model.kind == ODG_MODEL_MLP || c->model.kind == ODG_MODEL_CNF ? (double)c->model.H : D;
     /* a fifth-order pair takes about tol^(-1/5) steps */
     double N = c->rtol > 0 ? 8 * pow(1.0 / c->rtol, 0.2) : (double)c->steps;
     double R = c->repeat + c->warmup;
