@@ -1016,7 +1016,8 @@ void odg_run_config_resolve(odg_run_config *c)
 
 /* What each peer computes (docs/experiments.md, "Peers"): PyTorch the mlp by backprop or
  * backsolve-adjoint, with any scheme (odegrad's tableau is handed to it); CVODES its own
- * checkpointed adjoint at a forward tolerance, for any model. */
+ * checkpointed adjoint at a forward tolerance, for the models whose loss is sum(w .* z(t1)) / B
+ * (mlp, linear). */
 odg_status odg_solver_check(const odg_run_config *c, char why[ODG_ERRLEN])
 {
     const odg_method m = c->grad.method;
@@ -1033,6 +1034,11 @@ odg_status odg_solver_check(const odg_run_config *c, char why[ODG_ERRLEN])
         }
         return ODG_OK;
     case ODG_SOLVER_CVODES:
+        /* the loss CVODES's driver computes and seeds its adjoint with is sum(w .* z(t1)) / B */
+        if (c->model.kind != ODG_MODEL_MLP && c->model.kind != ODG_MODEL_LINEAR) {
+            return odg_fail(why, ODG_EUNSUP, "cvodes computes the mlp and linear models, not %s",
+                            odg_model_kind_name(c->model.kind));
+        }
         if (m != ODG_METHOD_CHECKPOINT_ADJOINT) {
             return odg_fail(why, ODG_EUNSUP,
                             "cvodes supports --method checkpoint-adjoint (its own checkpointed "

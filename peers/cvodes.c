@@ -1,4 +1,4 @@
-/* The CVODES peer: the mlp's (any model's) gradient by SUNDIALS CVODES's adjoint, with the
+/* The CVODES peer: the gradient of an mlp or linear model by SUNDIALS CVODES's adjoint, with the
  * model's own f and VJP (docs/experiments.md, "Peers"; docs/theory.md section 4, the continuous
  * adjoint).  Built with CVODES when CMake finds SUNDIALS (ODG_HAVE_CVODES); otherwise every entry
  * says so (ODG_EUNSUP) and the harness refuses --solver cvodes naming libsundials-dev.
