@@ -1021,6 +1021,13 @@ void odg_run_config_resolve(odg_run_config *c)
 odg_status odg_solver_check(const odg_run_config *c, char why[ODG_ERRLEN])
 {
     const odg_method m = c->grad.method;
+    if (c->solver != ODG_SOLVER_ODEGRAD && odg_output_count(c) > 0) {
+        /* both peers compute and seed their adjoint with the one loss at t1 */
+        return odg_fail(why, ODG_EUNSUP,
+                        "%s computes the loss at t1 only: --outputs and --output-times apply to "
+                        "--solver odegrad",
+                        odg_solver_name(c->solver));
+    }
     switch (c->solver) {
     case ODG_SOLVER_TORCH:
         if (c->model.kind != ODG_MODEL_MLP) {

@@ -51,6 +51,9 @@ refused "--scheme applies only to --solver odegrad, torch, not cvodes" --solver 
 refused "--lmm applies only to --solver cvodes, not odegrad" --lmm bdf --steps 4
 refused "--lmm applies only to --solver cvodes, not torch" --solver torch --lmm adams --steps 4
 refused "is not one of odegrad, torch, cvodes" --solver jax --steps 4
+refused "torch computes the loss at t1 only: --outputs and --output-times apply to --solver odegrad" \
+    --solver torch --steps 4 --outputs 3
+refused "cvodes computes the loss at t1 only" --solver cvodes --rtol 1e-6 --output-times 0.5:1
 # a peer that cannot run here: the interpreter torch needs is not there
 ODEGRAD_PYTHON=$W/no-python refused "python3-torch python3-numpy" --solver torch --steps 4
 ODEGRAD_TORCH_PEER=$W/no-script.py refused "--solver torch: its program $W/no-script.py" \
