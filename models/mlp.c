@@ -345,12 +345,12 @@ static int mlp_team(const mlp_parts *p, long nch)
  * parallel region, OpenBLAS's OpenMP build runs it single-threaded (common_thread.h,
  * num_cpu_avail: omp_in_parallel() gives 1 thread).  With one thread the region is inactive and
  * OpenBLAS has one thread anyway.  Z, F are (B, D). */
-static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
+static void mlp_f_chunks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
+                         long c0, long c1)
 {
     double *Hh = ((mlp_impl *)m->impl)->Hh;
-    const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static) if (mlp_team(p, nch))
-    for (long c = 0; c < nch; c++) {
+#pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
+    for (long c = c0; c < c1; c++) {
         size_t lo, n;
         odg_chunk_rows(m, c, &lo, &n);
         mlp_bias_rows(p, t, Hh, lo, n);
@@ -359,6 +359,11 @@ static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const doub
         mlp_out_bias_rows(p, F, lo, n);
         mlp_f_gemm(p, Hh, F, lo, n);
     }
+}
+
+static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
+{
+    mlp_f_chunks(m, p, t, Z, F, 0, (long)m->nchunks);
 }
 
 /* THREADED: the two GEMMs over the whole batch, outside any parallel region so that OpenBLAS
@@ -388,18 +393,7 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
  * then every rank's rows copied to every rank.  Z, F are (B, D). */
 static int mlp_f_ranks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
 {
-    double *Hh = ((mlp_impl *)m->impl)->Hh;
-    const long c0 = (long)m->rank_chunk[m->rank], c1 = (long)m->rank_chunk[m->rank + 1];
-#pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
-    for (long c = c0; c < c1; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        mlp_bias_rows(p, t, Hh, lo, n);
-        mlp_u_gemm(p, Z, Hh, lo, n);
-        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
-        mlp_out_bias_rows(p, F, lo, n);
-        mlp_f_gemm(p, Hh, F, lo, n);
-    }
+    mlp_f_chunks(m, p, t, Z, F, (long)m->rank_chunk[m->rank], (long)m->rank_chunk[m->rank + 1]);
     return odg_mpi_allgather_doubles(F, odg_rank_offsets(m, p->D, 0), &m->comm);
 }
 
@@ -430,30 +424,39 @@ static int mlp_f_blas(odg_model *m, double t, const double *Z, double *F)
     return 0;
 }
 
-/* CHUNKED: each chunk, on one thread, recomputes its Hh, forms its partial gradient and its rows
- * of Gu and Zbar; after the loop's barrier the partials are reduced by all threads together. */
+/* One chunk of the VJP, on one thread: its Hh recomputed, its partial gradient, its rows of Gu
+ * and Zbar. */
+static void mlp_vjp_chunk(odg_model *m, const mlp_parts *p, double t, const double *Z,
+                          const double *G, double *Zbar, long c)
+{
+    mlp_impl *w = m->impl;
+    double *Hh = w->Hh, *Gu = w->Gu;
+    size_t lo, n;
+    odg_chunk_rows(m, c, &lo, &n);
+    double *gp = w->gpart + (size_t)c * m->P;
+    mlp_bias_rows(p, t, Hh, lo, n);
+    mlp_u_gemm(p, Z, Hh, lo, n);
+    mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+    mlp_gw2_chunk(m, p, G, Hh, gp, lo, n);
+    mlp_gu_gemm(p, G, Gu, lo, n);
+    mlp_gu_scale(p, Hh, Gu, lo, n);
+    mlp_gw1_chunk(m, p, Z, Gu, gp, lo, n);
+    mlp_bias_grads_chunk(m, p, t, G, Gu, gp, lo, n);
+    mlp_zbar_gemm(p, Gu, Zbar, lo, n);
+}
+
+/* CHUNKED: each chunk on one thread (mlp_vjp_chunk); after the loop's barrier the partials are
+ * reduced by all threads together. */
 static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z,
                             const double *G, double *Zbar, double *gtheta)
 {
     mlp_impl *w = m->impl;
-    double *Hh = w->Hh, *Gu = w->Gu;
     const long nch = (long)m->nchunks;
 #pragma omp parallel if (mlp_team(p, nch))
     {
 #pragma omp for schedule(static)
         for (long c = 0; c < nch; c++) {
-            size_t lo, n;
-            odg_chunk_rows(m, c, &lo, &n);
-            double *gp = w->gpart + (size_t)c * m->P;
-            mlp_bias_rows(p, t, Hh, lo, n);
-            mlp_u_gemm(p, Z, Hh, lo, n);
-            mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
-            mlp_gw2_chunk(m, p, G, Hh, gp, lo, n);
-            mlp_gu_gemm(p, G, Gu, lo, n);
-            mlp_gu_scale(p, Hh, Gu, lo, n);
-            mlp_gw1_chunk(m, p, Z, Gu, gp, lo, n);
-            mlp_bias_grads_chunk(m, p, t, G, Gu, gp, lo, n);
-            mlp_zbar_gemm(p, Gu, Zbar, lo, n);
+            mlp_vjp_chunk(m, p, t, Z, G, Zbar, c);
         }
         mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
     }
@@ -537,22 +540,10 @@ static int mlp_vjp_ranks(odg_model *m, const mlp_parts *p, double t, const doubl
                          const double *G, double *Zbar, double *gtheta)
 {
     mlp_impl *w = m->impl;
-    double *Hh = w->Hh, *Gu = w->Gu;
     const long c0 = (long)m->rank_chunk[m->rank], c1 = (long)m->rank_chunk[m->rank + 1];
 #pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
     for (long c = c0; c < c1; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        double *gp = w->gpart + (size_t)c * m->P;
-        mlp_bias_rows(p, t, Hh, lo, n);
-        mlp_u_gemm(p, Z, Hh, lo, n);
-        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
-        mlp_gw2_chunk(m, p, G, Hh, gp, lo, n);
-        mlp_gu_gemm(p, G, Gu, lo, n);
-        mlp_gu_scale(p, Hh, Gu, lo, n);
-        mlp_gw1_chunk(m, p, Z, Gu, gp, lo, n);
-        mlp_bias_grads_chunk(m, p, t, G, Gu, gp, lo, n);
-        mlp_zbar_gemm(p, Gu, Zbar, lo, n);
+        mlp_vjp_chunk(m, p, t, Z, G, Zbar, c);
     }
     int st = odg_mpi_allgather_doubles(Zbar, odg_rank_offsets(m, p->D, 0), &m->comm);
     const double t0 = odg_now(), s0 = m->reduce.s;
