@@ -25,7 +25,7 @@ set print $revolve
 do for [c = cmin:cmax] {
     r = 0
     while (binom(c + r, c) < N0) { r = r + 1 }
-    print sprintf("%d,%.17g", c, (r * N0 - binom(c + r, c + 1)) / N0)
+    print sprintf("%d,%.17g", c, (r * N0 - binom(c + r, c + 1)) / real(N0)) # real: no integer division
 }
 unset print
 

@@ -23,7 +23,7 @@ plot for [i=1:NM] csv \
          using (pick(method(i), column("steps"))):"time_median_s":"time_min_s":"time_max_s" \
          with yerrorlines ls i title method(i)
 
-set title "accounted peak memory (rings: closed form of the stored part; backsolve stores none)"
+set title "accounted peak memory (rings: closed form of the stored part; backsolve and reversible store none)"
 set ylabel "peak bytes (counting allocator)"
 set format y @FMT_BYTES
 unset key
