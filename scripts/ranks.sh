@@ -42,6 +42,10 @@ if [ -z "${MPIRUN_FLAGS+x}" ]; then
         MPIRUN_FLAGS="--oversubscribe --bind-to none"
     fi
 fi
+# Open MPI will not start as root (a container's user) unless told that this is meant
+if [ "$(id -u)" -eq 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
 problem=${PROBLEM:---model mlp --dim 32 --hidden 128 --scheme rk4 --steps 16 --method backprop --repeat 3 --warmup 1 --reference none}
 weak_rows=${WEAK_ROWS:-128}
 results=${RESULTS:-results}
