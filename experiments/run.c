@@ -269,6 +269,22 @@ static odg_status check_plugins(const odg_sweep_job *jobs, int njobs, char err[O
     return ODG_OK;
 }
 
+/* The versions of the peers a sweep runs, asked once here, so that the provenance written beside
+ * its results names them (the runs themselves ask in their forked children). */
+static void ask_peer_versions(const odg_sweep_job *jobs, int njobs)
+{
+    for (int j = 0; j < njobs; j++) {
+        for (int i = 0; i < odg_sweep_count(jobs[j].sweep); i++) {
+            const odg_run_config *c = odg_sweep_config(jobs[j].sweep, i);
+            if (c->solver == ODG_SOLVER_TORCH) {
+                char version[ODG_CELL_STRLEN], e[ODG_ERRLEN];
+                (void)odg_solver_available(ODG_SOLVER_TORCH, version, e);
+                return;
+            }
+        }
+    }
+}
+
 /* What a process that measures keeps between configurations: the roofline rates so far. */
 typedef struct {
     roof *roofs;
@@ -796,6 +812,7 @@ odg_status odg_sweep_execute(const odg_sweep_job *jobs, int njobs, const odg_swe
     if (st != ODG_OK) {
         return st;
     }
+    ask_peer_versions(jobs, njobs);
     /* across ranks: who measures; every rank other than 0 follows rank 0's orders */
     rank_info ranks = {1, 0, NULL, NULL, 0, 0};
     int told = 1;
