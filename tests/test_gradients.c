@@ -5,53 +5,11 @@
  * formula. */
 #include "check.h"
 #include "odegrad/gradients.h"
+#include "prob.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct prob {
-    odg_mem mem;
-    odg_model *model;
-    double *z0, *w;
-    odg_problem p;
-    size_t M, P;
-} prob;
-
-static void prob_make(prob *q, odg_model_opts *mo, odg_scheme scheme, long steps, double t1,
-                      uint64_t seed)
-{
-    memset(q, 0, sizeof *q);
-    odg_mem_init(&q->mem);
-    if (odg_model_create(&q->model, mo, &q->mem)) {
-        fprintf(stderr, "model create failed\n");
-        exit(2);
-    }
-    odg_rng rng;
-    odg_rng_seed(&rng, seed);
-    odg_model_init(q->model, &rng);
-    q->M = mo->B * mo->D;
-    q->P = q->model->P;
-    q->z0 = malloc(q->M * sizeof(double));
-    q->w = malloc(q->M * sizeof(double));
-    odg_rng_fill_normal(&rng, q->z0, q->M, 0, 1);
-    odg_rng_fill_normal(&rng, q->w, q->M, 0, 1);
-    q->p = (odg_problem){.model = q->model,
-                         .tab = odg_scheme_tableau(scheme),
-                         .t0 = 0,
-                         .t1 = t1,
-                         .steps = steps,
-                         .z0 = q->z0,
-                         .w = q->w};
-    odg_adapt_defaults(&q->p.adapt, 1e-6, 1e-8);
-}
-
-static void prob_free(prob *q)
-{
-    odg_model_destroy(&q->model);
-    free(q->z0);
-    free(q->w);
-}
 
 static odg_model_opts mlp_opts(size_t D, size_t H, size_t B)
 {

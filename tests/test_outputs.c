@@ -5,63 +5,11 @@
  * model; and the refusals. */
 #include "check.h"
 #include "odegrad/gradients.h"
+#include "prob.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct prob {
-    odg_mem mem;
-    odg_model *model;
-    double *z0, *w, *tout;
-    odg_problem p;
-    size_t M, P, n;
-} prob;
-
-/* K outputs at t_k = k / K (times[] instead when not NULL), weights w_k drawn in turn. */
-static void prob_make(prob *q, const odg_model_opts *mo, odg_scheme scheme, long steps, long K,
-                      const double *times, uint64_t seed)
-{
-    memset(q, 0, sizeof *q);
-    odg_mem_init(&q->mem);
-    if (odg_model_create(&q->model, mo, &q->mem)) {
-        fprintf(stderr, "model create failed\n");
-        exit(2);
-    }
-    odg_rng rng;
-    odg_rng_seed(&rng, seed);
-    odg_model_init(q->model, &rng);
-    q->M = mo->B * mo->D;
-    q->P = q->model->P;
-    q->n = q->P + q->M;
-    long Kw = K > 0 ? K : 1;
-    q->z0 = malloc(q->M * sizeof(double));
-    q->w = malloc((size_t)Kw * q->M * sizeof(double));
-    q->tout = malloc((size_t)Kw * sizeof(double));
-    odg_rng_fill_normal(&rng, q->z0, q->M, 0, 1);
-    odg_rng_fill_normal(&rng, q->w, (size_t)Kw * q->M, 0, 1);
-    for (long k = 0; k < K; k++) {
-        q->tout[k] = times ? times[k] : k + 1 == K ? 1.0 : (double)(k + 1) / (double)K;
-    }
-    q->p = (odg_problem){.model = q->model,
-                         .tab = odg_scheme_tableau(scheme),
-                         .t0 = 0,
-                         .t1 = 1,
-                         .steps = steps,
-                         .z0 = q->z0,
-                         .w = q->w,
-                         .nout = K,
-                         .tout = K > 0 ? q->tout : NULL};
-    odg_adapt_defaults(&q->p.adapt, 1e-6, 1e-8);
-}
-
-static void prob_free(prob *q)
-{
-    odg_model_destroy(&q->model);
-    free(q->z0);
-    free(q->w);
-    free(q->tout);
-}
 
 static odg_model_opts model_opts(odg_model_kind kind, size_t D, size_t H, size_t B)
 {
@@ -117,7 +65,7 @@ static void test_orders(void)
     for (int si = 0; si < 2; si++) {
         for (int ki = 0; ki < 3; ki++) {
             prob q;
-            prob_make(&q, &mo, schemes[si], 48, Ks[ki], NULL, 3);
+            prob_make_outputs(&q, &mo, schemes[si], 48, 1.0, Ks[ki], NULL, 3);
             double *gref = malloc(q.n * sizeof(double)), *g = malloc(q.n * sizeof(double));
             exact(&q, gref);
             int p = q.p.tab->order;
@@ -161,8 +109,8 @@ static void test_bitwise(void)
     for (int adaptive = 0; adaptive < 2; adaptive++) {
         for (int ti = 0; ti < 2; ti++) {
             prob q;
-            prob_make(&q, &mo, adaptive ? ODG_SCHEME_DOPRI5 : ODG_SCHEME_RK4, adaptive ? 0 : 37,
-                      ti ? 4 : 8, ti ? times : NULL, 5);
+            prob_make_outputs(&q, &mo, adaptive ? ODG_SCHEME_DOPRI5 : ODG_SCHEME_RK4,
+                              adaptive ? 0 : 37, 1.0, ti ? 4 : 8, ti ? times : NULL, 5);
             double *ref = malloc(q.n * sizeof(double)), *g = malloc(q.n * sizeof(double));
             odg_grad_opts o;
             odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
@@ -218,7 +166,7 @@ static void test_fd(void)
     for (int ti = 0; ti < 2; ti++) {
         for (int rev = 0; rev < 2; rev++) {
             prob q;
-            prob_make(&q, &mo, ODG_SCHEME_RK4, 13, 3, ti ? times : NULL, 11);
+            prob_make_outputs(&q, &mo, ODG_SCHEME_RK4, 13, 1.0, 3, ti ? times : NULL, 11);
             double *g = malloc(q.n * sizeof(double)), *gf = malloc(q.n * sizeof(double));
             double *tmp = malloc(q.n * sizeof(double));
             odg_grad_opts o;
@@ -260,7 +208,7 @@ static void test_backsolve_reset(void)
 {
     odg_model_opts mo = model_opts(ODG_MODEL_LINEAR, 4, 0, 3);
     prob q;
-    prob_make(&q, &mo, ODG_SCHEME_DOPRI5, 64, 5, NULL, 3);
+    prob_make_outputs(&q, &mo, ODG_SCHEME_DOPRI5, 64, 1.0, 5, NULL, 3);
     double *gref = malloc(q.n * sizeof(double)), *g0 = malloc(q.n * sizeof(double));
     double *g1 = malloc(q.n * sizeof(double));
     exact(&q, gref);
@@ -308,7 +256,7 @@ static void test_adaptive(void)
 {
     odg_model_opts mo = model_opts(ODG_MODEL_LINEAR, 4, 0, 3);
     prob q;
-    prob_make(&q, &mo, ODG_SCHEME_DOPRI5, 0, 4, NULL, 3);
+    prob_make_outputs(&q, &mo, ODG_SCHEME_DOPRI5, 0, 1.0, 4, NULL, 3);
     odg_adapt_defaults(&q.p.adapt, 1e-8, 1e-10);
     double *gref = malloc(q.n * sizeof(double)), *g = malloc(q.n * sizeof(double));
     exact(&q, gref);
@@ -339,8 +287,8 @@ static void test_memory(void)
     long cases = 0;
     for (int adaptive = 0; adaptive < 2; adaptive++) {
         prob q;
-        prob_make(&q, &mo, adaptive ? ODG_SCHEME_DOPRI5 : ODG_SCHEME_RK4, adaptive ? 0 : 40, 2,
-                  times, 2);
+        prob_make_outputs(&q, &mo, adaptive ? ODG_SCHEME_DOPRI5 : ODG_SCHEME_RK4, adaptive ? 0 : 40,
+                          1.0, 2, times, 2);
         double *g = malloc(q.n * sizeof(double));
         for (int m = 0; m < ODG_NMETHODS; m++) {
             for (int sch = 0; sch < ODG_NSCHEDULES; sch++) {
@@ -378,7 +326,7 @@ static void test_memory(void)
     /* refusals: times not increasing, after t1, fewer steps than intervals; resets elsewhere */
     prob q;
     const double bad[][3] = {{0.5, 0.5, 1.0}, {0.2, 0.1, 1.0}, {0.2, 0.5, 1.5}, {0.0, 0.5, 1.0}};
-    prob_make(&q, &mo, ODG_SCHEME_RK4, 8, 3, NULL, 2);
+    prob_make_outputs(&q, &mo, ODG_SCHEME_RK4, 8, 1.0, 3, NULL, 2);
     double *g = malloc(q.n * sizeof(double));
     odg_grad_opts o;
     odg_grad_opts_default(&o, ODG_METHOD_BACKPROP);
