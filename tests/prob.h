@@ -12,6 +12,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The mlp and the linear field at the given sizes, every other option the default. */
+static inline odg_model_opts mlp_opts(size_t D, size_t H, size_t B)
+{
+    odg_model_opts o;
+    odg_model_opts_default(&o);
+    o.kind = ODG_MODEL_MLP;
+    o.D = D;
+    o.H = H;
+    o.B = B;
+    return o;
+}
+
+static inline odg_model_opts linear_opts(size_t D, size_t B, odg_spectrum sp, double S)
+{
+    odg_model_opts o;
+    odg_model_opts_default(&o);
+    o.kind = ODG_MODEL_LINEAR;
+    o.D = D;
+    o.B = B;
+    o.spectrum = sp;
+    o.stiffness = S;
+    return o;
+}
+
 typedef struct prob {
     odg_mem mem;
     odg_model *model;

@@ -250,6 +250,14 @@ static void test_methods(odg_trace tr)
         odg_status s = odg_gradient(&p, &go, &mem, g, gz, &st);
         const char *mn = odg_method_name((odg_method)meth);
         CHECK(s == ODG_OK, "%s %s: %s", name, mn, odg_status_str(s));
+        /* the memory model counts the terminal loss's cotangent buffer like the allocator */
+        odg_grad_memory mm;
+        CHECK(odg_gradient_memory(&p, &go, st.steps, &mm) == ODG_OK &&
+                  mm.stored == (double)st.stored_bytes &&
+                  mm.workspace == (double)st.workspace_bytes && mm.peak == (double)st.peak_total,
+              "%s %s: model %.0f + %.0f (peak %.0f), allocator %zu + %zu (peak %zu)", name, mn,
+              mm.stored, mm.workspace, mm.peak, st.stored_bytes, st.workspace_bytes,
+              st.peak_total);
         if (odg_method_kind((odg_method)meth) == ODG_KIND_DISCRETE) {
             CHECK(check_rel_diff(g, fd, P) <= 1e-7, "%s %s: against differences %g", name, mn,
                   check_rel_diff(g, fd, P));

@@ -11,29 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static odg_model_opts mlp_opts(size_t D, size_t H, size_t B)
-{
-    odg_model_opts o;
-    odg_model_opts_default(&o);
-    o.kind = ODG_MODEL_MLP;
-    o.D = D;
-    o.H = H;
-    o.B = B;
-    return o;
-}
-
-static odg_model_opts linear_opts(size_t D, size_t B, odg_spectrum sp, double S)
-{
-    odg_model_opts o;
-    odg_model_opts_default(&o);
-    o.kind = ODG_MODEL_LINEAR;
-    o.D = D;
-    o.B = B;
-    o.spectrum = sp;
-    o.stiffness = S;
-    return o;
-}
-
 static int sys_f(void *ctx, double t, const double *y, double *dy)
 {
     return odg_model_f(ctx, t, y, dy);

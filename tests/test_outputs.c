@@ -11,18 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static odg_model_opts model_opts(odg_model_kind kind, size_t D, size_t H, size_t B)
-{
-    odg_model_opts o;
-    odg_model_opts_default(&o);
-    o.kind = kind;
-    o.D = D;
-    o.H = H;
-    o.B = B;
-    o.spectrum = ODG_SPECTRUM_SPIRAL;
-    return o;
-}
-
 static odg_status grad(prob *q, const odg_grad_opts *o, double *g, odg_grad_stats *st)
 {
     return odg_gradient(&q->p, o, &q->mem, g, g + q->P, st);
@@ -61,7 +49,7 @@ static void test_orders(void)
 {
     odg_scheme schemes[] = {ODG_SCHEME_MIDPOINT, ODG_SCHEME_RK4};
     long Ks[] = {1, 3, 8};
-    odg_model_opts mo = model_opts(ODG_MODEL_LINEAR, 4, 0, 3);
+    odg_model_opts mo = linear_opts(4, 3, ODG_SPECTRUM_SPIRAL, 1);
     for (int si = 0; si < 2; si++) {
         for (int ki = 0; ki < 3; ki++) {
             prob q;
@@ -105,7 +93,7 @@ static void test_orders(void)
 static void test_bitwise(void)
 {
     const double times[] = {0.1, 0.35, 0.4, 0.9};
-    odg_model_opts mo = model_opts(ODG_MODEL_MLP, 3, 5, 4);
+    odg_model_opts mo = mlp_opts(3, 5, 4);
     for (int adaptive = 0; adaptive < 2; adaptive++) {
         for (int ti = 0; ti < 2; ti++) {
             prob q;
@@ -162,7 +150,7 @@ static void test_bitwise(void)
 static void test_fd(void)
 {
     const double times[] = {0.2, 0.5, 0.75};
-    odg_model_opts mo = model_opts(ODG_MODEL_MLP, 3, 5, 4);
+    odg_model_opts mo = mlp_opts(3, 5, 4);
     for (int ti = 0; ti < 2; ti++) {
         for (int rev = 0; rev < 2; rev++) {
             prob q;
@@ -206,7 +194,7 @@ static void test_fd(void)
  * one adjoint solve, and the error falls below 1e-6 at rtol 1e-10, as with one output. */
 static void test_backsolve_reset(void)
 {
-    odg_model_opts mo = model_opts(ODG_MODEL_LINEAR, 4, 0, 3);
+    odg_model_opts mo = linear_opts(4, 3, ODG_SPECTRUM_SPIRAL, 1);
     prob q;
     prob_make_outputs(&q, &mo, ODG_SCHEME_DOPRI5, 64, 1.0, 5, NULL, 3);
     double *gref = malloc(q.n * sizeof(double)), *g0 = malloc(q.n * sizeof(double));
@@ -254,7 +242,7 @@ static void test_backsolve_reset(void)
  * the exact ones to about the tolerance (1e-8 relative, 1e-10 absolute: well below 1e-5). */
 static void test_adaptive(void)
 {
-    odg_model_opts mo = model_opts(ODG_MODEL_LINEAR, 4, 0, 3);
+    odg_model_opts mo = linear_opts(4, 3, ODG_SPECTRUM_SPIRAL, 1);
     prob q;
     prob_make_outputs(&q, &mo, ODG_SCHEME_DOPRI5, 0, 1.0, 4, NULL, 3);
     odg_adapt_defaults(&q.p.adapt, 1e-8, 1e-10);
@@ -283,7 +271,7 @@ static void test_adaptive(void)
 static void test_memory(void)
 {
     const double times[] = {0.25, 0.6};
-    odg_model_opts mo = model_opts(ODG_MODEL_MLP, 3, 5, 4);
+    odg_model_opts mo = mlp_opts(3, 5, 4);
     long cases = 0;
     for (int adaptive = 0; adaptive < 2; adaptive++) {
         prob q;
