@@ -281,7 +281,8 @@ void odg_mlp_tanh(double *x, size_t n);
 
 /* Floating-point operations of one f and one VJP of this model, counting the GEMMs only (2 per
  * multiply-add; the bias, tanh and column-sum passes are left out, as docs/theory.md section 9 does):
- *   mlp:    f = 4 B D H;  vjp = 8 B D H (four GEMMs) + 2 B D H (the hidden layer it recomputes)
+ *   mlp:    f = 4 B D H;  vjp = 8 B D H (four GEMMs) + 2 B D H (the hidden layer it recomputes;
+ *           not with kept activations, odg_model_vjp_act, which the harness counts at 8 B D H)
  *   linear: f = 2 B D^2;  vjp = 4 B D^2
  *   cnf:    as mlp with D the data's dimension; Hutchinson adds 4 B D H to f and 8 B D H to the
  *           VJP (p and q, and the trace's parameter gradient); the trace sums are left out
