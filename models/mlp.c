@@ -411,24 +411,28 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
 static int mlp_f_ranks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
                        double *Hh)
 {
-    mlp_f_chunks(m, p, t, Z, F, Hh, (long)m->rank_chunk[m->rank], (long)m->rank_chunk[m->rank + 1]);
+    mlp_f_chunks(m, p, t, Z, F, Hh, (long)m->rank_chunk[m->rank],
+                 (long)m->rank_chunk[m->rank + 1]);
     return odg_mpi_allgather_doubles(F, odg_rank_offsets(m, p->D, 0), &m->comm);
 }
 
 /* Z, F are (B, D); the activations tanh(U) go to Hh (B, H).
  *
- * At one thread CHUNKED runs f's output GEMM as THREADED does, once over the whole batch, and
- * forms U chunk by chunk as the VJP does (mlp_f_serial), so that activations kept from f are the
- * VJP's own bits whatever OpenBLAS does with the rows; every row of U and of F is a dot product over D or H that OpenBLAS forms in the same order whatever the
- * number of rows around it (the rows split into micro-tiles, the inner dimension into the same
- * blocks), so the bits are those of the chunks (test_determinism compares 1 thread with 2, 3
- * and 8; test_models compares the modes), while 8 calls of 64 rows become one of 512.  Measured
- * on one core against the chunks (same tanh), interleaved, min of 10 .. 30 calls per round, 21
- * rounds: f at D = 16, H = 64, B = 128 1.030x faster (median; min 0.98x), at D = 64, H = 256,
- * B = 512 1.041x (median; one disturbed round 0.65x); at D = 128, H = 512, B = 1024 the load of
- * the shared machine hid it (two runs: 0.95x and 1.15x medians).  The VJP stays in chunks:
- * its parameter gradient sums over the batch, and the chunk partials are what makes that sum
- * independent of the thread count. */
+ * At one thread CHUNKED runs f's output GEMM as THREADED does, once over the whole batch: every
+ * row of F is a dot product over H that OpenBLAS forms in the same order whatever the number of
+ * rows around it (the rows split into micro-tiles, the inner dimension into the same blocks), so
+ * the bits are those of the chunks (test_determinism compares 1 thread with 2, 3 and 8;
+ * test_models compares the modes), while 8 calls of 64 rows become one of 512.  Measured on one
+ * core against the chunks (same tanh), interleaved, min of 10 .. 30 calls per round, 21 rounds,
+ * with both GEMMs over the batch: f at D = 16, H = 64, B = 128 1.030x faster (median; min
+ * 0.98x), at D = 64, H = 256, B = 512 1.041x (median; one disturbed round 0.65x).  U is formed
+ * chunk by chunk (mlp_f_serial), with the very calls of the VJP, so that activations kept from
+ * f (f_act) are the VJP's own bits by construction, whatever a GEMM does with its rows.  Against
+ * U over the whole batch (THREADED at one thread), 15 interleaved rounds of the best of 5 x 50
+ * calls on a loaded machine, the whole batch's time over the chunks', median per round: 1.04 at
+ * D = 2, H = 64, B = 256; 1.00 at D = 16, H = 64, B = 256; 0.96 at D = 64, H = 256, B = 256; 0.92
+ * at B = 512 (rounds from 0.7 to 1.5 there): within the noise, at most a few percent.  The VJP stays in chunks: its parameter gradient sums over the batch, and
+ * the chunk partials are what makes that sum independent of the thread count. */
 static int mlp_f_hidden(odg_model *m, double t, const double *Z, double *F, double *Hh)
 {
     mlp_parts p = mlp_unpack(m);
