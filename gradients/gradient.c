@@ -481,6 +481,13 @@ static int fwd_hook(void *ctx, const odg_step_info *st)
     return 0;
 }
 
+/* Where the forward pass writes step n's activations: in place in the store when it can. */
+static double *fwd_acts(void *ctx, long n)
+{
+    fwd_hook_ctx *c = ctx;
+    return c->store ? odg_store_act_dest(c->store, n) : NULL;
+}
+
 odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
 {
     odg_grad_opts o;
@@ -515,7 +522,7 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
         goto done;
     }
     fwd_hook_ctx hc = {NULL, p, &out, 0, 0.0, NULL, 0, M};
-    odg_erk_hook hook = {&hc, fwd_hook};
+    odg_erk_hook hook = {&hc, fwd_hook, NULL};
     if (p->grid) {
         st = odg_outputs_find(&out, p, p->grid);
         if (!st) {
@@ -580,7 +587,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     const long nreset = o->method == ODG_METHOD_BACKSOLVE_ADJOINT ? resets_of(p, o) : 0;
     double *zk = NULL;
     fwd_hook_ctx hc = {&store, p, &out, 0, 0.0, NULL, nreset, M};
-    odg_erk_hook hook = {&hc, fwd_hook};
+    odg_erk_hook hook = {&hc, fwd_hook, fwd_acts};
 
     double t_start = odg_now();
     double *z = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);

@@ -136,6 +136,14 @@ const double *odg_store_acts(odg_store *s, long n)
     return s->online ? *odg_ptab_at(&s->act_steps, n, s->mem) : s->acts + (size_t)n * s->A;
 }
 
+double *odg_store_act_dest(odg_store *s, long n)
+{
+    if (s->A == 0 || s->online || !s->acts || n < 0 || n >= s->N) {
+        return NULL;
+    }
+    return s->acts + (size_t)n * s->A;
+}
+
 /* ---- shared by the strategies ------------------------------------------------------------- */
 
 odg_tag odg_store_tag(const odg_store *s)

@@ -111,6 +111,10 @@ odg_status odg_store_get(odg_store *s, long n, const double **out, size_t *width
 /* Step n's kept activations (A doubles: the stages' Ast), or NULL when the store keeps none
  * (A == 0; only the every-step store keeps them, with the stages payload). */
 const double *odg_store_acts(odg_store *s, long n);
+/* Where step n's activations are to be written in place during the forward pass (the engine's
+ * hook asks, odg_erk_hook.acts), or NULL where the store copies them in put (online) or keeps
+ * none. */
+double *odg_store_act_dest(odg_store *s, long n);
 
 /* The payload a method keeps per step, and its width in units of M (1, 2 or the stages s). */
 odg_payload odg_method_payload(const odg_grad_opts *o);

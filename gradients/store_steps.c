@@ -67,7 +67,9 @@ static odg_status steps_put(odg_store *s, const odg_step_info *st)
         } else {
             adst = s->acts + (size_t)st->n * s->A;
         }
-        memcpy(adst, st->Ast, s->A * sizeof(double));
+        if (st->Ast != adst) { /* else the engine wrote them in place (odg_store_act_dest) */
+            memcpy(adst, st->Ast, s->A * sizeof(double));
+        }
     }
     return ODG_OK;
 }

@@ -36,7 +36,9 @@ struct odg_erk {
     double *k1;      /* (n) f at the start of the next step (FSAL or fresh) */
     double *partial; /* (nchunks) partial sums of the error norm (ODG_ERK_ADAPTIVE) */
     size_t na;       /* activations per stage; 0: none kept */
-    double *Ast;     /* (s, na) the stages' activations (ODG_TAG_ACTIVATION) */
+    double *Ast_own; /* (s, na) the stages' activations (ODG_TAG_ACTIVATION) */
+    double *Ast;     /* where the step being taken writes them: Ast_own, or a caller's buffer
+                        during a solve whose hook says where (odg_erk_hook.acts) */
     double *k1act;   /* (na) the activations of k1 */
     size_t nchunks;
     int need[ODG_MAX_STAGES]; /* stage cotangent can be non-zero in the adjoint */
@@ -209,7 +211,7 @@ odg_status odg_erk_create_act(odg_erk **out, const odg_tableau *tab, size_t n, s
     e->k1 = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
     e->partial = ada ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, e->nchunks) : NULL;
     e->na = na;
-    e->Ast = na ? odg_mem_doubles(mem, ODG_TAG_ACTIVATION, s * na) : NULL;
+    e->Ast = e->Ast_own = na ? odg_mem_doubles(mem, ODG_TAG_ACTIVATION, s * na) : NULL;
     e->k1act = na ? odg_mem_doubles(mem, ODG_TAG_ACTIVATION, na) : NULL;
     if (!e->K || !e->Zst || (adj && (!e->kbar || !e->ybar)) || !e->znext ||
         (ada && (!e->err || !e->partial)) || !e->k1 || (na && (!e->Ast || !e->k1act))) {
@@ -251,7 +253,7 @@ void odg_erk_destroy(odg_erk **pe)
     odg_mem_free(mem, e->err);
     odg_mem_free(mem, e->k1);
     odg_mem_free(mem, e->partial);
-    odg_mem_free(mem, e->Ast);
+    odg_mem_free(mem, e->Ast_own);
     odg_mem_free(mem, e->k1act);
     odg_mem_free(mem, e);
     *pe = NULL;
@@ -446,6 +448,13 @@ static int eval_f(odg_erk *e, const odg_system *sys, int act, double t, const do
     return act ? sys->f_act(sys->ctx, t, y, dy, A) : sys->f(sys->ctx, t, y, dy);
 }
 
+/* Where step n of a solve writes its activations: the hook's buffer for it, or the engine's. */
+static void acts_for_step(odg_erk *e, const odg_erk_hook *hook, long n)
+{
+    double *dst = e->na && hook && hook->acts ? hook->acts(hook->ctx, n) : NULL;
+    e->Ast = dst ? dst : e->Ast_own;
+}
+
 /* After a step is accepted: f at the next start is its last stage (FSAL), activations too. */
 static void carry_k1(odg_erk *e, const odg_system *sys)
 {
@@ -587,15 +596,17 @@ odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g
     int fsal = odg_tableau_fsal(e->tab);
     int have_k1 = 0;
     double *tape = odg_erk_stages(e);
+    odg_status st = ODG_OK;
     for (long k = 0; k < g->N; k++) {
         double t = odg_grid_t(g, k), h = odg_grid_h(g, k);
+        acts_for_step(e, hook, k);
         /* FSAL: the last stage was evaluated at (t_prev + h_prev, znext); it is f at the start
          * of this step only when this step starts exactly there. */
         const double *k1 =
             have_k1 && odg_grid_t(g, k - 1) + odg_grid_h(g, k - 1) == t ? e->k1 : NULL;
-        odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, tape, NULL, k1);
+        st = odg_erk_step(e, sys, t, h, z, e->znext, tape, NULL, k1);
         if (st) {
-            return st;
+            break;
         }
         e->cnt.naccept++;
         if (hook && hook->accepted) {
@@ -603,7 +614,8 @@ odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g
                                   keeps_acts(e, sys) ? e->Ast : NULL};
             int rc = hook->accepted(hook->ctx, &info);
             if (rc) {
-                return (odg_status)rc;
+                st = (odg_status)rc;
+                break;
             }
         }
         memcpy(z, e->znext, n * sizeof(double));
@@ -612,7 +624,8 @@ odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g
             have_k1 = 1;
         }
     }
-    return ODG_OK;
+    e->Ast = e->Ast_own;
+    return st;
 }
 
 void odg_adapt_defaults(odg_adapt_opts *o, double rtol, double atol)
@@ -657,9 +670,22 @@ static odg_status initial_step(odg_erk *e, const odg_system *sys, double t0, dou
     return ODG_OK;
 }
 
+static odg_status run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
+                               const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
+                               odg_grid *grid);
+
 odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
                                 const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
                                 odg_grid *grid)
+{
+    odg_status st = run_adaptive(e, sys, t0, t1, o, z, hook, grid);
+    e->Ast = e->Ast_own; /* a hook's buffer serves during the solve only */
+    return st;
+}
+
+static odg_status run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
+                               const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
+                               odg_grid *grid)
 {
     const odg_tableau *tab = e->tab;
     size_t n = e->n;
@@ -707,6 +733,7 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
         }
         int last = habs >= fabs(t1 - t);
         double h = last ? t1 - t : dir * habs;
+        acts_for_step(e, hook, grid ? grid->N : naccepted); /* each attempt at the next step */
         odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, odg_erk_stages(e), e->err, e->k1);
         double en;
         if (st == ODG_DIVERGED) {

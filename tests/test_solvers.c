@@ -462,7 +462,7 @@ static void test_adaptive(void)
                 snprintf(what, sizeof what, "%s %s %s rtol 1e-%d", tab->name, pb->name,
                          back ? "bwd" : "fwd", k);
                 accept_rec ar = {tab, n, o.rtol, o.atol, 0.0, 0};
-                odg_erk_hook hk = {&ar, accept_hook};
+                odg_erk_hook hk = {&ar, accept_hook, NULL};
                 odg_status st = odg_erk_run_adaptive(e, &pb->sys, from, to, &o, z, &hk, &g);
                 CHECK(ar.bad == 0, "%s: %ld accepted steps with error norm > 1 (max %.3f)", what,
                       ar.bad, ar.en_max);
@@ -651,7 +651,7 @@ static void test_hook(void)
         odg_grid g;
         odg_grid_uniform(&g, &mem, 0.0, 2.0, 32);
         hook_rec r = {.sys = &pb.sys, .grid = &g, .stop_at = -1};
-        odg_erk_hook hk = {&r, hook_fn};
+        odg_erk_hook hk = {&r, hook_fn, NULL};
         double z[LN];
         memcpy(z, pb.y0, sizeof z);
         odg_status st = odg_erk_run_grid(e, &pb.sys, &g, z, &hk);

@@ -97,6 +97,11 @@ typedef struct odg_step_info {
 typedef struct odg_erk_hook {
     void *ctx;
     int (*accepted)(void *ctx, const odg_step_info *st); /* non-zero return stops the solve */
+    /* Optional, with kept activations: where step n (numbered as accepted reports it) writes
+     * its stages' activations, s x na doubles of the caller's, or NULL for the engine's own
+     * buffer; asked before every attempt at step n.  Lets a caller that keeps every step's
+     * activations have them written in place instead of copied from st->Ast. */
+    double *(*acts)(void *ctx, long n);
 } odg_erk_hook;
 
 /* A step grid: N steps, step n starts at t(n) with size h(n).  Replaying a grid repeats a solve
