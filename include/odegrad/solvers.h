@@ -183,7 +183,8 @@ odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_
  * odg_erk_adjoint_step_act can read them back. */
 odg_status odg_erk_create_act(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
                               size_t na, unsigned parts, odg_mem *mem);
-/* The stages' activations of the last step (s x na), or NULL without them. */
+/* The engine's own buffer of stage activations (s x na), or NULL without them: the last step's,
+ * unless a solve's hook had that step write them elsewhere (odg_erk_hook.acts). */
 double *odg_erk_acts(odg_erk *e);
 /* Bytes odg_erk_create_act allocates under ODG_TAG_ACTIVATION: (s + 1) na doubles. */
 size_t odg_erk_act_bytes(const odg_tableau *tab, size_t na);
