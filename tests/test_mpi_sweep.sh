@@ -102,5 +102,4 @@ check "kill: no configuration twice" [ "$(cut -d, -f1-14 k.txt | sort -u | wc -l
 check "kill: the rows in the serial order" \
     [ "$(cut -d, -f7,8 k.txt | tr "\n" " ")" = "64,backprop 64,stored-adjoint 128,backprop 128,stored-adjoint 256,backprop 256,stored-adjoint 512,backprop 512,stored-adjoint " ]
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary
