@@ -4,19 +4,23 @@
  *   odegrad_kernels tanh [rounds]  odg_mlp_tanh against SLEEF's vector tanh (libsleef-dev): ns
  *                                  per element over 32768 arguments in [-3, 3], max ulp against
  *                                  tanhl, and whether SLEEF's vector widths agree bit for bit
- *   odegrad_kernels gemm [rounds]  the mlp's GEMMs of one batch chunk (models/mlp.c) at three
+ *   odegrad_kernels gemm [rounds]  the mlp's GEMMs of one batch chunk (models/mlp.c) at five
  *                                  sizes: cblas_dgemm against libxsmm's JIT kernels
  *                                  (libxsmm-dev), and whether they give the same bits
+ *   odegrad_kernels mlp D H B r    f + VJP of the mlp as built (with or without ODG_XSMM), with a
+ *                                  checksum of the results' bits
  *
  * Each round times every variant once (the mean of a batch of calls), variants interleaved;
  * the table gives the median and the min over the rounds.  Pin it to one core and set
  * OPENBLAS_CORETYPE if OpenBLAS misdetects the CPU (docs/theory.md section 9, "Kernels").
  * Built when SLEEF or libxsmm is found (CMake); never run by the tests. */
+#include <odegrad/core.h>
 #include <odegrad/models.h>
 
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +34,13 @@
 #include <libxsmm.h>
 #endif
 
+/* The calling thread's CPU time: everything here runs on one thread, and on a shared machine a
+ * time slice given to another process on the same core then does not count (cache misses it
+ * causes still do). */
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -294,12 +301,16 @@ static void gemm_xsmm_blaslike(const gemm_shape *g, const double *A, const doubl
 }
 #endif
 
+/* n doubles in [-1, 1) with all 53 bits random: with fewer (say 24), products are exact and the
+ * sums hardly round, so two summation orders would agree and the bit comparison say nothing */
 static double *rand_doubles(size_t n, unsigned *seed)
 {
     double *v = malloc(n * sizeof(double));
-    for (size_t i = 0; v && i < n; i++) {
-        *seed = *seed * 1103515245u + 12345u;
-        v[i] = ((double)(*seed >> 8) / 16777216.0) * 2.0 - 1.0;
+    odg_rng r;
+    odg_rng_seed(&r, *seed);
+    *seed += 1;
+    if (v != NULL) {
+        odg_rng_fill_normal(&r, v, n, 0.0, 0.5);
     }
     return v;
 }
@@ -445,10 +456,93 @@ static int bench_gemm(int rounds)
     return 0;
 }
 
+/* ---- the model ---------------------------------------------------------------------------- */
+
+/* f and the VJP of the mlp (BLAS version, CHUNKED, one thread) at D, H, B: the microseconds of
+ * one f plus one VJP (median and min over rounds of 50 pairs), and a checksum of F, Zbar and
+ * gtheta's bits, so that two builds (ODG_XSMM on and off) can be compared run against run. */
+static int bench_mlp(int rounds, int D, int H, int B)
+{
+    odg_model_opts o;
+    odg_model_opts_default(&o);
+    o.D = (size_t)D;
+    o.H = (size_t)H;
+    o.B = (size_t)B;
+    o.blas_mode = ODG_BLAS_CHUNKED;
+    omp_set_num_threads(1);
+    odg_mem mem;
+    odg_mem_init(&mem);
+    odg_model *m = NULL;
+    if (odg_model_create(&m, &o, &mem) != ODG_OK) {
+        fprintf(stderr, "odegrad_kernels: the mlp D=%d H=%d B=%d cannot be created\n", D, H, B);
+        return 2;
+    }
+    odg_rng rng;
+    odg_rng_seed(&rng, 7);
+    odg_model_init(m, &rng);
+    const size_t M = (size_t)B * (size_t)D;
+    double *Z = malloc(M * sizeof(double)), *G = malloc(M * sizeof(double));
+    double *F = malloc(M * sizeof(double)), *Zbar = malloc(M * sizeof(double));
+    double *gt = calloc(m->P, sizeof(double)), *t = malloc((size_t)rounds * sizeof(double));
+    if (!Z || !G || !F || !Zbar || !gt || !t) {
+        fprintf(stderr, "odegrad_kernels: out of memory\n");
+        return 1;
+    }
+    odg_rng_fill_normal(&rng, Z, M, 0.0, 1.0);
+    odg_rng_fill_normal(&rng, G, M, 0.0, 1.0);
+    enum { PAIRS = 50 };
+    for (int r = 0; r < rounds; r++) {
+        const double t0 = now_s();
+        for (int c = 0; c < PAIRS; c++) {
+            odg_model_f(m, 0.5, Z, F);
+            odg_model_vjp(m, 0.5, Z, G, Zbar, gt);
+        }
+        t[r] = (now_s() - t0) / PAIRS * 1e6;
+    }
+    memset(gt, 0, m->P * sizeof(double));
+    odg_model_f(m, 0.5, Z, F);
+    odg_model_vjp(m, 0.5, Z, G, Zbar, gt);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the bytes of F, Zbar, gtheta */
+    const double *arr[3] = {F, Zbar, gt};
+    const size_t len[3] = {M, M, m->P};
+    for (int a = 0; a < 3; a++) {
+        const unsigned char *b = (const unsigned char *)arr[a];
+        for (size_t i = 0; i < len[a] * sizeof(double); i++) {
+            h = (h ^ b[i]) * 1099511628211ull;
+        }
+    }
+    double med, mn;
+    med_min(t, rounds, &med, &mn);
+    printf("mlp D=%d H=%d B=%d: f + VJP %.3f us median, %.3f min (%d rounds of %d); bits %016llx\n",
+           D, H, B, med, mn, rounds, PAIRS, (unsigned long long)h);
+    free(Z);
+    free(G);
+    free(F);
+    free(Zbar);
+    free(gt);
+    free(t);
+    odg_model_destroy(&m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "mlp") == 0) {
+        if (argc != 6) {
+            fprintf(stderr, "usage: odegrad_kernels mlp D H B rounds\n");
+            return 2;
+        }
+        const int D = atoi(argv[2]), H = atoi(argv[3]), B = atoi(argv[4]), r = atoi(argv[5]);
+        if (D < 1 || H < 1 || B < 1 || r < 1 || D > 4096 || H > 4096 || B > 1 << 20 || r > 10000) {
+            fprintf(stderr, "odegrad_kernels: mlp: D, H (1 .. 4096), B (1 .. 2^20) and rounds "
+                            "(1 .. 10000) must be positive integers\n");
+            return 2;
+        }
+        return bench_mlp(r, D, H, B);
+    }
     if (argc < 2 || (strcmp(argv[1], "tanh") != 0 && strcmp(argv[1], "gemm") != 0)) {
-        fprintf(stderr, "usage: odegrad_kernels tanh|gemm [rounds] [accuracy points]\n");
+        fprintf(stderr, "usage: odegrad_kernels tanh [rounds] [accuracy points] | gemm [rounds] | "
+                        "mlp D H B rounds\n");
         return 2;
     }
     const int rounds = argc > 2 ? atoi(argv[2]) : 21;
