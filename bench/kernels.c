@@ -7,8 +7,8 @@
  *   odegrad_kernels gemm [rounds]  the mlp's GEMMs of one batch chunk (models/mlp.c) at five
  *                                  sizes: cblas_dgemm against libxsmm's JIT kernels
  *                                  (libxsmm-dev), and whether they give the same bits
- *   odegrad_kernels mlp D H B r    f + VJP of the mlp as built (with or without ODG_XSMM), with a
- *                                  checksum of the results' bits
+ *   odegrad_kernels mlp D H B r    f + VJP of the mlp as built, with a checksum of the results'
+ *                                  bits (to compare two builds of models/mlp.c)
  *
  * Each round times every variant once (the mean of a batch of calls), variants interleaved;
  * the table gives the median and the min over the rounds.  Pin it to one core and set
@@ -206,8 +206,8 @@ static int bench_tanh(int rounds, size_t npts)
         tanh_variants[v].fn(ay, na);
         double worst = 0.0, at = 0.0;
         for (size_t i = 0; i < na; i++) {
-            const double e = (double)(fabsl((long double)ay[i] - ref[i]) /
-                                      (long double)ulp_of((double)ref[i]));
+            const double e =
+                (double)(fabsl((long double)ay[i] - ref[i]) / (long double)ulp_of((double)ref[i]));
             if (!(e <= worst)) {
                 worst = e;
                 at = ax[i];
@@ -341,8 +341,10 @@ static int bench_gemm(int rounds)
             const gemm_shape *g = &s[i];
             unsigned seed = 12345u + (unsigned)i;
             /* op(A) is (M, K): A is (K, M) when transposed; op(B) is (K, N) */
-            const size_t na = g->ta ? rows_of(1, g->K, g->M, g->lda) : rows_of(0, g->M, g->K, g->lda);
-            const size_t nb = g->tb ? rows_of(1, g->N, g->K, g->ldb) : rows_of(0, g->K, g->N, g->ldb);
+            const size_t na =
+                g->ta ? rows_of(1, g->K, g->M, g->lda) : rows_of(0, g->M, g->K, g->lda);
+            const size_t nb =
+                g->tb ? rows_of(1, g->N, g->K, g->ldb) : rows_of(0, g->K, g->N, g->ldb);
             const size_t nc = (size_t)g->M * (size_t)g->ldc;
             double *A = rand_doubles(na, &seed), *B = rand_doubles(nb, &seed);
             double *C0 = rand_doubles(nc, &seed), *C[MAXV];
@@ -373,7 +375,8 @@ static int bench_gemm(int rounds)
                 }
                 for (int k = 0; k < g->K; k++) {
                     for (int j = 0; j < g->N; j++) {
-                        Bt[(size_t)k * (size_t)g->N + (size_t)j] = B[(size_t)j * (size_t)g->ldb + (size_t)k];
+                        Bt[(size_t)k * (size_t)g->N + (size_t)j] =
+                            B[(size_t)j * (size_t)g->ldb + (size_t)k];
                     }
                 }
                 gemm_shape gn = *g;
@@ -424,10 +427,11 @@ static int bench_gemm(int rounds)
                 const double d = fabs(C[0][e] - C[1][e]);
                 maxd = d > maxd ? d : maxd;
             }
-            snprintf(bits, sizeof bits,
-                     kern ? (via_copy ? "%zu/%zu differ, max %.1e (on B^T)" : "%zu/%zu differ, max %.1e")
-                          : "no kernel",
-                     diff, nc, maxd);
+            snprintf(
+                bits, sizeof bits,
+                kern ? (via_copy ? "%zu/%zu differ, max %.1e (on B^T)" : "%zu/%zu differ, max %.1e")
+                     : "no kernel",
+                diff, nc, maxd);
             free(Bt);
 #endif
             double med[MAXV] = {0}, mn[MAXV] = {0};
@@ -460,7 +464,7 @@ static int bench_gemm(int rounds)
 
 /* f and the VJP of the mlp (BLAS version, CHUNKED, one thread) at D, H, B: the microseconds of
  * one f plus one VJP (median and min over rounds of 50 pairs), and a checksum of F, Zbar and
- * gtheta's bits, so that two builds (ODG_XSMM on and off) can be compared run against run. */
+ * gtheta's bits, so that two builds of models/mlp.c can be compared run against run. */
 static int bench_mlp(int rounds, int D, int H, int B)
 {
     odg_model_opts o;
