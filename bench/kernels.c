@@ -463,8 +463,9 @@ static int bench_gemm(int rounds)
 /* ---- the model ---------------------------------------------------------------------------- */
 
 /* f and the VJP of the mlp (BLAS version, CHUNKED, one thread) at D, H, B: the microseconds of
- * one f plus one VJP (median and min over rounds of 50 pairs), and a checksum of F, Zbar and
- * gtheta's bits, so that two builds of models/mlp.c can be compared run against run. */
+ * one f plus one VJP (median and min over rounds of 50 of each; and each alone), and a checksum
+ * of F, Zbar and gtheta's bits, so that two builds of models/mlp.c can be compared run against
+ * run. */
 static int bench_mlp(int rounds, int D, int H, int B)
 {
     odg_model_opts o;
@@ -487,7 +488,8 @@ static int bench_mlp(int rounds, int D, int H, int B)
     const size_t M = (size_t)B * (size_t)D;
     double *Z = malloc(M * sizeof(double)), *G = malloc(M * sizeof(double));
     double *F = malloc(M * sizeof(double)), *Zbar = malloc(M * sizeof(double));
-    double *gt = calloc(m->P, sizeof(double)), *t = malloc((size_t)rounds * sizeof(double));
+    double *gt = calloc(m->P, sizeof(double)), *t = malloc(3 * (size_t)rounds * sizeof(double));
+    double *tf = t ? t + rounds : NULL, *tv = t ? t + 2 * rounds : NULL;
     if (!Z || !G || !F || !Zbar || !gt || !t) {
         fprintf(stderr, "odegrad_kernels: out of memory\n");
         return 1;
@@ -496,12 +498,17 @@ static int bench_mlp(int rounds, int D, int H, int B)
     odg_rng_fill_normal(&rng, G, M, 0.0, 1.0);
     enum { PAIRS = 50 };
     for (int r = 0; r < rounds; r++) {
-        const double t0 = now_s();
+        double t0 = now_s();
         for (int c = 0; c < PAIRS; c++) {
             odg_model_f(m, 0.5, Z, F);
+        }
+        tf[r] = (now_s() - t0) / PAIRS * 1e6;
+        t0 = now_s();
+        for (int c = 0; c < PAIRS; c++) {
             odg_model_vjp(m, 0.5, Z, G, Zbar, gt);
         }
-        t[r] = (now_s() - t0) / PAIRS * 1e6;
+        tv[r] = (now_s() - t0) / PAIRS * 1e6;
+        t[r] = tf[r] + tv[r];
     }
     memset(gt, 0, m->P * sizeof(double));
     odg_model_f(m, 0.5, Z, F);
@@ -516,9 +523,13 @@ static int bench_mlp(int rounds, int D, int H, int B)
         }
     }
     double med, mn;
+    double fmed, fmn, vmed, vmn;
+    med_min(tf, rounds, &fmed, &fmn);
+    med_min(tv, rounds, &vmed, &vmn);
     med_min(t, rounds, &med, &mn);
-    printf("mlp D=%d H=%d B=%d: f + VJP %.3f us median, %.3f min (%d rounds of %d); bits %016llx\n",
-           D, H, B, med, mn, rounds, PAIRS, (unsigned long long)h);
+    printf("mlp D=%d H=%d B=%d: f + VJP %.3f us median, %.3f min (%d rounds of %d); bits %016llx; "
+           "f %.3f, VJP %.3f (medians)\n",
+           D, H, B, med, mn, rounds, PAIRS, (unsigned long long)h, fmed, vmed);
     free(Z);
     free(G);
     free(F);
