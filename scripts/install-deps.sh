@@ -2,13 +2,15 @@
 # Installs the Debian 12 packages odegrad needs, if any is missing.  As root it runs apt-get;
 # anyone else is told the exact command and the script stops with status 1.
 #
-# Usage: scripts/install-deps.sh [mpi] [peers]
+# Usage: scripts/install-deps.sh [mpi] [peers] [kernels]
 #   mpi: also Open MPI (libopenmpi-dev openmpi-bin), which the build then finds (ODG_MPI=auto)
 #   for sweeps across ranks and `odegrad run --mpi` (docs/experiments.md, "Past one machine").
 #   Optional: without it everything else builds and runs, and the MPI tests say they skipped.
 #   MPICH (libmpich-dev mpich) builds as well; install one of the two, not both.
 #   peers: the optional peers' packages (make peers): python3-torch python3-numpy
 #   libsundials-dev, for --solver torch and --solver cvodes.
+#   kernels: libsleef-dev libxsmm-dev, for bench/kernels.c (odegrad_kernels: the mlp's tanh and
+#   GEMMs against SLEEF's and libxsmm's); nothing else uses them.
 set -eu
 
 PKGS="cmake make gcc g++ pkg-config libopenblas-openmp-dev liblapacke-dev libjansson-dev
@@ -17,8 +19,9 @@ for group in "$@"; do
     case $group in
         mpi) PKGS="$PKGS libopenmpi-dev openmpi-bin" ;;
         peers) PKGS="$PKGS python3-torch python3-numpy libsundials-dev" ;;
+        kernels) PKGS="$PKGS libsleef-dev libxsmm-dev" ;;
         *)
-            echo "usage: scripts/install-deps.sh [mpi] [peers]" >&2
+            echo "usage: scripts/install-deps.sh [mpi] [peers] [kernels]" >&2
             exit 2
             ;;
     esac
