@@ -54,6 +54,8 @@ check "sweep over ranks: the refusal says why, once" \
     [ "$(grep -c "its header is not this version's" other.err)" -eq 1 ]
 
 # ---- a rank killed mid-sweep, then resume with another rank count --------------------------
+# The step counts make the sweep last about a second after its first row, so that the kill
+# lands while it runs however fast the GEMM kernels are.
 cat > kill.ini <<'INI'
 [sweep]
 name = mpikill
@@ -66,7 +68,7 @@ warmup = 0
 reference = none
 [run all]
 method = backprop, stored-adjoint
-steps = 2^6..2^9
+steps = 2^9..2^12
 INI
 mpi 3 "$bin" sweep --ranks-per-node 2 --resume k.csv kill.ini > k1.err 2>&1 &
 launcher=$!
