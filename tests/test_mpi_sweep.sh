@@ -102,6 +102,6 @@ proj k.csv > k.txt
 check "kill: the full set, 8 rows" [ "$(wc -l < k.txt)" -eq 8 ]
 check "kill: no configuration twice" [ "$(cut -d, -f1-14 k.txt | sort -u | wc -l)" -eq 8 ]
 check "kill: the rows in the serial order" \
-    [ "$(cut -d, -f7,8 k.txt | tr "\n" " ")" = "64,backprop 64,stored-adjoint 128,backprop 128,stored-adjoint 256,backprop 256,stored-adjoint 512,backprop 512,stored-adjoint " ]
+    [ "$(cut -d, -f7,8 k.txt | tr "\n" " ")" = "512,backprop 512,stored-adjoint 1024,backprop 1024,stored-adjoint 2048,backprop 2048,stored-adjoint 4096,backprop 4096,stored-adjoint " ]
 
 summary
