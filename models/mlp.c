@@ -230,22 +230,41 @@ void odg_mlp_tanh(double *x, size_t n)
     mlp_tanh_inplace(x, n);
 }
 
+const char *odg_mlp_gemm(void)
+{
+#ifdef ODG_HAVE_XSMM
+    return "libxsmm " LIBXSMM_VERSION " (kernels to 2^22 multiply-adds), else OpenBLAS";
+#else
+    return "OpenBLAS";
+#endif
+}
+
 /* ---- GEMM: OpenBLAS, or libxsmm's JIT kernels where they win ------------------------------- */
 
-/* With libxsmm (libxsmm-dev; CMake's ODG_XSMM), the GEMMs of a batch chunk whose output rows have
- * at least XSMM_MIN_N columns run on its JIT-compiled kernels.  Measured by bench/kernels.c
+/* With libxsmm (libxsmm-dev; CMake's ODG_XSMM), a GEMM of a batch chunk runs on libxsmm's
+ * JIT-compiled kernel when its output rows have at least XSMM_MIN_N columns and its kernel's
+ * m n k is at most XSMM_MAX_MNK; every other GEMM runs on OpenBLAS.  Measured by bench/kernels.c
  * (odegrad_kernels gemm, one core, SkylakeX kernels for OpenBLAS 0.3.21, libxsmm 1.17, 64-row
  * chunks, medians of 31 interleaved rounds): the six GEMMs of f and the VJP took 9.37 against
  * 11.89 us at D = 16, H = 64 (0.79x), 4.88 against 6.59 at D = 8 and 157.5 against 232.0 at
  * D = 64, H = 256 (0.68x), every one of them faster; with 2 or 4 columns (F, gW1 and Zbar at D = 2
  * or 4) libxsmm's kernel (which vectorizes along a row of C) was 1.3 .. 2.7x slower, hence the
- * threshold.  The choice depends on the shape alone, never on the thread count.  A libxsmm kernel
+ * column threshold.  On whole backprop gradients (rk4, one thread, `odegrad run` of a build with
+ * libxsmm against one without, interleaved pairs, ratio of medians; the machine shared): 1.13x at
+ * D = 32, H = 128, B = 256, 1.20x at D = 64, H = 256, B = 256, 1.11x at D = 128, H = 512, B = 128
+ * (kernels of m n k = 2^22), but 0.60x (libxsmm 1.7x slower) at D = 256, H = 1024, B = 64, whose
+ * kernels are 64 x 1024 x 256 = 2^24: libxsmm's kernels do not block for the caches as
+ * OpenBLAS's do, hence the size threshold, placed at the largest size measured to win.  The
+ * choice depends on the shape alone, never on the thread count.  A libxsmm kernel
  * rounds a row of C differently depending on the number of rows it was generated for, so a GEMM
  * over the whole batch (f at one thread) calls the kernel once per chunk of rows, the same
- * kernels on the same rows as in chunks: the bits do not depend on the thread count.  libxsmm 1.17 has no kernel for a
- * transposed first operand (column-major), which is f's op(B) = W^T: those two GEMMs read copies
- * of W1[:, :D]^T and W2^T made once per call (mlp_xsmm_prepare). */
+ * kernels on the same rows as in chunks: the bits do not depend on the thread count.  libxsmm
+ * 1.17 has no kernel for a transposed first operand (column-major), which is f's op(B) = W^T:
+ * those two GEMMs read copies of W1[:, :D]^T and W2^T made once per call (mlp_xsmm_prepare).  A
+ * build with libxsmm gives other bits than one without (the provenance's build_macros say which
+ * ran). */
 #define XSMM_MIN_N 8
+#define XSMM_MAX_MNK 4194304.0 /* 2^22 */
 
 #ifdef ODG_HAVE_XSMM
 /* Row-major C (M, N) = op(A) op(B) + beta C is column-major C^T = op(B)^T op(A)^T: libxsmm gets
@@ -262,8 +281,8 @@ static libxsmm_dmmfunction mlp_xsmm_kernel(int ta, int M, int N, int K, int lda,
 #endif
 
 /* C (M, N) = op(A) op(B) + beta C, row-major, as cblas_dgemm with alpha = 1.  Bt, when op(B) is
- * B^T, is a copy of B^T (K, N) with leading dimension N, or NULL.  With p->xsmm, N >= XSMM_MIN_N
- * and the kernels at hand, libxsmm's kernels: when op(A) = A, the rows of C in blocks of
+ * B^T, is a copy of B^T (K, N) with leading dimension N, or NULL.  With p->xsmm, N >= XSMM_MIN_N,
+ * the kernel's m n k <= XSMM_MAX_MNK and the kernels at hand, libxsmm's kernels: when op(A) = A, the rows of C in blocks of
  * p->chunk starting at row 0 of the call, which callers start at a chunk's first row (one call
  * when A^T: its M is D or H, and its K the rows of one chunk); otherwise OpenBLAS. */
 static void mlp_dgemm(const mlp_parts *p, int ta, int tb, int M, int N, int K, const double *A,
@@ -271,10 +290,12 @@ static void mlp_dgemm(const mlp_parts *p, int ta, int tb, int M, int N, int K, c
                       int ldc)
 {
 #ifdef ODG_HAVE_XSMM
-    if (p->xsmm && N >= XSMM_MIN_N && (!tb || Bt != NULL)) {
+    const int rows = ta || M < p->chunk ? M : p->chunk;
+    if (p->xsmm && N >= XSMM_MIN_N && (double)rows * N * K <= XSMM_MAX_MNK &&
+        (!tb || Bt != NULL)) {
         const double *Bx = tb ? Bt : B;
         const int ldbx = tb ? N : ldb;
-        const int rows = ta || M < p->chunk ? M : p->chunk, rest = M % rows;
+        const int rest = M % rows;
         libxsmm_dmmfunction k1 = mlp_xsmm_kernel(ta, rows, N, K, lda, ldbx, beta, ldc);
         libxsmm_dmmfunction k2 = rest ? mlp_xsmm_kernel(ta, rest, N, K, lda, ldbx, beta, ldc) : k1;
         if (k1 != NULL && k2 != NULL) {
@@ -833,10 +854,13 @@ odg_status odg_mlp_create(odg_model *m)
     m->P = nW1 + H + nW2 + D;
 
     const size_t npart = o->reference ? 0 : nch * P;
-    /* with libxsmm, W1[:, :D]^T and W2^T after the partials (mlp_xsmm_prepare): 2 D H more */
+    /* with libxsmm, W1[:, :D]^T and W2^T after the partials (mlp_xsmm_prepare): 2 D H more,
+     * where its kernels will run: chunked or auto BLAS mode, and the six GEMMs' kernels (each of
+     * rows x H x D numbers of work, rows = one chunk) within XSMM_MAX_MNK */
     size_t nwt = 0;
 #ifdef ODG_HAVE_XSMM
-    if (!o->reference) {
+    const double rows = (double)(m->chunk < B ? m->chunk : B);
+    if (!o->reference && m->blas != ODG_BLAS_THREADED && rows * (double)H * (double)D <= XSMM_MAX_MNK) {
         nwt = 2 * D * H;
         libxsmm_init();
     }
