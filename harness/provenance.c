@@ -194,6 +194,7 @@ static json_t *environment_json(void)
     const char *core = openblas_get_corename();
     json_object_set_new(o, "openblas_core", json_string(core ? core : "unknown"));
     json_object_set_new(o, "openblas_core_from", json_string(blas_core_from()));
+    json_object_set_new(o, "mlp_gemm", json_string(odg_mlp_gemm()));
     json_object_set_new(o, "openblas_parallel",
                         json_string(blas_parallel_name(openblas_get_parallel())));
     json_object_set_new(o, "openblas_threads", json_integer(openblas_get_num_threads()));

@@ -9,17 +9,23 @@
 #   MPICH (libmpich-dev mpich) builds as well; install one of the two, not both.
 #   peers: the optional peers' packages (make peers): python3-torch python3-numpy
 #   libsundials-dev, for --solver torch and --solver cvodes.
-#   kernels: libsleef-dev libxsmm-dev, for bench/kernels.c (odegrad_kernels: the mlp's tanh and
-#   GEMMs against SLEEF's and libxsmm's); nothing else uses them.
+#   kernels: libsleef-dev, for bench/kernels.c (odegrad_kernels: the mlp's tanh against SLEEF's);
+#   nothing else uses it.  (libxsmm-dev, which the benchmark also measures, is a dependency of
+#   the build on x86-64.)
 set -eu
 
 PKGS="cmake make gcc g++ pkg-config libopenblas-openmp-dev liblapacke-dev libjansson-dev
 libinih-dev libbenchmark-dev gnuplot-nox valgrind"
+# libxsmm runs the mlp's small GEMMs where it beats OpenBLAS (models/mlp.c); it exists for x86-64
+# only, and the build does without it elsewhere
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+    PKGS="$PKGS libxsmm-dev"
+fi
 for group in "$@"; do
     case $group in
         mpi) PKGS="$PKGS libopenmpi-dev openmpi-bin" ;;
         peers) PKGS="$PKGS python3-torch python3-numpy libsundials-dev" ;;
-        kernels) PKGS="$PKGS libsleef-dev libxsmm-dev" ;;
+        kernels) PKGS="$PKGS libsleef-dev" ;;
         *)
             echo "usage: scripts/install-deps.sh [mpi] [peers] [kernels]" >&2
             exit 2
