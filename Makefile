@@ -6,7 +6,7 @@ TESTBUILD  ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ODEGRAD    := $(BUILD)/odegrad
 
-.PHONY: all deps deps-mpi peers install test test-sanitize experiments experiments-full experiments-peers plots bench fuzz ranks clean
+.PHONY: all deps deps-mpi peers install test test-sanitize experiments experiments-full experiments-peers experiments-peers-full plots bench fuzz ranks clean
 
 all: $(BUILD)/.configured
 	cmake --build $(BUILD) -j $(JOBS)
@@ -66,6 +66,10 @@ experiments-full: all
 # figure and its table of time ratios; about 10 minutes on two cores, so not in the default set
 experiments-peers: all
 	@scripts/experiments.sh peers $(ODEGRAD)
+
+# the same at full scale, D = 2 ... 256 (experiments/full/time-to-accuracy.ini; about 20 minutes)
+experiments-peers-full: all
+	@scripts/experiments.sh peers-full $(ODEGRAD)
 
 # make plots RESULTS=DIR PLOTS=DIR2: the figures of any results folder, into any folder
 RESULTS ?= results

@@ -235,6 +235,13 @@ static double jnum(const json_t *o, const char *key)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* A count the peer reports: -1 when it does not know it (null, absent, or not a count). */
+static long jcount(const json_t *o, const char *key)
+{
+    const double v = jnum(o, key);
+    return v >= 0 && v < 9e15 && v == floor(v) ? (long)v : -1;
+}
+
 /* The numbers of a JSON array into x (n of them); 0, or -1 when it is not n numbers. */
 static int jarray(const json_t *o, const char *key, double *x, int n)
 {
@@ -373,18 +380,18 @@ odg_status odg_torch_gradients(const odg_run *r, const char *dir, double *g, dou
     odg_grad_stats *S = &pr->stats;
     memset(S, 0, sizeof *S);
     S->loss = jnum(o, "loss");
-    S->steps = (long)jnum(o, "steps");
-    S->rejected = (long)jnum(o, "rejected");
-    S->adj_steps = (long)jnum(o, "adj_steps");
-    S->nfe_forward = (long)jnum(o, "nfe_forward");
-    S->nfe_backward = (long)jnum(o, "nfe_backward");
-    S->nvjp = (long)jnum(o, "nvjp");
+    S->steps = jcount(o, "steps");
+    S->rejected = jcount(o, "rejected");
+    S->adj_steps = jcount(o, "adj_steps");
+    S->nfe_forward = jcount(o, "nfe_forward");
+    S->nfe_backward = jcount(o, "nfe_backward");
+    S->nvjp = jcount(o, "nvjp");
     pr->reps = R;
     pr->rss_peak = jnum(o, "rss_peak");
     pr->rss_base = jnum(o, "rss_base");
     const char *rm = json_string_value(json_object_get(o, "rss_method"));
     pr->rss_cleared = rm && strcmp(rm, "clear_refs") == 0;
-    pr->threads = (int)jnum(o, "threads");
+    pr->threads = (int)jcount(o, "threads");
     const char *ver = json_string_value(json_object_get(o, "version"));
     const char *impl = json_string_value(json_object_get(o, "implementation"));
     odg_fmt(pr->version, sizeof pr->version, "%s, %s", ver ? ver : "torch ?", impl ? impl : "?");

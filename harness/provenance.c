@@ -149,6 +149,18 @@ static const char *blas_parallel_name(int p)
     return p == 0 ? "sequential" : p == 1 ? "pthreads" : p == 2 ? "openmp" : "unknown";
 }
 
+/* Who chose OpenBLAS's kernel: the odegrad command from the CPU's instruction set (cli/start.c
+ * names its choice in ODEGRAD_OPENBLAS_CORE), the user (OPENBLAS_CORETYPE), or OpenBLAS's own
+ * detection from the CPU's model. */
+static const char *blas_core_from(void)
+{
+    const char *set = getenv("OPENBLAS_CORETYPE"), *ours = getenv("ODEGRAD_OPENBLAS_CORE");
+    if (set == NULL) {
+        return "openblas";
+    }
+    return ours != NULL && strcmp(set, ours) == 0 ? "instruction-set" : "OPENBLAS_CORETYPE";
+}
+
 /* Everything but the date and the command line: two writers with equal environments ran the
  * same build on the same machine. */
 static json_t *environment_json(void)
@@ -179,6 +191,10 @@ static json_t *environment_json(void)
     }
     const char *cfg = openblas_get_config();
     json_object_set_new(o, "openblas_config", json_string(cfg ? cfg : "unknown"));
+    const char *core = openblas_get_corename();
+    json_object_set_new(o, "openblas_core", json_string(core ? core : "unknown"));
+    json_object_set_new(o, "openblas_core_from", json_string(blas_core_from()));
+    json_object_set_new(o, "mlp_gemm", json_string(odg_mlp_gemm()));
     json_object_set_new(o, "openblas_parallel",
                         json_string(blas_parallel_name(openblas_get_parallel())));
     json_object_set_new(o, "openblas_threads", json_integer(openblas_get_num_threads()));

@@ -85,6 +85,8 @@ static uint64_t reference_key(const odg_run *r, odg_ref_kind kind)
     uint64_t h = odg_fnv1a(ODG_FNV_OFFSET, version, sizeof version);
     const char *core = openblas_get_corename();
     h = odg_fnv1a(h, core ? core : "", core ? strlen(core) : 0);
+    const char *gemm = odg_mlp_gemm(); /* libxsmm's kernels round otherwise */
+    h = odg_fnv1a(h, gemm, strlen(gemm));
     h = odg_fnv1a(h, ints, sizeof ints);
     h = odg_fnv1a(h, reals, sizeof reals);
     if (c->model.kind == ODG_MODEL_PLUGIN) {

@@ -1144,12 +1144,16 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
         odg_cell_str(&cl[ODG_COL_solver_version], m->version);
     }
     if (m->have_stats && r->cfg.solver != ODG_SOLVER_ODEGRAD) {
-        /* a peer: what it counts itself; its memory is its own allocator's (rss_peak_bytes) */
+        /* a peer: what it counts itself (a count it does not know, -1, stays empty); its memory
+         * is its own allocator's (rss_peak_bytes) */
         const odg_grad_stats *S = &m->stats;
-        odg_cell_int(&cl[ODG_COL_steps], S->steps);
-        odg_cell_int(&cl[ODG_COL_nfe_forward], S->nfe_forward);
-        odg_cell_int(&cl[ODG_COL_nfe_backward], S->nfe_backward);
-        odg_cell_int(&cl[ODG_COL_nvjp], S->nvjp);
+        const long counts[] = {S->steps, S->nfe_forward, S->nfe_backward, S->nvjp};
+        const int cols[] = {ODG_COL_steps, ODG_COL_nfe_forward, ODG_COL_nfe_backward, ODG_COL_nvjp};
+        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+            if (counts[k] >= 0) {
+                odg_cell_int(&cl[cols[k]], counts[k]);
+            }
+        }
         odg_cell_real(&cl[ODG_COL_loss], S->loss);
         if (r->cfg.solver == ODG_SOLVER_CVODES) {
             odg_cell_int(&cl[ODG_COL_checkpoints_used], S->checkpoints);

@@ -24,6 +24,9 @@
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef ODG_HAVE_XSMM
+#include <libxsmm.h>
+#endif
 
 /* Scratch, allocated at create so f and vjp never allocate.  U is formed in place in Hh (tanh
  * overwrites it), so two (B, H) arrays suffice.  The partials live in the impl's own block (one
@@ -33,6 +36,8 @@ typedef struct mlp_impl {
     double *Gu;    /* (B, H): dL/dU */
     double *gpart; /* (nchunks, P): chunk c's parameter gradient, laid out like theta; NULL in
                       the reference version */
+    double *W1t;   /* (D, H): W1[:, :D]^T, for libxsmm (see mlp_dgemm); NULL without it */
+    double *W2t;   /* (H, D): W2^T, likewise */
 } mlp_impl;
 
 /* The pieces of theta and the sizes, unpacked once per call. */
@@ -40,6 +45,9 @@ typedef struct mlp_parts {
     size_t B, D, H, Din;
     int ti;
     const double *W1, *b1, *W2, *b2;
+    int xsmm;                /* whether the GEMMs may take libxsmm's kernels (mlp_dgemm) */
+    int chunk;               /* m->chunk, rows per kernel call there */
+    const double *W1t, *W2t; /* W1[:, :D]^T and W2^T when xsmm (mlp_xsmm_prepare), else NULL */
 } mlp_parts;
 
 static mlp_parts mlp_unpack(const odg_model *m)
@@ -54,6 +62,12 @@ static mlp_parts mlp_unpack(const odg_model *m)
     p.b1 = m->theta + m->view[1].offset;
     p.W2 = m->theta + m->view[2].offset;
     p.b2 = m->theta + m->view[3].offset;
+    const mlp_impl *w = m->impl;
+    /* THREADED hands whole-batch GEMMs to OpenBLAS's threads: libxsmm would run them on one */
+    p.xsmm = w != NULL && w->W1t != NULL && m->blas != ODG_BLAS_THREADED;
+    p.chunk = (int)m->chunk;
+    p.W1t = NULL;
+    p.W2t = NULL;
     return p;
 }
 
@@ -100,7 +114,24 @@ static void mlp_bias1_grad(const mlp_parts *p, double t, const double *Gu, doubl
  * [-25, 25] and tiny arguments: 1.331; the version without fma 1.304), against 2.1 ulp for
  * glibc's; so the 2-ulp (4u|tanh|) allowance in tests/test_models.c's error bound holds for it
  * too.  NaN stays NaN, +-inf gives +-1, -0 gives -0.  The plain-loop reference keeps glibc's
- * tanh. */
+ * tanh.
+ *
+ * Against SLEEF 3.5.1 (bench/kernels.c, `odegrad_kernels tanh`: one core, 32768 arguments in
+ * [-3, 3], medians of 31 interleaved rounds, each call copying its arguments in first, which
+ * alone takes 0.19 ns per element): this function 1.70 ns per element, Sleef_tanhd8_u10avx512f
+ * 4.06, Sleef_tanhd4_u10avx2 5.88, Sleef_tanhd8_u35avx512f 1.77 (a second run: 1.95, 4.36, 6.18,
+ * 1.93); glibc 11.3.  Over 2.1e7 points of [-25, 25] and tiny arguments SLEEF's u10 functions
+ * are within 1.000 ulp and its u35 ones 2.87 (this one: 1.304 on that set); SLEEF's FMA builds
+ * (avx512f, avx2, purecfma) agree bit for bit with each other, but its build without FMA (purec)
+ * differs at 12 of the points.  So SLEEF
+ * is 2.4x slower at u10, no faster and past the tests' 2 ulp at u35, and the same bits only
+ * where FMA is: this function stays.
+ *
+ * One division instead of two (selecting P or 1 and Q or e^y + 1 before dividing, and forming
+ * the large form as fma(-2, 1 / (e^y + 1), 1), which rounds exactly as 1 - 2 / (e^y + 1) does,
+ * so the same bits) also vectorizes with GCC 12, but measured no faster: 1.605 against 1.630 ns
+ * per element with the AVX-512 clone (medians of 61 rounds), and 2.42 against 2.21 with the
+ * Haswell one, so the loop is not bound by its divisions. */
 
 /* Coefficients of tanh a = a + a s P(s) / Q(s), s = a^2, |a| < 0.625: Cephes tanh.c
  * (S. L. Moshier, Cephes Math Library 2.8, which may be used freely). */
@@ -170,8 +201,8 @@ static inline __attribute__((always_inline)) double mlp_tanh(double x)
     double scale;
     memcpy(&scale, &sb, sizeof scale);
     const double large = 1.0 - 2.0 / (er * scale + 1.0);
-    /* NaN fails a >= 0.625 and takes the rational form, which keeps it NaN.  (Selecting the
-     * operands first to share one division stops GCC 12 from vectorizing the loop.) */
+    /* NaN fails a >= 0.625 and takes the rational form, which keeps it NaN.  (One shared
+     * division is no faster: see above.) */
     const double t = bit_select(!(a >= 0.625), small, large);
     uint64_t bt, bsign;
     memcpy(&bt, &t, sizeof bt);
@@ -199,6 +230,117 @@ void odg_mlp_tanh(double *x, size_t n)
     mlp_tanh_inplace(x, n);
 }
 
+const char *odg_mlp_gemm(void)
+{
+#ifdef ODG_HAVE_XSMM
+    return "libxsmm " LIBXSMM_VERSION " (kernels to 2^22 multiply-adds), else OpenBLAS";
+#else
+    return "OpenBLAS";
+#endif
+}
+
+/* ---- GEMM: OpenBLAS, or libxsmm's JIT kernels where they win ------------------------------- */
+
+/* With libxsmm (libxsmm-dev; CMake's ODG_XSMM), a GEMM of a batch chunk runs on libxsmm's
+ * JIT-compiled kernel when its output rows have at least XSMM_MIN_N columns and its kernel's
+ * m n k is at most XSMM_MAX_MNK; every other GEMM runs on OpenBLAS.  Measured by bench/kernels.c
+ * (odegrad_kernels gemm, one core, SkylakeX kernels for OpenBLAS 0.3.21, libxsmm 1.17, 64-row
+ * chunks, medians of 31 interleaved rounds): the six GEMMs of f and the VJP took 9.37 against
+ * 11.89 us at D = 16, H = 64 (0.79x), 4.88 against 6.59 at D = 8 and 157.5 against 232.0 at
+ * D = 64, H = 256 (0.68x), every one of them faster; with 2 or 4 columns (F, gW1 and Zbar at D = 2
+ * or 4) libxsmm's kernel (which vectorizes along a row of C) was 1.3 .. 2.7x slower, hence the
+ * column threshold.  On whole backprop gradients (rk4, one thread, `odegrad run` of a build with
+ * libxsmm against one without, interleaved pairs, ratio of medians; the machine shared): 1.13x at
+ * D = 32, H = 128, B = 256, 1.20x at D = 64, H = 256, B = 256, 1.11x at D = 128, H = 512, B = 128
+ * (kernels of m n k = 2^22), but 0.60x (libxsmm 1.7x slower) at D = 256, H = 1024, B = 64, whose
+ * kernels are 64 x 1024 x 256 = 2^24: libxsmm's kernels do not block for the caches as
+ * OpenBLAS's do, hence the size threshold, placed at the largest size measured to win.  The
+ * choice depends on the shape alone, never on the thread count.  A libxsmm kernel
+ * rounds a row of C differently depending on the number of rows it was generated for, so a GEMM
+ * over the whole batch (f at one thread) calls the kernel once per chunk of rows, the same
+ * kernels on the same rows as in chunks: the bits do not depend on the thread count.  libxsmm
+ * 1.17 has no kernel for a transposed first operand (column-major), which is f's op(B) = W^T:
+ * those two GEMMs read copies of W1[:, :D]^T and W2^T made once per call (mlp_xsmm_prepare).  A
+ * build with libxsmm gives other bits than one without (the provenance's build_macros say which
+ * ran). */
+#define XSMM_MIN_N 8
+#define XSMM_MAX_MNK 4194304.0 /* 2^22 */
+
+#ifdef ODG_HAVE_XSMM
+/* Row-major C (M, N) = op(A) op(B) + beta C is column-major C^T = op(B)^T op(A)^T: libxsmm gets
+ * m = N, n = M, B first and A second. */
+static libxsmm_dmmfunction mlp_xsmm_kernel(int ta, int M, int N, int K, int lda, int ldb,
+                                           double beta, int ldc)
+{
+    const int flags = (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) | (beta == 0.0 ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
+    const libxsmm_blasint xlda = ldb, xldb = lda, xldc = ldc;
+    const double alpha = 1.0;
+    const int prefetch = LIBXSMM_PREFETCH_NONE;
+    return libxsmm_dmmdispatch(N, M, K, &xlda, &xldb, &xldc, &alpha, &beta, &flags, &prefetch);
+}
+#endif
+
+/* C (M, N) = op(A) op(B) + beta C, row-major, as cblas_dgemm with alpha = 1.  Bt, when op(B) is
+ * B^T, is a copy of B^T (K, N) with leading dimension N, or NULL.  With p->xsmm, N >= XSMM_MIN_N,
+ * the kernel's m n k <= XSMM_MAX_MNK and the kernels at hand, libxsmm's kernels: when op(A) = A, the rows of C in blocks of
+ * p->chunk starting at row 0 of the call, which callers start at a chunk's first row (one call
+ * when A^T: its M is D or H, and its K the rows of one chunk); otherwise OpenBLAS. */
+static void mlp_dgemm(const mlp_parts *p, int ta, int tb, int M, int N, int K, const double *A,
+                      int lda, const double *B, int ldb, const double *Bt, double beta, double *C,
+                      int ldc)
+{
+#ifdef ODG_HAVE_XSMM
+    const int rows = ta || M < p->chunk ? M : p->chunk;
+    if (p->xsmm && N >= XSMM_MIN_N && (double)rows * N * K <= XSMM_MAX_MNK &&
+        (!tb || Bt != NULL)) {
+        const double *Bx = tb ? Bt : B;
+        const int ldbx = tb ? N : ldb;
+        const int rest = M % rows;
+        libxsmm_dmmfunction k1 = mlp_xsmm_kernel(ta, rows, N, K, lda, ldbx, beta, ldc);
+        libxsmm_dmmfunction k2 = rest ? mlp_xsmm_kernel(ta, rest, N, K, lda, ldbx, beta, ldc) : k1;
+        if (k1 != NULL && k2 != NULL) {
+            int i = 0;
+            for (; i + rows <= M; i += rows) {
+                k1(Bx, A + (size_t)i * (size_t)lda, C + (size_t)i * (size_t)ldc);
+            }
+            if (rest) {
+                k2(Bx, A + (size_t)i * (size_t)lda, C + (size_t)i * (size_t)ldc);
+            }
+            return;
+        }
+    }
+#else
+    (void)p;
+    (void)Bt;
+#endif
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* With libxsmm: W1[:, :D]^T (D, H) and, for f (both), W2^T (H, D) into the impl's copies, which
+ * p then points to.  Serial: 2 D H copies, once per call of f or the VJP. */
+static void mlp_xsmm_prepare(odg_model *m, mlp_parts *p, int both)
+{
+    if (!p->xsmm) {
+        return;
+    }
+    mlp_impl *w = m->impl;
+    for (size_t k = 0; k < p->D; k++) {
+        for (size_t j = 0; j < p->H; j++) {
+            w->W1t[k * p->H + j] = p->W1[j * p->Din + k];
+        }
+    }
+    p->W1t = w->W1t;
+    if (both) {
+        for (size_t h = 0; h < p->H; h++) {
+            for (size_t k = 0; k < p->D; k++) {
+                w->W2t[h * p->D + k] = p->W2[k * p->H + h];
+            }
+        }
+        p->W2t = w->W2t;
+    }
+}
+
 /* ---- BLAS version: pieces over rows [lo, lo + n) -------------------------------------------- */
 
 /* Hh[lo:lo+n] = 1 c^T, c = b1 + t W1[:, D] (the hidden bias): the first row, then copies. */
@@ -216,8 +358,8 @@ static void mlp_bias_rows(const mlp_parts *p, double t, double *Hh, size_t lo, s
 // Hh[lo:lo+n] (n, H) += Z[lo:lo+n] (n, D) W1[:, :D]^T (D, H); leading dimension Din skips time
 static void mlp_u_gemm(const mlp_parts *p, const double *Z, double *Hh, size_t lo, size_t n)
 {
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)p->H, (int)p->D, 1.0,
-                Z + lo * p->D, (int)p->D, p->W1, (int)p->Din, 1.0, Hh + lo * p->H, (int)p->H);
+    mlp_dgemm(p, 0, 1, (int)n, (int)p->H, (int)p->D, Z + lo * p->D, (int)p->D, p->W1, (int)p->Din,
+              p->W1t, 1.0, Hh + lo * p->H, (int)p->H);
 }
 
 /* F[lo:lo+n] = 1 b2^T */
@@ -231,15 +373,15 @@ static void mlp_out_bias_rows(const mlp_parts *p, double *F, size_t lo, size_t n
 // F[lo:lo+n] (n, D) += Hh[lo:lo+n] (n, H) W2^T (H, D)
 static void mlp_f_gemm(const mlp_parts *p, const double *Hh, double *F, size_t lo, size_t n)
 {
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)p->D, (int)p->H, 1.0,
-                Hh + lo * p->H, (int)p->H, p->W2, (int)p->H, 1.0, F + lo * p->D, (int)p->D);
+    mlp_dgemm(p, 0, 1, (int)n, (int)p->D, (int)p->H, Hh + lo * p->H, (int)p->H, p->W2, (int)p->H,
+              p->W2t, 1.0, F + lo * p->D, (int)p->D);
 }
 
 // Gu[lo:lo+n] (n, H) = G[lo:lo+n] (n, D) W2 (D, H); beta = 0, so Gu's old values are ignored
 static void mlp_gu_gemm(const mlp_parts *p, const double *G, double *Gu, size_t lo, size_t n)
 {
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)p->H, (int)p->D, 1.0,
-                G + lo * p->D, (int)p->D, p->W2, (int)p->H, 0.0, Gu + lo * p->H, (int)p->H);
+    mlp_dgemm(p, 0, 0, (int)n, (int)p->H, (int)p->D, G + lo * p->D, (int)p->D, p->W2, (int)p->H,
+              NULL, 0.0, Gu + lo * p->H, (int)p->H);
 }
 
 /* Gu[lo:lo+n] *= tanh'(U) = 1 - Hh^2, element-wise */
@@ -256,8 +398,8 @@ static void mlp_gu_scale(const mlp_parts *p, const double *restrict Hh, double *
 // Zbar[lo:lo+n] (n, D) = Gu[lo:lo+n] (n, H) W1[:, :D] (H, D); beta = 0
 static void mlp_zbar_gemm(const mlp_parts *p, const double *Gu, double *Zbar, size_t lo, size_t n)
 {
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)p->D, (int)p->H, 1.0,
-                Gu + lo * p->H, (int)p->H, p->W1, (int)p->Din, 0.0, Zbar + lo * p->D, (int)p->D);
+    mlp_dgemm(p, 0, 0, (int)n, (int)p->D, (int)p->H, Gu + lo * p->H, (int)p->H, p->W1,
+              (int)p->Din, NULL, 0.0, Zbar + lo * p->D, (int)p->D);
 }
 
 /* acc[j] = X[0][j] + X[1][j] + ... + X[rows-1][j], j < n, row i at X + i stride: each sum in row
@@ -280,18 +422,16 @@ static void sum_rows(const double *X, size_t rows, size_t stride, size_t n, doub
 static void mlp_gw2_chunk(const odg_model *m, const mlp_parts *p, const double *G, const double *Hh,
                           double *gp, size_t lo, size_t n)
 {
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->D, (int)p->H, (int)n, 1.0,
-                G + lo * p->D, (int)p->D, Hh + lo * p->H, (int)p->H, 0.0, gp + m->view[2].offset,
-                (int)p->H);
+    mlp_dgemm(p, 1, 0, (int)p->D, (int)p->H, (int)n, G + lo * p->D, (int)p->D, Hh + lo * p->H,
+              (int)p->H, NULL, 0.0, gp + m->view[2].offset, (int)p->H);
 }
 
 // gp.W1[:, :D] (H, D) = Gu[lo:lo+n]^T (H, n) Z[lo:lo+n] (n, D); leading dimension Din
 static void mlp_gw1_chunk(const odg_model *m, const mlp_parts *p, const double *Z, const double *Gu,
                           double *gp, size_t lo, size_t n)
 {
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->H, (int)p->D, (int)n, 1.0,
-                Gu + lo * p->H, (int)p->H, Z + lo * p->D, (int)p->D, 0.0, gp + m->view[0].offset,
-                (int)p->Din);
+    mlp_dgemm(p, 1, 0, (int)p->H, (int)p->D, (int)n, Gu + lo * p->H, (int)p->H, Z + lo * p->D,
+              (int)p->D, NULL, 0.0, gp + m->view[0].offset, (int)p->Din);
 }
 
 /* gp.b2 = colsum(G rows), gp.b1 = colsum(Gu rows), and with time input gp.W1[:, D] = t gp.b1. */
@@ -436,6 +576,7 @@ static int mlp_f_ranks(odg_model *m, const mlp_parts *p, double t, const double 
 static int mlp_f_hidden(odg_model *m, double t, const double *Z, double *F, double *Hh)
 {
     mlp_parts p = mlp_unpack(m);
+    mlp_xsmm_prepare(m, &p, 1);
     if (m->nranks > 1) {
         return mlp_f_ranks(m, &p, t, Z, F, Hh);
     }
@@ -612,6 +753,7 @@ static int mlp_vjp_hidden(odg_model *m, double t, const double *Z, const double 
                           const double *G, double *Zbar, double *gtheta)
 {
     mlp_parts p = mlp_unpack(m);
+    mlp_xsmm_prepare(m, &p, 0);
     if (m->nranks > 1) {
         return mlp_vjp_ranks(m, &p, t, Z, A, G, Zbar, gtheta);
     }
@@ -800,11 +942,27 @@ odg_status odg_mlp_create(odg_model *m)
     m->P = nW1 + H + nW2 + D;
 
     const size_t npart = o->reference ? 0 : nch * P;
-    mlp_impl *w = odg_mem_alloc(m->mem, ODG_TAG_MODEL, IMPL_HEAD + npart * sizeof(double));
+    /* with libxsmm, W1[:, :D]^T and W2^T after the partials (mlp_xsmm_prepare): 2 D H more,
+     * where its kernels will run: chunked or auto BLAS mode, and the six GEMMs' kernels (each of
+     * rows x H x D numbers of work, rows = one chunk) within XSMM_MAX_MNK */
+    size_t nwt = 0;
+#ifdef ODG_HAVE_XSMM
+    const double rows = (double)(m->chunk < B ? m->chunk : B);
+    if (!o->reference && m->blas != ODG_BLAS_THREADED && rows * (double)H * (double)D <= XSMM_MAX_MNK) {
+        nwt = 2 * D * H;
+        libxsmm_init();
+    }
+#endif
+    if (nwt > maxn - IMPL_HEAD / sizeof(double) - npart) {
+        return ODG_EINVAL;
+    }
+    mlp_impl *w = odg_mem_alloc(m->mem, ODG_TAG_MODEL, IMPL_HEAD + (npart + nwt) * sizeof(double));
     if (w == NULL) {
         return ODG_ENOMEM;
     }
     w->gpart = o->reference ? NULL : (double *)((unsigned char *)w + IMPL_HEAD);
+    w->W1t = nwt ? w->gpart + npart : NULL;
+    w->W2t = nwt ? w->W1t + D * H : NULL;
     w->Hh = odg_mem_doubles(m->mem, ODG_TAG_MODEL, B * H);
     w->Gu = odg_mem_doubles(m->mem, ODG_TAG_MODEL, B * H);
     if (w->Hh == NULL || w->Gu == NULL) {

@@ -323,9 +323,21 @@ def gradient_torchdiffeq(a, field, params, z0, w, tdmethod):
     cnt = field.count
     cnt.f = cnt.vjp = 0
 
+    stats = {"steps": 0, "rejected": 0, "adj_steps": 0}
+
     class Mod(torch.nn.Module):
         def forward(self, t, z):
             return field(float(t), z)
+
+        # torchdiffeq (0.2.3 and later) reports each adaptive step through these
+        def callback_accept_step(self, t0, y0, dt):
+            stats["steps"] += 1
+
+        def callback_reject_step(self, t0, y0, dt):
+            stats["rejected"] += 1
+
+        def callback_accept_step_adjoint(self, t0, y0, dt):
+            stats["adj_steps"] += 1
 
     mod = Mod()
     ts = torch.tensor([0.0, a.t1], dtype=torch.float64)
@@ -334,7 +346,6 @@ def gradient_torchdiffeq(a, field, params, z0, w, tdmethod):
         kw["options"] = {"step_size": a.t1 / a.steps}
     else:
         kw["rtol"], kw["atol"] = a.rtol, a.atol
-    stats = {"steps": None, "rejected": None, "adj_steps": None}
     t0 = time.perf_counter()
     z = z0.clone().requires_grad_(True)
     if a.method == "backprop":
@@ -352,6 +363,11 @@ def gradient_torchdiffeq(a, field, params, z0, w, tdmethod):
     stats["backward_s"] = time.perf_counter() - t1
     stats["nfe_forward"], stats["nfe_backward"] = nf, cnt.f - nf
     stats["nvjp"] = nf if a.method == "backprop" else cnt.f - nf
+    if a.steps > 0:
+        stats["steps"] = a.steps
+        stats["adj_steps"] = a.steps if a.method != "backprop" else 0
+    elif stats["steps"] == 0:  # an older torchdiffeq, without the callbacks: not known
+        stats["steps"] = stats["rejected"] = stats["adj_steps"] = None
     return float(loss), list(grads[:-1]), grads[-1], stats
 
 

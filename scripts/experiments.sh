@@ -3,11 +3,11 @@
 # minutes on a two-core machine), `make experiments-full` (paper scale: larger N and D, more
 # repeats; hours) and `make experiments-peers` (odegrad against its peers: the time-to-accuracy
 # experiment at the default scale alone, too long for the default set; the full set has it at
-# full scale).  Results go to results/<experiment>/<host>-<date>.csv with a .json sidecar,
+# full scale, and `make experiments-peers-full` runs that alone).  Results go to results/<experiment>/<host>-<date>.csv with a .json sidecar,
 # figures to plots/.  An interrupted run resumes where it stopped: the sweep skips what the
 # day's results file already records for the same commit.
 #
-# Usage: scripts/experiments.sh default|full|peers [ODEGRAD]   (ODEGRAD: default build/odegrad)
+# Usage: scripts/experiments.sh default|full|peers|peers-full [ODEGRAD]   (ODEGRAD: default build/odegrad)
 set -eu
 
 scale=${1:-default}
@@ -29,8 +29,12 @@ case $scale in
         dir=experiments
         names=time-to-accuracy
         ;;
+    peers-full)
+        dir=experiments/full
+        names=time-to-accuracy
+        ;;
     *)
-        echo "usage: scripts/experiments.sh default|full|peers [ODEGRAD]" >&2
+        echo "usage: scripts/experiments.sh default|full|peers|peers-full [ODEGRAD]" >&2
         exit 2
         ;;
 esac

@@ -9,13 +9,14 @@ over odegrad's at the targets 1e-3, 1e-5, 1e-7, 1e-10 and 1e-12, with the winnin
 on each side ("-" where a solver reaches no configuration that accurate).  A solver's Pareto
 front is its configurations that no other of its configurations beats in both time and error.
 
-Usage: time_to_accuracy.py RESULTS.csv [--table OUT.md] [--front OUT.csv]
+Usage: time_to_accuracy.py RESULTS.csv [--table OUT.md] [--front OUT.csv] [--provenance JSON]
 The results file may be raw (the last row of each configuration counts) or tidied by
 `odegrad tidy`.  The table goes to stdout too.
 """
 
 import argparse
 import csv
+import json
 import math
 import sys
 
@@ -86,14 +87,55 @@ def fmt_time(t):
     return "%.3g s" % t
 
 
-def table(pts):
+def provenance(path):
+    """One line on what ran: the machine, OpenBLAS's kernel and the peers' versions, from the
+    results file's sidecar (empty when it has none)."""
+    try:
+        with open(path) as fh:
+            p = json.load(fh)["provenance"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    peers = p.get("peers") or {}
+    named = ", ".join("%s: %s" % (k, v if v else "version not recorded")
+                      for k, v in sorted(peers.items()))
+    core = p.get("openblas_core")
+    blas = "OpenBLAS kernel %s (chosen by: %s)" % (core, p.get("openblas_core_from")) if core \
+        else p.get("openblas_config", "OpenBLAS (configuration not recorded)")
+    return "Measured on %s (%s cores), %s, commit %s; %s; peers: %s." % (
+        p.get("cpu_model", "?"), p.get("cores_online", "?"), p.get("date", "?"),
+        p.get("git_commit", "?"), blas, named or "none")
+
+
+def summary(pts, problems, peers):
+    """The fastest peer's time over odegrad's, per problem and target."""
+    lines = ["## The fastest peer against odegrad", "",
+             "| D, H, B | " + " | ".join("%g" % e for e in TARGETS) + " |",
+             "|---|" + "---|" * len(TARGETS)]
+    for prob in problems:
+        mine = [p for p in pts if p["problem"] == prob]
+        ours = [p for p in mine if p["solver"] == "odegrad"]
+        theirs = [p for p in mine if p["solver"] in peers]
+        cells = []
+        for e in TARGETS:
+            a, b = fastest(ours, e), fastest(theirs, e)
+            cells.append("%.3g (%s)" % (b["time"] / a["time"], b["solver"]) if a and b
+                         else "- (odegrad only)" if a else "-")
+        lines.append("| %d, %d, %d | " % prob + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def table(pts, source=""):
     problems = sorted({p["problem"] for p in pts})
     solvers = sorted({p["solver"] for p in pts})
     peers = [s for s in solvers if s != "odegrad"]
     lines = ["# Time to accuracy: each peer's fastest gradient over odegrad's", "",
              "ratio = peer's time / odegrad's time to an error <= the target (< 1: the peer is "
              "faster); each side's winning configuration below it; '-': no configuration of "
-             "that solver reached the target.", ""]
+             "that solver reached the target (\"odegrad only\": odegrad did, no peer did).", ""]
+    if source:
+        lines += [source, ""]
+    if peers:
+        lines += summary(pts, problems, peers)
     for prob in problems:
         mine = [p for p in pts if p["problem"] == prob]
         ours = [p for p in mine if p["solver"] == "odegrad"]
@@ -121,12 +163,13 @@ def main():
     ap.add_argument("csv")
     ap.add_argument("--table")
     ap.add_argument("--front")
+    ap.add_argument("--provenance", help="the results' sidecar (default: RESULTS.csv.json)")
     a = ap.parse_args()
     pts = read(a.csv)
     if not pts:
         sys.stderr.write("time_to_accuracy.py: %s has no ok row with an error\n" % a.csv)
         return 1
-    text = table(pts)
+    text = table(pts, provenance(a.provenance or a.csv + ".json"))
     sys.stdout.write(text + "\n")
     if a.table:
         with open(a.table, "w") as fh:

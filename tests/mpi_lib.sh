@@ -1,28 +1,26 @@
-# Sourced by the MPI tests (tests/test_mpi_*.sh, run as `bash TEST ODEGRAD SOURCE_DIR`): a
-# scratch directory, the check counter, one thread by default, and `mpi RANKS COMMAND...`, which
+# Sourced by the MPI tests (tests/test_mpi_*.sh, run as `bash TEST ODEGRAD SOURCE_DIR`): what
+# tests/cli_lib.sh gives (a scratch directory W, made the working directory, the counters, one
+# thread), `check NAME CONDITION...`, and `mpi RANKS COMMAND...`, which
 # runs the command under the launcher CMake found (ODG_MPIEXEC) on this one machine.  Without
 # MPI in the build, it checks that --mpi says so (exit 2, naming the package) and ends the test
 # there, with a line saying what was skipped.
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export ODEGRAD_CACHE=$tmp/cache
-cd "$tmp" || exit 1
-pass=0
-fail=0
-check() { # check NAME CONDITION...
+# the scratch directory W with the reference cache in it, one thread, pass/fail/summary
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+cd "$W" || exit 1
+check() { # check NAME CONDITION...: each check's name printed with its outcome
     local name=$1
     shift
     if "$@"; then
         echo "ok   $name"
-        pass=$((pass + 1))
+        pass
     else
-        echo "FAIL $name"
-        fail=$((fail + 1))
+        fail "$name"
     fi
 }
-# One thread unless a run says otherwise, so that every process resolves `threads` alike.
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+# One thread unless a run says otherwise (cli_lib.sh), so that every process resolves `threads`
+# alike, and threads that sleep at barriers.
+export OMP_WAIT_POLICY=PASSIVE
 prob="--model mlp --dim 4 --hidden 8 --batch 40 --batch-chunk 8 --repeat 1 --warmup 0
       --reference none"
 
@@ -33,8 +31,7 @@ if [ -z "${ODG_MPIEXEC:-}" ]; then
     check "without MPI: the message names the package" grep -q 'libopenmpi-dev' err.txt
     echo "skipped: this build has no MPI (Debian: libopenmpi-dev openmpi-bin, installed by" \
         "scripts/install-deps.sh mpi); $(basename "$0") did not run under mpirun"
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    summary
     exit
 fi
 

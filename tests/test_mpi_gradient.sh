@@ -55,5 +55,4 @@ mpi 2 "$bin" run --model linear --dim 4 --batch 40 --batch-chunk 8 --repeat 1 --
 check "--mpi with the linear model: refused, exit status 2 (bad input)" [ $? -eq 2 ]
 check "--mpi with the linear model: the message says why" grep -q -- '--mpi: .*mlp model' lin.txt
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

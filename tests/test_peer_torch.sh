@@ -63,4 +63,20 @@ n=$(( $(field "$W/ad.json" steps) + $(field "$W/ad.json" adjoint_steps) ))
 expect "torch adaptive backsolve: error $e within 100 n tol (n = $n steps, tol 1e-7)" \
     below "$e" "$(python3 -c "print(100 * $n * 1e-7)")"
 expect "torch adaptive backsolve: status ok" test "$(field "$W/ad.json" status)" = ok
+
+# With torchdiffeq importable (it is not a Debian package: `pip install torchdiffeq`), the peer
+# hands it the schemes it has the same tableau of, and says so.  torchdiffeq's rk4 is the 3/8
+# rule, odegrad's rk38: backprop through its 16 fixed steps is odegrad's discrete map again, to
+# the rounding bound above (four stages, fewer than dopri5's seven).
+py=${ODEGRAD_PYTHON:-/usr/bin/python3}
+if "$py" -c "import torchdiffeq" 2> /dev/null; then
+    run tdq --scheme rk38 --steps 16 --reference none
+    expect "torchdiffeq rk4: the implementation is recorded" \
+        grep -q '"solver_version":"torch [^"]*, torchdiffeq [^"]* rk4"' "$W/tdq.json"
+    e=$(field "$W/tdq.json" err_vs_discrete)
+    expect "torchdiffeq rk4 backprop: the discrete gradient ($e) within 1e-12 of odegrad's rk38" \
+        below "$e" 1e-12
+else
+    echo "skip: torchdiffeq is not importable by $py; its path is not checked"
+fi
 summary

@@ -36,6 +36,21 @@ expect "torch at 1e-7: not reached" \
 expect "cvodes at 1e-10: odegrad never" \
     grep -qF "| cvodes | 1e-10 | - | 0.015 s | - | - | adams rtol=1e-11 |" "$W/t.md"
 expect "cvodes at 1e-3: ratio 1.5" grep -qF "| cvodes | 0.001 | 0.01 s | 0.015 s | 1.5 |" "$W/t.md"
+# the fastest peer per target: at 1e-3 cvodes (0.015 s) beats torch (0.2 s): 0.015 / 0.01; at
+# 1e-10 no odegrad configuration gets there; at 1e-12 nobody does
+expect "summary: the fastest peer at 1e-3 is cvodes" \
+    grep -qF "| 2, 8, 4 | 1.5 (cvodes) | 0.75 (cvodes) | 0.5 (cvodes) | - | - |" "$W/t.md"
+# the provenance line comes from the sidecar
+cat > "$W/p.json" << 'JSON'
+{"provenance": {"cpu_model": "Some CPU", "cores_online": 4, "date": "2026-01-02T03:04:05Z",
+ "git_commit": "abc123", "openblas_core": "Haswell", "openblas_core_from": "instruction-set",
+ "peers": {"torch": "torch 1.13.0", "cvodes": null}}}
+JSON
+python3 "$SRC/scripts/time_to_accuracy.py" "$W/r.csv" --provenance "$W/p.json" > "$W/p.md" ||
+    fail "the script fails with a sidecar"
+expect "the provenance line names the kernel and the peers' versions" grep -qF \
+    "Measured on Some CPU (4 cores), 2026-01-02T03:04:05Z, commit abc123; OpenBLAS kernel Haswell (chosen by: instruction-set); peers: cvodes: version not recorded, torch: torch 1.13.0." \
+    "$W/p.md"
 # odegrad's front: rk4 N=8, rk4 N=16, dopri5 (rk4 N=32 is beaten by dopri5)
 expect "odegrad's front has three points" \
     test "$(grep -c '^2,8,4,odegrad,' "$W/f.csv")" -eq 3

@@ -277,6 +277,11 @@ odg_status odg_model_save(const odg_model *m, const double *v, const char *dir, 
  * For tests and benchmarks; the model calls it on its hidden layer. */
 void odg_mlp_tanh(double *x, size_t n);
 
+/* What runs the mlp's GEMMs in this build: "OpenBLAS", or "libxsmm VERSION (kernels to 2^22
+ * multiply-adds), else OpenBLAS" when it was built with libxsmm (models/mlp.c, mlp_dgemm).  The
+ * two give different bits; the provenance records it. */
+const char *odg_mlp_gemm(void);
+
 /* ---- the roofline (models/roofline.c; docs/theory.md section 9) ---------------------------------- */
 
 /* Floating-point operations of one f and one VJP of this model, counting the GEMMs only (2 per
