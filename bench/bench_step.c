@@ -25,7 +25,7 @@ static void bench_step(odg_bench_state *st, const void *varg)
     }
     const odg_tableau *tab = odg_scheme_tableau(a->scheme);
     const size_t M = q.model->B * q.model->D;
-    odg_system sys = {M, q.model->P, q.model, sys_f, NULL};
+    odg_system sys = {M, q.model->P, q.model, sys_f, NULL, 0, NULL, NULL};
     odg_erk *e = NULL;
     double *znext = bench_doubles(st, M), *err = bench_doubles(st, M);
     odg_status s = odg_erk_create(&e, tab, M, q.model->P, &q.mem);

@@ -29,6 +29,7 @@ odg_status odg_backward_discrete(const odg_fwd *f, double *gtheta, double *gz0,
             return st;
         }
         const double *Zst = pl;
+        const double *Ast = odg_store_acts(f->store, n); /* backprop's tape, or NULL */
         double t = odg_grid_t(g, n), h = odg_grid_h(g, n);
         if (f->store->pay != ODG_PAY_STAGES) {
             /* recompute the step's stages from z_n (the re-tape); its end goes to gz0, unused */
@@ -38,8 +39,9 @@ odg_status odg_backward_discrete(const odg_fwd *f, double *gtheta, double *gz0,
                 return st;
             }
             Zst = odg_erk_stages(erk);
+            Ast = f->sys->na ? odg_erk_acts(erk) : NULL; /* kept by the re-tape, if asked */
         }
-        st = odg_erk_adjoint_step(erk, f->sys, t, h, Zst, f->lam, gtheta);
+        st = odg_erk_adjoint_step_act(erk, f->sys, t, h, Zst, Ast, f->lam, gtheta);
         if (st) {
             return st;
         }
@@ -210,7 +212,7 @@ odg_status odg_backward_continuous(const odg_fwd *f, double *gtheta, double *gz0
     size_t M = f->M, P = f->P, na = M + P;
     odg_interpolator ip = {0};
     adj_ctx ac = {f->p->model, M, P, &ip, 0, f->lam, 0, 0};
-    odg_system asys = {na, 0, &ac, adj_rhs, NULL};
+    odg_system asys = {na, 0, &ac, adj_rhs, NULL, 0, NULL, NULL};
     /* y(t1) = [0, 0] and the jumps; lam is free once copied, and holds z(t) from then on */
     double *y = odg_mem_doubles(f->mem, ODG_TAG_WORKSPACE, na);
     odg_status st = y ? odg_interp_init(&ip, f->o->interp, f->store, f->erk, f->sys, f->z, f->mem)
@@ -238,7 +240,7 @@ odg_status odg_backward_backsolve(const odg_fwd *f, double *gtheta, double *gz0,
 {
     size_t M = f->M, P = f->P, na = 2 * M + P;
     adj_ctx ac = {f->p->model, M, P, NULL, 0, NULL, 0, 0};
-    odg_system asys = {na, 0, &ac, backsolve_rhs, NULL};
+    odg_system asys = {na, 0, &ac, backsolve_rhs, NULL, 0, NULL, NULL};
     /* y(t1) = [z(t1), 0, 0] and the jumps */
     double *y = odg_mem_doubles(f->mem, ODG_TAG_WORKSPACE, na);
     odg_status st = y ? ODG_OK : ODG_ENOMEM;

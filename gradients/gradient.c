@@ -28,6 +28,33 @@ static int model_vjp(void *ctx, double t, const double *y, const double *g, doub
     return odg_model_vjp(ctx, t, y, g, ybar, gp);
 }
 
+static int model_f_act(void *ctx, double t, const double *y, double *dy, double *act)
+{
+    return odg_model_f_act(ctx, t, y, dy, act);
+}
+
+static int model_vjp_act(void *ctx, double t, const double *y, const double *act, const double *g,
+                         double *ybar, double *gp)
+{
+    return odg_model_vjp_act(ctx, t, y, act, g, ybar, gp);
+}
+
+odg_system odg_model_system(odg_model *model, int keep_activations)
+{
+    odg_system sys = {model->B * model->D, model->P, model, model_f, model_vjp, 0, NULL, NULL};
+    if (keep_activations) {
+        sys.na = odg_model_act_size(model);
+        sys.f_act = model_f_act;
+        sys.vjp_act = model_vjp_act;
+    }
+    return sys;
+}
+
+size_t odg_grad_act_size(const odg_problem *p, const odg_grad_opts *o)
+{
+    return o->keep_activations ? odg_model_act_size(p->model) : 0;
+}
+
 /* ---- names, options, checks --------------------------------------------------------------- */
 
 void odg_grad_opts_default(odg_grad_opts *o, odg_method m)
@@ -112,6 +139,21 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
         }
     } else if (o->keep_states) {
         return fail_msg(err, ODG_EUNSUP, "keeping the states applies only to reversible");
+    }
+    if (o->keep_activations) {
+        if (odg_method_kind(o->method) != ODG_KIND_DISCRETE) {
+            return fail_msg(err, ODG_EUNSUP,
+                            "keeping the activations applies only to the discrete methods "
+                            "(backprop, backprop-steps, backprop-checkpoint, reversible): a "
+                            "continuous adjoint evaluates its VJPs at points the forward pass "
+                            "never computed");
+        }
+        if (odg_model_act_size(p->model) == 0) {
+            return odg_fail(err, ODG_EUNSUP,
+                            "keeping the activations needs a model with hidden activations "
+                            "(mlp), not %s",
+                            odg_model_kind_name(p->model->opts.kind));
+        }
     }
     if (o->checkpoints < 0) {
         return fail_msg(err, ODG_EINVAL, "the checkpoint count must be positive");
@@ -239,6 +281,10 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
     const double d = sizeof(double), M = (double)p->model->B * (double)p->model->D;
     const odg_storage kind = odg_method_storage(o->method);
     const double WM = (double)odg_payload_width(odg_method_payload(o), tab) * M;
+    /* kept activations: the engine's (one step) are stored data; backprop's tape keeps every
+     * step's too, A numbers a step */
+    const size_t na = odg_grad_act_size(p, o);
+    const double A = odg_method_payload(o) == ODG_PAY_STAGES ? (double)tab->s * (double)na : 0;
     const int adaptive = adaptive_forward(p), online = one_pass(p, o);
     long C, K;
     odg_store_resolve(kind, o->schedule, o->checkpoints, N, online, &C, &K);
@@ -248,8 +294,9 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
      * resets' states, the grid */
     ledger l = {0};
     /* (with a terminal loss of one's own, a third M-vector: its cotangent) */
-    ledger_add(&l, 0, (p->terminal ? 3 : 2) * M * d + (double)odg_erk_workspace_bytes(tab, (size_t)M,
-                                                                  forward_parts(p, o)));
+    ledger_add(&l, (double)odg_erk_act_bytes(tab, na),
+               (p->terminal ? 3 : 2) * M * d +
+                   (double)odg_erk_workspace_bytes(tab, (size_t)M, forward_parts(p, o)));
     ledger_add(&l, 0, odg_outputs_bytes(p));
     if (o->method == ODG_METHOD_BACKSOLVE_ADJOINT) {
         ledger_add(&l, (double)resets_of(p, o) * M * d, 0);
@@ -278,12 +325,19 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
                 continue;
             }
             if (kind == ODG_STORAGE_ALL || kind == ODG_STORAGE_STEPS) {
-                if (n == chunk_end) { /* the pointer table's next chunk */
+                const int new_chunk = n == chunk_end; /* the pointer tables' next chunk */
+                if (new_chunk) {
                     ledger_add(&l, 0, (double)chunk * sizeof(double *));
+                }
+                ledger_add(&l, WM * d, 0);
+                if (A > 0) { /* the activations' own pointer table and block */
+                    ledger_add(&l, 0, new_chunk ? (double)chunk * sizeof(double *) : 0);
+                    ledger_add(&l, A * d, 0);
+                }
+                if (new_chunk) {
                     chunk_end += chunk;
                     chunk *= 2;
                 }
-                ledger_add(&l, WM * d, 0);
             } else if (uniform && n < cap) {
                 ledger_add(&l, M * d, 0); /* slot n, filled while the interval is 1 */
             }
@@ -297,7 +351,7 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
         switch (kind) {
         case ODG_STORAGE_ALL:
         case ODG_STORAGE_STEPS:
-            ledger_add(&l, (double)N * WM * d, 0);
+            ledger_add(&l, (double)N * (WM + A) * d, 0);
             break;
         case ODG_STORAGE_CHECKPOINTS:
             if (uniform) {
@@ -318,7 +372,19 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
     return ODG_OK;
 }
 
+/* The states part of odg_theory_stored_bytes. */
+static double theory_states(const odg_problem *p, const odg_grad_opts *o, long N);
+
 double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N)
+{
+    /* kept activations, B H numbers a stage: the engine's s + 1 rows (a step's stages and the
+     * next step's first), and backprop's tape N s more */
+    const double Nd = (double)N, s = p->tab->s, BH = (double)odg_grad_act_size(p, o);
+    const double act = 8 * (s + 1) * BH + (o->method == ODG_METHOD_BACKPROP ? 8 * Nd * s * BH : 0);
+    return act + theory_states(p, o, N);
+}
+
+static double theory_states(const odg_problem *p, const odg_grad_opts *o, long N)
 {
     /* docs/theory.md, "Memory": written from the formulas, not from the store's code, so that
      * the two can be checked against each other */
@@ -415,6 +481,13 @@ static int fwd_hook(void *ctx, const odg_step_info *st)
     return 0;
 }
 
+/* Where the forward pass writes step n's activations: in place in the store when it can. */
+static double *fwd_acts(void *ctx, long n)
+{
+    fwd_hook_ctx *c = ctx;
+    return c->store ? odg_store_act_dest(c->store, n) : NULL;
+}
+
 odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
 {
     odg_grad_opts o;
@@ -434,7 +507,7 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
     if (st) {
         goto done;
     }
-    odg_system sys = {M, p->model->P, p->model, model_f, model_vjp};
+    odg_system sys = odg_model_system(p->model, 0);
     memcpy(z, p->z0, M * sizeof(double));
     if (p->nout == 0 && !p->grid && p->steps == 0) {
         /* one output at t1: no grid needed */
@@ -449,7 +522,7 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss)
         goto done;
     }
     fwd_hook_ctx hc = {NULL, p, &out, 0, 0.0, NULL, 0, M};
-    odg_erk_hook hook = {&hc, fwd_hook};
+    odg_erk_hook hook = {&hc, fwd_hook, NULL};
     if (p->grid) {
         st = odg_outputs_find(&out, p, p->grid);
         if (!st) {
@@ -508,12 +581,13 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     odg_erk *erk = NULL;
     odg_grid grid = {0};
     odg_store store = {0};
-    odg_system sys = {M, P, model, model_f, model_vjp};
+    const odg_system sys = odg_model_system(model, o->keep_activations);
+    const size_t na = sys.na;
     odg_outputs out = {0};
     const long nreset = o->method == ODG_METHOD_BACKSOLVE_ADJOINT ? resets_of(p, o) : 0;
     double *zk = NULL;
     fwd_hook_ctx hc = {&store, p, &out, 0, 0.0, NULL, nreset, M};
-    odg_erk_hook hook = {&hc, fwd_hook};
+    odg_erk_hook hook = {&hc, fwd_hook, fwd_acts};
 
     double t_start = odg_now();
     double *z = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, M);
@@ -523,7 +597,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     odg_problem pt;
     const odg_problem *pf = p;
     st = z && lam && (tcot || !p->terminal)
-             ? odg_erk_create_parts(&erk, p->tab, M, P, forward_parts(p, o), mem)
+             ? odg_erk_create_act(&erk, p->tab, M, P, na, forward_parts(p, o), mem)
              : ODG_ENOMEM;
     if (!st) {
         st = odg_outputs_create(&out, p, mem);
@@ -564,10 +638,11 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
      * solve; or, for a store that needs N first, over the solve's accepted grid afterwards */
     const odg_schedule sched = o->schedule;
     const odg_payload pay = odg_method_payload(o);
+    const size_t A = pay == ODG_PAY_STAGES ? (size_t)p->tab->s * na : 0; /* kept on the tape */
     memcpy(z, p->z0, M * d);
     if (online) {
-        st = odg_store_create(&store, storage, sched, o->checkpoints, pay, M, 0, erk, &sys, &grid,
-                              mem);
+        st = odg_store_create(&store, storage, sched, o->checkpoints, pay, M, A, 0, erk, &sys,
+                              &grid, mem);
         if (!st) {
             st = odg_outputs_adaptive(&out, p, erk, &sys, z, &hook, &grid);
         }
@@ -577,7 +652,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
             memcpy(z, p->z0, M * d);
         }
         if (!st) {
-            st = odg_store_create(&store, storage, sched, o->checkpoints, pay, M, grid.N, erk,
+            st = odg_store_create(&store, storage, sched, o->checkpoints, pay, M, A, grid.N, erk,
                                   &sys, &grid, mem);
         }
         if (!st) {
@@ -646,7 +721,7 @@ odg_status odg_gradient(const odg_problem *p, const odg_grad_opts *o, odg_mem *m
     S->peak_total = mem->peak_total - base_total;
     S->theory_stored = odg_theory_stored_bytes(p, o, N);
     S->stored_bytes = S->peak[ODG_TAG_TAPE] + S->peak[ODG_TAG_TRAJECTORY] +
-                      S->peak[ODG_TAG_CHECKPOINT];
+                      S->peak[ODG_TAG_CHECKPOINT] + S->peak[ODG_TAG_ACTIVATION];
     S->workspace_bytes = S->peak[ODG_TAG_WORKSPACE];
 
 done:

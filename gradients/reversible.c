@@ -29,16 +29,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int rev_f(void *ctx, double t, const double *y, double *dy)
-{
-    return odg_model_f(ctx, t, y, dy);
-}
-
-static int rev_vjp(void *ctx, double t, const double *y, const double *g, double *ybar, double *gp)
-{
-    return odg_model_vjp(ctx, t, y, g, ybar, gp);
-}
-
 /* The engine's parts: a step's stage inputs (the re-tape) and its discrete adjoint. */
 #define REV_PARTS (ODG_ERK_TAPE | ODG_ERK_ADJOINT)
 /* Working vectors of M numbers: y, z, their cotangents, a scheme step's result, a cotangent. */
@@ -69,7 +59,8 @@ odg_status odg_reversible_check(const odg_problem *p, const odg_grad_opts *o, ch
 void odg_reversible_memory(const odg_problem *p, const odg_grad_opts *o, long N, odg_grad_memory *m)
 {
     const double d = sizeof(double), M = (double)p->model->B * (double)p->model->D;
-    m->stored = o->keep_states ? 2.0 * (double)N * M * d : 0.0;
+    m->stored = (o->keep_states ? 2.0 * (double)N * M * d : 0.0) +
+                (double)odg_erk_act_bytes(p->tab, odg_grad_act_size(p, o));
     /* (a terminal loss of one's own adds its cotangent at t1) */
     m->workspace = (REV_VECTORS + (p->terminal ? 1 : 0)) * M * d +
                    (double)odg_erk_workspace_bytes(p->tab, (size_t)M, REV_PARTS) +
@@ -134,7 +125,8 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
         st = ODG_ENOMEM;
         goto done;
     }
-    st = odg_erk_create_parts(&erk, p->tab, M, P, REV_PARTS, mem);
+    const odg_system sys = odg_model_system(model, o->keep_activations);
+    st = odg_erk_create_act(&erk, p->tab, M, P, sys.na, REV_PARTS, mem);
     if (st) {
         goto done;
     }
@@ -147,7 +139,6 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
     }
     double *y = buf, *z = buf + M, *ybar = buf + 2 * M, *zbar = buf + 3 * M, *s = buf + 4 * M;
     double *v = buf + 5 * M;
-    odg_system sys = {M, P, model, rev_f, rev_vjp};
 
     /* forward: the coupled pair from y_0 = z_0 = z(t0); the loss summed at the output nodes */
     memcpy(y, p->z0, M * d);
@@ -202,6 +193,7 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
     memset(zbar, 0, M * d);
     memset(gtheta, 0, P * d);
     double *Zst = odg_erk_stages(erk);
+    const double *Ast = sys.na ? odg_erk_acts(erk) : NULL; /* each re-tape's, when kept */
     kc = out.K - 1;
     for (long n = N - 1; n >= 0; n--) {
         const double t = odg_grid_t(&grid, n), h = odg_grid_h(&grid, n);
@@ -217,7 +209,7 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
         for (size_t i = 0; i < M; i++) {
             v[i] = -zbar[i];
         }
-        st = odg_erk_adjoint_step(erk, &sys, t1, -h, Zst, v, gtheta);
+        st = odg_erk_adjoint_step_act(erk, &sys, t1, -h, Zst, Ast, v, gtheta);
         if (st) {
             goto done;
         }
@@ -237,7 +229,7 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
             goto done;
         }
         memcpy(v, ybar, M * d);
-        st = odg_erk_adjoint_step(erk, &sys, t, h, Zst, v, gtheta);
+        st = odg_erk_adjoint_step_act(erk, &sys, t, h, Zst, Ast, v, gtheta);
         if (st) {
             goto done;
         }
@@ -288,7 +280,8 @@ odg_status odg_reversible_gradient(const odg_problem *p, const odg_grad_opts *o,
     S->peak_total = mem->peak_total - base_total;
     S->theory_stored = odg_theory_stored_bytes(p, o, N);
     S->stored_bytes =
-        S->peak[ODG_TAG_TAPE] + S->peak[ODG_TAG_TRAJECTORY] + S->peak[ODG_TAG_CHECKPOINT];
+        S->peak[ODG_TAG_TAPE] + S->peak[ODG_TAG_TRAJECTORY] + S->peak[ODG_TAG_CHECKPOINT] +
+        S->peak[ODG_TAG_ACTIVATION];
     S->workspace_bytes = S->peak[ODG_TAG_WORKSPACE];
 
 done:

@@ -68,10 +68,11 @@ int odg_store_online(odg_storage kind, odg_schedule schedule)
 }
 
 odg_status odg_store_create(odg_store *s, odg_storage kind, odg_schedule schedule, long C,
-                            odg_payload pay, size_t M, long N, odg_erk *erk,
+                            odg_payload pay, size_t M, size_t A, long N, odg_erk *erk,
                             const odg_system *sys, const odg_grid *grid, odg_mem *mem)
 {
     memset(s, 0, sizeof *s);
+    s->A = A;
     s->ops = ops_of(kind, schedule);
     s->kind = kind;
     s->schedule = schedule;
@@ -87,7 +88,8 @@ odg_status odg_store_create(odg_store *s, odg_storage kind, odg_schedule schedul
     s->grid = grid;
     s->seg_lo = -1;
     s->work_idx = -1;
-    if (s->online && !s->ops->online) {
+    if ((s->online && !s->ops->online) || (A > 0 && (pay != ODG_PAY_STAGES ||
+                                                      s->ops != &odg_store_steps_ops))) {
         return ODG_EINVAL;
     }
     odg_status st = s->ops->create(s);
@@ -126,6 +128,22 @@ odg_status odg_store_get(odg_store *s, long n, const double **out, size_t *width
     return s->ops->get(s, n, out, width);
 }
 
+const double *odg_store_acts(odg_store *s, long n)
+{
+    if (s->A == 0 || n < 0 || n >= s->N) {
+        return NULL;
+    }
+    return s->online ? *odg_ptab_at(&s->act_steps, n, s->mem) : s->acts + (size_t)n * s->A;
+}
+
+double *odg_store_act_dest(odg_store *s, long n)
+{
+    if (s->A == 0 || s->online || !s->acts || n < 0 || n >= s->N) {
+        return NULL;
+    }
+    return s->acts + (size_t)n * s->A;
+}
+
 /* ---- shared by the strategies ------------------------------------------------------------- */
 
 odg_tag odg_store_tag(const odg_store *s)
@@ -162,7 +180,7 @@ odg_status odg_store_replay(odg_store *s, long n, const double *z, double *znext
     double t = odg_grid_t(s->grid, n), h = odg_grid_h(s->grid, n);
     odg_status rc = odg_erk_step(e, s->sys, t, h, z, znext, odg_erk_stages(e), NULL, NULL);
     s->recomputed++;
-    *st = (odg_step_info){n, t, h, z, odg_erk_stages(e), odg_erk_K(e), znext};
+    *st = (odg_step_info){n, t, h, z, odg_erk_stages(e), odg_erk_K(e), znext, NULL};
     return rc;
 }
 

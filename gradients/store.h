@@ -61,6 +61,9 @@ struct odg_store {
     /* every step */
     double *all;      /* (N, W, M) when N is known */
     odg_ptab steps;   /* online: one (W, M) block per step */
+    size_t A;         /* kept activations per step (the stages' Ast, s na), 0: none */
+    double *acts;     /* (N, A) when N is known (ODG_TAG_ACTIVATION) */
+    odg_ptab act_steps; /* online: one (A) block per step */
     /* uniform */
     long C, K;        /* checkpoints (counting the one at t0) and the interval between them */
     long cap;         /* uniform: the slots it may hold */
@@ -85,11 +88,13 @@ struct odg_store {
 extern const odg_store_ops odg_store_steps_ops, odg_store_uniform_ops, odg_store_binomial_ops,
     odg_store_none_ops;
 
-/* Sets up a strategy for N steps (N == 0: online, for an adaptive solve); allocates what it keeps
+/* A: activation doubles kept per step beside the payload (the every-step store with the stages
+ * payload only; 0 otherwise).
+ * Sets up a strategy for N steps (N == 0: online, for an adaptive solve); allocates what it keeps
  * (stored data under the tags tape, trajectory or checkpoint) when it is known.  For checkpoints,
  * C == 0 picks the default. */
 odg_status odg_store_create(odg_store *s, odg_storage kind, odg_schedule schedule, long C,
-                            odg_payload pay, size_t M, long N, odg_erk *erk,
+                            odg_payload pay, size_t M, size_t A, long N, odg_erk *erk,
                             const odg_system *sys, const odg_grid *grid, odg_mem *mem);
 void odg_store_destroy(odg_store *s);
 /* Whether a strategy can fill during an adaptive solve. */
@@ -103,6 +108,13 @@ odg_status odg_store_close(odg_store *s);
 /* Backward pass: *out points to step n's data, valid until the next call; *width says how much
  * of the payload it holds: s->W (everything), or 1 (z_n only: binomial).  */
 odg_status odg_store_get(odg_store *s, long n, const double **out, size_t *width);
+/* Step n's kept activations (A doubles: the stages' Ast), or NULL when the store keeps none
+ * (A == 0; only the every-step store keeps them, with the stages payload). */
+const double *odg_store_acts(odg_store *s, long n);
+/* Where step n's activations are to be written in place during the forward pass (the engine's
+ * hook asks, odg_erk_hook.acts), or NULL where the store copies them in put (online) or keeps
+ * none. */
+double *odg_store_act_dest(odg_store *s, long n);
 
 /* The payload a method keeps per step, and its width in units of M (1, 2 or the stages s). */
 odg_payload odg_method_payload(const odg_grad_opts *o);

@@ -4,6 +4,7 @@
 #include "store.h"
 
 #include <stdint.h>
+#include <string.h>
 
 static odg_status steps_create(odg_store *s)
 {
@@ -15,7 +16,19 @@ static odg_status steps_create(odg_store *s)
         return ODG_ENOMEM;
     }
     s->all = odg_mem_scratch(s->mem, odg_store_tag(s), (size_t)s->N * WM);
-    return s->all ? ODG_OK : ODG_ENOMEM;
+    if (!s->all) {
+        return ODG_ENOMEM;
+    }
+    if (s->A > 0) {
+        if ((size_t)s->N > SIZE_MAX / sizeof(double) / s->A) {
+            return ODG_ENOMEM;
+        }
+        s->acts = odg_mem_scratch(s->mem, ODG_TAG_ACTIVATION, (size_t)s->N * s->A);
+        if (!s->acts) {
+            return ODG_ENOMEM;
+        }
+    }
+    return ODG_OK;
 }
 
 static odg_status steps_put(odg_store *s, const odg_step_info *st)
@@ -35,6 +48,29 @@ static odg_status steps_put(odg_store *s, const odg_step_info *st)
         dst = s->all + (size_t)st->n * s->W * s->M;
     }
     odg_store_pack(s, st, dst);
+    if (s->A > 0) {
+        /* the stages' activations, when the engine kept them for this step */
+        if (!st->Ast) {
+            return ODG_EINVAL;
+        }
+        double *adst;
+        if (s->online) {
+            double **slot = odg_ptab_at(&s->act_steps, st->n, s->mem);
+            if (!slot) {
+                return ODG_ENOMEM;
+            }
+            *slot = odg_mem_scratch(s->mem, ODG_TAG_ACTIVATION, s->A);
+            if (!*slot) {
+                return ODG_ENOMEM;
+            }
+            adst = *slot;
+        } else {
+            adst = s->acts + (size_t)st->n * s->A;
+        }
+        if (st->Ast != adst) { /* else the engine wrote them in place (odg_store_act_dest) */
+            memcpy(adst, st->Ast, s->A * sizeof(double));
+        }
+    }
     return ODG_OK;
 }
 
@@ -48,8 +84,11 @@ static odg_status steps_get(odg_store *s, long n, const double **out, size_t *wi
 static void steps_destroy(odg_store *s)
 {
     odg_ptab_free(&s->steps, s->mem, 1);
+    odg_ptab_free(&s->act_steps, s->mem, 1);
     odg_mem_free(s->mem, s->all);
+    odg_mem_free(s->mem, s->acts);
     s->all = NULL;
+    s->acts = NULL;
 }
 
 const odg_store_ops odg_store_steps_ops = {

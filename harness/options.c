@@ -597,6 +597,11 @@ static int method_interp(int m)
 {
     return odg_method_interpolates((odg_method)m);
 }
+static int method_discrete(int m)
+{
+    return odg_method_kind((odg_method)m) == ODG_KIND_DISCRETE;
+}
+
 static int method_adjoint(int m)
 {
     return odg_method_adaptive_adjoint((odg_method)m);
@@ -611,11 +616,13 @@ static int peer_ignores(odg_solver s, odg_option o)
     switch (s) {
     case ODG_SOLVER_TORCH:
         return o == ODG_OPT_BLAS_MODE || o == ODG_OPT_BATCH_CHUNK || o == ODG_OPT_SCHEDULE ||
-               o == ODG_OPT_CHECKPOINTS || o == ODG_OPT_INTERP || o == ODG_OPT_ADJ_SEMINORM;
+               o == ODG_OPT_CHECKPOINTS || o == ODG_OPT_INTERP || o == ODG_OPT_ADJ_SEMINORM ||
+               o == ODG_OPT_KEEP_ACTIVATIONS;
     case ODG_SOLVER_CVODES:
         return o == ODG_OPT_SCHEME || o == ODG_OPT_STEPS || o == ODG_OPT_SCHEDULE ||
                o == ODG_OPT_CHECKPOINTS || o == ODG_OPT_INTERP || o == ODG_OPT_ADJ_RTOL ||
-               o == ODG_OPT_ADJ_ATOL || o == ODG_OPT_ADJ_SEMINORM;
+               o == ODG_OPT_ADJ_ATOL || o == ODG_OPT_ADJ_SEMINORM ||
+               o == ODG_OPT_KEEP_ACTIVATIONS;
     default:
         return 0;
     }
@@ -742,6 +749,23 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
             odg_fmt(why, ODG_ERRLEN, "applies only to backsolve-adjoint, not %s", mname);
         }
         break;
+    case ODG_RULE_KEEP_ACT:
+        /* the models with hidden activations (odg_model_act_size): the mlp */
+        ok = method_discrete(m) && model == ODG_MODEL_MLP;
+        if (!ok && why) {
+            names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_discrete);
+            if (!method_discrete(m)) {
+                odg_fmt(why, ODG_ERRLEN,
+                        "applies only to the discrete methods (%s), not %s: a continuous adjoint "
+                        "evaluates its VJPs at points the forward pass never computed",
+                        list, mname);
+            } else {
+                odg_fmt(why, ODG_ERRLEN,
+                        "applies only to the mlp model (hidden activations to keep), not %s",
+                        odg_model_kind_name(model));
+            }
+        }
+        break;
     case ODG_RULE_ADJ_TOL:
         ok = odg_method_adaptive_adjoint(m) && s >= 0 && s < ODG_NSCHEMES && scheme_adaptive(s);
         if (!ok && why) {
@@ -819,6 +843,10 @@ void odg_option_where(odg_option o, char *buf, size_t cap)
         return;
     case ODG_RULE_BACKSOLVE:
         snprintf(buf, cap, "%s", odg_method_name(ODG_METHOD_BACKSOLVE_ADJOINT));
+        return;
+    case ODG_RULE_KEEP_ACT:
+        names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_discrete);
+        snprintf(buf, cap, "%s, with the mlp model", list);
         return;
     case ODG_RULE_CVODES:
         snprintf(buf, cap, "--solver cvodes");
@@ -912,6 +940,8 @@ int odg_option_depends(odg_option o, odg_option on)
         return on == ODG_OPT_METHOD;
     case ODG_RULE_ADJ_TOL:
         return on == ODG_OPT_METHOD || on == ODG_OPT_SCHEME;
+    case ODG_RULE_KEEP_ACT:
+        return on == ODG_OPT_METHOD || on == ODG_OPT_MODEL;
     default:
         return 0;
     }

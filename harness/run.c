@@ -1240,7 +1240,8 @@ static odg_status measure_here(measure_ctx *mc, odg_child *res, char err[ODG_ERR
 
 /* The gradient's rate and its fraction of the roofline, for a record whose status is ok (the
  * others keep these cells empty, roofline_gflops included): every f and VJP counted at the
- * GEMM flops of odg_model_flops, over the median time of one gradient. */
+ * GEMM flops of odg_model_flops (the VJP's less the hidden layer it no longer recomputes when
+ * the activations are kept), over the median time of one gradient. */
 static void record_rates(const odg_run *r, odg_run_record *rec)
 {
     odg_cell *cl = rec->cell;
@@ -1252,6 +1253,11 @@ static void record_rates(const odg_run *r, odg_run_record *rec)
         rec->roofline_source[0] = '\0';
         rec->roofline_s = NAN;
         return;
+    }
+    if (r->cfg.grad.keep_activations) {
+        /* the VJP reads the activations instead of recomputing them: it skips the first of f's
+         * two GEMMs of 2 B D H flops each (odg_model_flops; the mlp, the one kind with them) */
+        vjp_flops -= f_flops / 2;
     }
     const double nfe = (double)(cl[ODG_COL_nfe_forward].i + cl[ODG_COL_nfe_backward].i);
     const double flops = nfe * f_flops + (double)cl[ODG_COL_nvjp].i * vjp_flops;

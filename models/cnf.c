@@ -414,9 +414,10 @@ static void cnf_destroy(odg_model *m)
     }
 }
 
-static const odg_model_ops cnf_blas_ops = {cnf_f, cnf_vjp, cnf_destroy};
-static const odg_model_ops cnf_ref_ops = {cnf_f_ref, cnf_vjp_ref, cnf_destroy};
-static const odg_model_ops cnf_lin_ops = {lin_f, lin_vjp, cnf_destroy};
+static const odg_model_ops cnf_blas_ops = {cnf_f, cnf_vjp, cnf_destroy, NULL, NULL};
+static const odg_model_ops cnf_ref_ops = {cnf_f_ref, cnf_vjp_ref, cnf_destroy, NULL,
+                                          NULL};
+static const odg_model_ops cnf_lin_ops = {lin_f, lin_vjp, cnf_destroy, NULL, NULL};
 
 /* m->D is the state's row, D + 1: opts.D is the data's dimension. */
 odg_status odg_cnf_create(odg_model *m)

@@ -157,8 +157,10 @@ static void linear_destroy(odg_model *m)
     (void)m; /* no scratch: f and vjp are single GEMMs straight into the caller's arrays */
 }
 
-static const odg_model_ops linear_blas_ops = {linear_f_blas, linear_vjp_blas, linear_destroy};
-static const odg_model_ops linear_ref_ops = {linear_f_ref, linear_vjp_ref, linear_destroy};
+static const odg_model_ops linear_blas_ops = {linear_f_blas, linear_vjp_blas, linear_destroy,
+                                              NULL, NULL};
+static const odg_model_ops linear_ref_ops = {linear_f_ref, linear_vjp_ref, linear_destroy, NULL,
+                                             NULL};
 
 odg_status odg_linear_create(odg_model *m)
 {

@@ -486,9 +486,8 @@ static int mlp_team(const mlp_parts *p, long nch)
  * num_cpu_avail: omp_in_parallel() gives 1 thread).  With one thread the region is inactive and
  * OpenBLAS has one thread anyway.  Z, F are (B, D). */
 static void mlp_f_chunks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
-                         long c0, long c1)
+                         double *Hh, long c0, long c1)
 {
-    double *Hh = ((mlp_impl *)m->impl)->Hh;
 #pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
     for (long c = c0; c < c1; c++) {
         size_t lo, n;
@@ -501,16 +500,34 @@ static void mlp_f_chunks(odg_model *m, const mlp_parts *p, double t, const doubl
     }
 }
 
-static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
+static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
+                          double *Hh)
 {
-    mlp_f_chunks(m, p, t, Z, F, 0, (long)m->nchunks);
+    mlp_f_chunks(m, p, t, Z, F, Hh, 0, (long)m->nchunks);
+}
+
+/* CHUNKED on one thread with several chunks: U and tanh(U) chunk by chunk, with the very calls
+ * the VJP makes (mlp_vjp_chunk), so that the activations f leaves in Hh are the VJP's bits by
+ * construction; then the output GEMM once over the whole batch (see mlp_f_blas). */
+static void mlp_f_serial(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
+                         double *Hh)
+{
+    for (long c = 0; c < (long)m->nchunks; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        mlp_bias_rows(p, t, Hh, lo, n);
+        mlp_u_gemm(p, Z, Hh, lo, n);
+        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+        mlp_out_bias_rows(p, F, lo, n);
+    }
+    mlp_f_gemm(p, Hh, F, 0, p->B);
 }
 
 /* THREADED: the two GEMMs over the whole batch, outside any parallel region so that OpenBLAS
  * splits them among omp_get_max_threads() threads; the element-wise passes in our own loops. */
-static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
+static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
+                           double *Hh)
 {
-    double *Hh = ((mlp_impl *)m->impl)->Hh;
     const long nch = (long)m->nchunks;
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
@@ -531,53 +548,76 @@ static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const dou
 
 /* Over MPI ranks (odg_model_set_ranks): this rank's chunks, as mlp_f_chunked computes them,
  * then every rank's rows copied to every rank.  Z, F are (B, D). */
-static int mlp_f_ranks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F)
+static int mlp_f_ranks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
+                       double *Hh)
 {
-    mlp_f_chunks(m, p, t, Z, F, (long)m->rank_chunk[m->rank], (long)m->rank_chunk[m->rank + 1]);
+    mlp_f_chunks(m, p, t, Z, F, Hh, (long)m->rank_chunk[m->rank],
+                 (long)m->rank_chunk[m->rank + 1]);
     return odg_mpi_allgather_doubles(F, odg_rank_offsets(m, p->D, 0), &m->comm);
 }
 
-/* Z, F are (B, D).
+/* Z, F are (B, D); the activations tanh(U) go to Hh (B, H).
  *
- * At one thread CHUNKED runs f as THREADED does, each GEMM once over the whole batch: every row of
- * U and of F is a dot product over D or H that OpenBLAS forms in the same order whatever the
- * number of rows around it (the rows split into micro-tiles, the inner dimension into the same
- * blocks), so the bits are those of the chunks (test_determinism compares 1 thread with 2, 3
- * and 8; test_models compares the modes), while 8 calls of 64 rows become one of 512.  Measured
- * on one core against the chunks (same tanh), interleaved, min of 10 .. 30 calls per round, 21
- * rounds: f at D = 16, H = 64, B = 128 1.030x faster (median; min 0.98x), at D = 64, H = 256,
- * B = 512 1.041x (median; one disturbed round 0.65x); at D = 128, H = 512, B = 1024 the load of
- * the shared machine hid it (two runs: 0.95x and 1.15x medians).  The VJP stays in chunks:
- * its parameter gradient sums over the batch, and the chunk partials are what makes that sum
- * independent of the thread count. */
-static int mlp_f_blas(odg_model *m, double t, const double *Z, double *F)
+ * At one thread CHUNKED runs f's output GEMM as THREADED does, once over the whole batch: every
+ * row of F is a dot product over H that OpenBLAS forms in the same order whatever the number of
+ * rows around it (the rows split into micro-tiles, the inner dimension into the same blocks), so
+ * the bits are those of the chunks (test_determinism compares 1 thread with 2, 3 and 8;
+ * test_models compares the modes), while 8 calls of 64 rows become one of 512.  Measured on one
+ * core against the chunks (same tanh), interleaved, min of 10 .. 30 calls per round, 21 rounds,
+ * with both GEMMs over the batch: f at D = 16, H = 64, B = 128 1.030x faster (median; min
+ * 0.98x), at D = 64, H = 256, B = 512 1.041x (median; one disturbed round 0.65x).  U is formed
+ * chunk by chunk (mlp_f_serial), with the very calls of the VJP, so that activations kept from
+ * f (f_act) are the VJP's own bits by construction, whatever a GEMM does with its rows.  Against
+ * U over the whole batch (THREADED at one thread), 15 interleaved rounds of the best of 5 x 50
+ * calls on a loaded machine, the whole batch's time over the chunks', median per round: 1.04 at
+ * D = 2, H = 64, B = 256; 1.00 at D = 16, H = 64, B = 256; 0.96 at D = 64, H = 256, B = 256; 0.92
+ * at B = 512 (rounds from 0.7 to 1.5 there): within the noise, at most a few percent.  The VJP stays in chunks: its parameter gradient sums over the batch, and
+ * the chunk partials are what makes that sum independent of the thread count. */
+static int mlp_f_hidden(odg_model *m, double t, const double *Z, double *F, double *Hh)
 {
     mlp_parts p = mlp_unpack(m);
     mlp_xsmm_prepare(m, &p, 1);
     if (m->nranks > 1) {
-        return mlp_f_ranks(m, &p, t, Z, F);
+        return mlp_f_ranks(m, &p, t, Z, F, Hh);
     }
-    if (m->blas == ODG_BLAS_THREADED || (m->nchunks > 1 && omp_get_max_threads() == 1)) {
-        mlp_f_threaded(m, &p, t, Z, F);
+    if (m->blas == ODG_BLAS_THREADED) {
+        mlp_f_threaded(m, &p, t, Z, F, Hh);
+    } else if (m->nchunks > 1 && omp_get_max_threads() == 1) {
+        mlp_f_serial(m, &p, t, Z, F, Hh);
     } else {
-        mlp_f_chunked(m, &p, t, Z, F);
+        mlp_f_chunked(m, &p, t, Z, F, Hh);
     }
     return 0;
 }
 
-/* One chunk of the VJP, on one thread: its Hh recomputed, its partial gradient, its rows of Gu
- * and Zbar. */
+static int mlp_f_blas(odg_model *m, double t, const double *Z, double *F)
+{
+    return mlp_f_hidden(m, t, Z, F, ((mlp_impl *)m->impl)->Hh);
+}
+
+/* f, its activations tanh(U) (B, H) left in A: the same calls as f, so the same F. */
+static int mlp_f_act_blas(odg_model *m, double t, const double *Z, double *F, double *A)
+{
+    return mlp_f_hidden(m, t, Z, F, A);
+}
+
+/* One chunk of the VJP, on one thread: its Hh recomputed (or read from the activations A kept by
+ * f, when A is not NULL), its partial gradient, its rows of Gu and Zbar. */
 static void mlp_vjp_chunk(odg_model *m, const mlp_parts *p, double t, const double *Z,
-                          const double *G, double *Zbar, long c)
+                          const double *A, const double *G, double *Zbar, long c)
 {
     mlp_impl *w = m->impl;
-    double *Hh = w->Hh, *Gu = w->Gu;
+    double *Gu = w->Gu;
+    const double *Hh = A;
     size_t lo, n;
     odg_chunk_rows(m, c, &lo, &n);
     double *gp = w->gpart + (size_t)c * m->P;
-    mlp_bias_rows(p, t, Hh, lo, n);
-    mlp_u_gemm(p, Z, Hh, lo, n);
-    mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+    if (A == NULL) {
+        mlp_bias_rows(p, t, w->Hh, lo, n);
+        mlp_u_gemm(p, Z, w->Hh, lo, n);
+        mlp_tanh_inplace(w->Hh + lo * p->H, n * p->H);
+        Hh = w->Hh;
+    }
     mlp_gw2_chunk(m, p, G, Hh, gp, lo, n);
     mlp_gu_gemm(p, G, Gu, lo, n);
     mlp_gu_scale(p, Hh, Gu, lo, n);
@@ -589,7 +629,7 @@ static void mlp_vjp_chunk(odg_model *m, const mlp_parts *p, double t, const doub
 /* CHUNKED: each chunk on one thread (mlp_vjp_chunk); after the loop's barrier the partials are
  * reduced by all threads together. */
 static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z,
-                            const double *G, double *Zbar, double *gtheta)
+                            const double *A, const double *G, double *Zbar, double *gtheta)
 {
     mlp_impl *w = m->impl;
     const long nch = (long)m->nchunks;
@@ -597,7 +637,7 @@ static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const do
     {
 #pragma omp for schedule(static)
         for (long c = 0; c < nch; c++) {
-            mlp_vjp_chunk(m, p, t, Z, G, Zbar, c);
+            mlp_vjp_chunk(m, p, t, Z, A, G, Zbar, c);
         }
         mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
     }
@@ -625,26 +665,30 @@ static void colsum_par(const double *X, size_t rows, size_t cols, double *s)
  * loops.  No partials: this mode is not bit-identical across thread counts anyway (models.h), so
  * they would cost memory traffic for nothing; their buffer serves as the column sums' scratch. */
 static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const double *Z,
-                             const double *G, double *Zbar, double *gtheta)
+                             const double *A, const double *G, double *Zbar, double *gtheta)
 {
     mlp_impl *w = m->impl;
-    double *Hh = w->Hh, *Gu = w->Gu, *s = w->gpart;
+    double *Gu = w->Gu, *s = w->gpart;
+    const double *Hh = A != NULL ? A : w->Hh;
     double *gW1 = gtheta + m->view[0].offset, *gb1 = gtheta + m->view[1].offset;
     double *gW2 = gtheta + m->view[2].offset, *gb2 = gtheta + m->view[3].offset;
     const int B = (int)p->B, D = (int)p->D, H = (int)p->H, Din = (int)p->Din;
     const long nch = (long)m->nchunks;
+    if (A == NULL) { /* U and tanh(U) as mlp_f_threaded forms them */
+        double *U = w->Hh;
 #pragma omp parallel for schedule(static) if (nch > 1)
-    for (long c = 0; c < nch; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        mlp_bias_rows(p, t, Hh, lo, n);
-    }
-    mlp_u_gemm(p, Z, Hh, 0, p->B);
+        for (long c = 0; c < nch; c++) {
+            size_t lo, n;
+            odg_chunk_rows(m, c, &lo, &n);
+            mlp_bias_rows(p, t, U, lo, n);
+        }
+        mlp_u_gemm(p, Z, U, 0, p->B);
 #pragma omp parallel for schedule(static) if (nch > 1)
-    for (long c = 0; c < nch; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+        for (long c = 0; c < nch; c++) {
+            size_t lo, n;
+            odg_chunk_rows(m, c, &lo, &n);
+            mlp_tanh_inplace(U + lo * p->H, n * p->H);
+        }
     }
     // gW2 (D, H) += G^T (D, B) Hh (B, H)
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, H, B, 1.0, G, D, Hh, H, 1.0, gW2, H);
@@ -678,13 +722,13 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
  * as with one rank.  The exchange sits between two parallel regions (MPI is called by the main
  * thread only). */
 static int mlp_vjp_ranks(odg_model *m, const mlp_parts *p, double t, const double *Z,
-                         const double *G, double *Zbar, double *gtheta)
+                         const double *A, const double *G, double *Zbar, double *gtheta)
 {
     mlp_impl *w = m->impl;
     const long c0 = (long)m->rank_chunk[m->rank], c1 = (long)m->rank_chunk[m->rank + 1];
 #pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
     for (long c = c0; c < c1; c++) {
-        mlp_vjp_chunk(m, p, t, Z, G, Zbar, c);
+        mlp_vjp_chunk(m, p, t, Z, A, G, Zbar, c);
     }
     int st = odg_mpi_allgather_doubles(Zbar, odg_rank_offsets(m, p->D, 0), &m->comm);
     const double t0 = odg_now(), s0 = m->reduce.s;
@@ -700,22 +744,37 @@ static int mlp_vjp_ranks(odg_model *m, const mlp_parts *p, double t, const doubl
     return 0;
 }
 
-/* Z, G, Zbar are (B, D), gtheta is (P).  Zbar is overwritten (it must not alias Z or G), gtheta
- * accumulated.  Hh is recomputed rather than kept from f, so f and vjp need not be paired. */
-static int mlp_vjp_blas(odg_model *m, double t, const double *Z, const double *G, double *Zbar,
-                        double *gtheta)
+/* Z, G, Zbar are (B, D), gtheta is (P), A (B, H) or NULL.  Zbar is overwritten (it must not
+ * alias Z or G), gtheta accumulated.  With A NULL, Hh is recomputed, so f and vjp need not be
+ * paired; else A holds the activations that f_act wrote at the same (t, Z), read in their place:
+ * one GEMM and one tanh pass fewer, and the same bits, since f formed them with the calls made
+ * here (mlp_f_serial, mlp_f_threaded, mlp_f_chunks). */
+static int mlp_vjp_hidden(odg_model *m, double t, const double *Z, const double *A,
+                          const double *G, double *Zbar, double *gtheta)
 {
     mlp_parts p = mlp_unpack(m);
     mlp_xsmm_prepare(m, &p, 0);
     if (m->nranks > 1) {
-        return mlp_vjp_ranks(m, &p, t, Z, G, Zbar, gtheta);
+        return mlp_vjp_ranks(m, &p, t, Z, A, G, Zbar, gtheta);
     }
     if (m->blas == ODG_BLAS_THREADED) {
-        mlp_vjp_threaded(m, &p, t, Z, G, Zbar, gtheta);
+        mlp_vjp_threaded(m, &p, t, Z, A, G, Zbar, gtheta);
     } else {
-        mlp_vjp_chunked(m, &p, t, Z, G, Zbar, gtheta);
+        mlp_vjp_chunked(m, &p, t, Z, A, G, Zbar, gtheta);
     }
     return 0;
+}
+
+static int mlp_vjp_blas(odg_model *m, double t, const double *Z, const double *G, double *Zbar,
+                        double *gtheta)
+{
+    return mlp_vjp_hidden(m, t, Z, NULL, G, Zbar, gtheta);
+}
+
+static int mlp_vjp_act_blas(odg_model *m, double t, const double *Z, const double *A,
+                            const double *G, double *Zbar, double *gtheta)
+{
+    return mlp_vjp_hidden(m, t, Z, A, G, Zbar, gtheta);
 }
 
 /* ---- plain-loop reference version --------------------------------------------------------- */
@@ -735,16 +794,16 @@ static void mlp_hidden_ref(const mlp_parts *p, double t, const double *Z, double
     }
 }
 
-static int mlp_f_ref(odg_model *m, double t, const double *Z, double *F)
+/* F = f(t, Z), the activations left in Hh (B, H). */
+static int mlp_f_ref_hidden(odg_model *m, double t, const double *Z, double *F, double *Hh)
 {
     mlp_parts p = mlp_unpack(m);
-    mlp_impl *w = m->impl;
-    mlp_hidden_ref(&p, t, Z, w->Hh);
+    mlp_hidden_ref(&p, t, Z, Hh);
     for (size_t i = 0; i < p.B; i++) {
         for (size_t j = 0; j < p.D; j++) {
             double s = 0;
             for (size_t h = 0; h < p.H; h++) {
-                s += w->Hh[i * p.H + h] * p.W2[j * p.H + h];
+                s += Hh[i * p.H + h] * p.W2[j * p.H + h];
             }
             F[i * p.D + j] = p.b2[j] + s;
         }
@@ -752,17 +811,32 @@ static int mlp_f_ref(odg_model *m, double t, const double *Z, double *F)
     return 0;
 }
 
-static int mlp_vjp_ref(odg_model *m, double t, const double *Z, const double *G, double *Zbar,
-                       double *gtheta)
+static int mlp_f_ref(odg_model *m, double t, const double *Z, double *F)
+{
+    return mlp_f_ref_hidden(m, t, Z, F, ((mlp_impl *)m->impl)->Hh);
+}
+
+static int mlp_f_act_ref(odg_model *m, double t, const double *Z, double *F, double *A)
+{
+    return mlp_f_ref_hidden(m, t, Z, F, A);
+}
+
+/* A: the activations f_act wrote at (t, Z), or NULL to recompute them. */
+static int mlp_vjp_ref_hidden(odg_model *m, double t, const double *Z, const double *A,
+                              const double *G, double *Zbar, double *gtheta)
 {
     mlp_parts p = mlp_unpack(m);
     mlp_impl *w = m->impl;
     double *gW1 = gtheta + m->view[0].offset, *gb1 = gtheta + m->view[1].offset;
     double *gW2 = gtheta + m->view[2].offset, *gb2 = gtheta + m->view[3].offset;
-    double *Hh = w->Hh, *Gu = w->Gu;
+    double *Gu = w->Gu;
+    const double *Hh = A;
     const size_t B = p.B, D = p.D, H = p.H, Din = p.Din;
 
-    mlp_hidden_ref(&p, t, Z, Hh);
+    if (A == NULL) {
+        mlp_hidden_ref(&p, t, Z, w->Hh);
+        Hh = w->Hh;
+    }
     for (size_t j = 0; j < D; j++) { // gW2 += G^T Hh
         for (size_t h = 0; h < H; h++) {
             double s = 0;
@@ -804,6 +878,18 @@ static int mlp_vjp_ref(odg_model *m, double t, const double *Z, const double *G,
     return 0;
 }
 
+static int mlp_vjp_ref(odg_model *m, double t, const double *Z, const double *G, double *Zbar,
+                       double *gtheta)
+{
+    return mlp_vjp_ref_hidden(m, t, Z, NULL, G, Zbar, gtheta);
+}
+
+static int mlp_vjp_act_ref(odg_model *m, double t, const double *Z, const double *A,
+                           const double *G, double *Zbar, double *gtheta)
+{
+    return mlp_vjp_ref_hidden(m, t, Z, A, G, Zbar, gtheta);
+}
+
 /* ---- create, destroy, init ---------------------------------------------------------------- */
 
 static void mlp_destroy(odg_model *m)
@@ -821,8 +907,10 @@ static void mlp_destroy(odg_model *m)
 /* The impl struct's bytes rounded up to a cache line, where the partials start. */
 #define IMPL_HEAD ((sizeof(mlp_impl) + 63) / 64 * 64)
 
-static const odg_model_ops mlp_blas_ops = {mlp_f_blas, mlp_vjp_blas, mlp_destroy};
-static const odg_model_ops mlp_ref_ops = {mlp_f_ref, mlp_vjp_ref, mlp_destroy};
+static const odg_model_ops mlp_blas_ops = {mlp_f_blas, mlp_vjp_blas, mlp_destroy, mlp_f_act_blas,
+                                           mlp_vjp_act_blas};
+static const odg_model_ops mlp_ref_ops = {mlp_f_ref, mlp_vjp_ref, mlp_destroy, mlp_f_act_ref,
+                                          mlp_vjp_act_ref};
 
 odg_status odg_mlp_create(odg_model *m)
 {

@@ -380,6 +380,14 @@ odg_status odg_model_init(odg_model *m, odg_rng *rng)
     return kinds[m->opts.kind].init(m, rng);
 }
 
+size_t odg_model_act_size(const odg_model *m)
+{
+    if (m == NULL || m->ops == NULL || m->ops->f_act == NULL || m->ops->vjp_act == NULL) {
+        return 0;
+    }
+    return m->opts.kind == ODG_MODEL_MLP ? m->B * m->opts.H : 0;
+}
+
 const odg_param_view *odg_model_view(const odg_model *m, const char *name)
 {
     if (m == NULL || name == NULL) {

@@ -55,7 +55,7 @@ static void plugin_destroy(odg_model *m)
     m->impl = NULL;
 }
 
-static const odg_model_ops plugin_ops = {plugin_f, plugin_vjp, plugin_destroy};
+static const odg_model_ops plugin_ops = {plugin_f, plugin_vjp, plugin_destroy, NULL, NULL};
 
 /* ---- loading ------------------------------------------------------------------------------ */
 

@@ -35,6 +35,11 @@ struct odg_erk {
     double *err;     /* (n) the embedded error estimate (ODG_ERK_ADAPTIVE) */
     double *k1;      /* (n) f at the start of the next step (FSAL or fresh) */
     double *partial; /* (nchunks) partial sums of the error norm (ODG_ERK_ADAPTIVE) */
+    size_t na;       /* activations per stage; 0: none kept */
+    double *Ast_own; /* (s, na) the stages' activations (ODG_TAG_ACTIVATION) */
+    double *Ast;     /* where the step being taken writes them: Ast_own, or a caller's buffer
+                        during a solve whose hook says where (odg_erk_hook.acts) */
+    double *k1act;   /* (na) the activations of k1 */
     size_t nchunks;
     int need[ODG_MAX_STAGES]; /* stage cotangent can be non-zero in the adjoint */
     int error_only[ODG_MAX_STAGES]; /* k_i feeds only the error estimate (not FSAL's k_1) */
@@ -171,12 +176,18 @@ odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_
 odg_status odg_erk_create_parts(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
                                 unsigned parts, odg_mem *mem)
 {
+    return odg_erk_create_act(out, tab, n, np, 0, parts, mem);
+}
+
+odg_status odg_erk_create_act(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
+                              size_t na, unsigned parts, odg_mem *mem)
+{
     *out = NULL;
     if (!tab || tab->s < 1 || tab->s > ODG_MAX_STAGES || n == 0 || !mem) {
         return ODG_EINVAL;
     }
     size_t s = (size_t)tab->s;
-    if (n > SIZE_MAX / sizeof(double) / s) {
+    if (n > SIZE_MAX / sizeof(double) / s || na > SIZE_MAX / sizeof(double) / (s + 1)) {
         return ODG_ENOMEM;
     }
     odg_erk *e = odg_mem_alloc(mem, ODG_TAG_WORKSPACE, sizeof *e);
@@ -199,8 +210,11 @@ odg_status odg_erk_create_parts(odg_erk **out, const odg_tableau *tab, size_t n,
     e->err = ada ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n) : NULL;
     e->k1 = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
     e->partial = ada ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, e->nchunks) : NULL;
+    e->na = na;
+    e->Ast = e->Ast_own = na ? odg_mem_doubles(mem, ODG_TAG_ACTIVATION, s * na) : NULL;
+    e->k1act = na ? odg_mem_doubles(mem, ODG_TAG_ACTIVATION, na) : NULL;
     if (!e->K || !e->Zst || (adj && (!e->kbar || !e->ybar)) || !e->znext ||
-        (ada && (!e->err || !e->partial)) || !e->k1) {
+        (ada && (!e->err || !e->partial)) || !e->k1 || (na && (!e->Ast || !e->k1act))) {
         odg_erk_destroy(&e);
         return ODG_ENOMEM;
     }
@@ -239,6 +253,8 @@ void odg_erk_destroy(odg_erk **pe)
     odg_mem_free(mem, e->err);
     odg_mem_free(mem, e->k1);
     odg_mem_free(mem, e->partial);
+    odg_mem_free(mem, e->Ast_own);
+    odg_mem_free(mem, e->k1act);
     odg_mem_free(mem, e);
     *pe = NULL;
 }
@@ -266,6 +282,16 @@ const double *odg_erk_K(const odg_erk *e)
 double *odg_erk_stages(odg_erk *e)
 {
     return (e->parts & ODG_ERK_TAPE) ? e->Zst : NULL;
+}
+
+double *odg_erk_acts(odg_erk *e)
+{
+    return e->Ast;
+}
+
+size_t odg_erk_act_bytes(const odg_tableau *tab, size_t na)
+{
+    return sizeof(double) * ((size_t)tab->s + 1) * na;
 }
 
 size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n, unsigned parts)
@@ -408,6 +434,37 @@ static int all_finite(const double *v, size_t n)
 
 /* ---- one step and its adjoint ------------------------------------------------------------- */
 
+/* Whether this engine keeps the activations of this system's evaluations. */
+static int keeps_acts(const odg_erk *e, const odg_system *sys)
+{
+    return e->na > 0 && sys->na == e->na && sys->f_act && sys->vjp_act;
+}
+
+/* dy = f(t, y), counted; with act, its activations into A. */
+static int eval_f(odg_erk *e, const odg_system *sys, int act, double t, const double *y,
+                  double *dy, double *A)
+{
+    e->cnt.nfe++;
+    return act ? sys->f_act(sys->ctx, t, y, dy, A) : sys->f(sys->ctx, t, y, dy);
+}
+
+/* Where step n of a solve writes its activations: the hook's buffer for it, or the engine's. */
+static void acts_for_step(odg_erk *e, const odg_erk_hook *hook, long n)
+{
+    double *dst = e->na && hook && hook->acts ? hook->acts(hook->ctx, n) : NULL;
+    e->Ast = dst ? dst : e->Ast_own;
+}
+
+/* After a step is accepted: f at the next start is its last stage (FSAL), activations too. */
+static void carry_k1(odg_erk *e, const odg_system *sys)
+{
+    const size_t s1 = (size_t)e->tab->s - 1;
+    memcpy(e->k1, e->K + s1 * e->n, e->n * sizeof(double));
+    if (keeps_acts(e, sys)) {
+        memcpy(e->k1act, e->Ast + s1 * e->na, e->na * sizeof(double));
+    }
+}
+
 odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, const double *z,
                         double *znext, double *Zst, double *err, const double *k1)
 {
@@ -418,15 +475,21 @@ odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, c
     }
     double *Y = Zst ? Zst : e->Zst;
     int rc;
+    const int act = keeps_acts(e, sys);
+    if (act && k1 && k1 != e->k1) {
+        return ODG_EINVAL; /* only the engine's own k1 comes with its activations */
+    }
     /* stage 1: Z_1 = z */
     if (Zst) {
         memcpy(Zst, z, n * sizeof(double));
     }
     if (k1) {
         memcpy(e->K, k1, n * sizeof(double));
+        if (act) {
+            memcpy(e->Ast, e->k1act, e->na * sizeof(double));
+        }
     } else {
-        rc = sys->f(sys->ctx, t, z, e->K);
-        e->cnt.nfe++;
+        rc = eval_f(e, sys, act, t, z, e->K, e->Ast);
         if (rc) {
             return (odg_status)rc;
         }
@@ -443,8 +506,8 @@ odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, c
         if (!err && e->error_only[i]) {
             continue; /* its input is kept (Zst), but k_i would feed only the estimate */
         }
-        rc = sys->f(sys->ctx, t + tab->c[i] * h, Zi, e->K + (size_t)i * n);
-        e->cnt.nfe++;
+        rc = eval_f(e, sys, act, t + tab->c[i] * h, Zi, e->K + (size_t)i * n,
+                    act ? e->Ast + (size_t)i * e->na : NULL);
         if (rc) {
             return (odg_status)rc;
         }
@@ -462,9 +525,16 @@ odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, c
 odg_status odg_erk_adjoint_step(odg_erk *e, const odg_system *sys, double t, double h,
                                 const double *Zst, double *lam, double *gp)
 {
+    return odg_erk_adjoint_step_act(e, sys, t, h, Zst, NULL, lam, gp);
+}
+
+odg_status odg_erk_adjoint_step_act(odg_erk *e, const odg_system *sys, double t, double h,
+                                    const double *Zst, const double *Ast, double *lam, double *gp)
+{
     const odg_tableau *tab = e->tab;
     size_t n = e->n;
-    if (sys->n != n || !sys->vjp || sys->np != e->np || !(e->parts & ODG_ERK_ADJOINT)) {
+    if (sys->n != n || !sys->vjp || sys->np != e->np || !(e->parts & ODG_ERK_ADJOINT) ||
+        (Ast && (!sys->vjp_act || sys->na == 0))) {
         return ODG_EINVAL;
     }
     int s = tab->s;
@@ -484,8 +554,10 @@ odg_status odg_erk_adjoint_step(odg_erk *e, const odg_system *sys, double t, dou
         if (!e->need[i]) {
             continue;
         }
-        int rc = sys->vjp(sys->ctx, t + tab->c[i] * h, Zst + (size_t)i * n,
-                          e->kbar + (size_t)i * n, e->ybar, gp);
+        const double ti = t + tab->c[i] * h, *Zi = Zst + (size_t)i * n;
+        int rc = Ast ? sys->vjp_act(sys->ctx, ti, Zi, Ast + (size_t)i * sys->na,
+                                    e->kbar + (size_t)i * n, e->ybar, gp)
+                     : sys->vjp(sys->ctx, ti, Zi, e->kbar + (size_t)i * n, e->ybar, gp);
         e->cnt.nvjp++;
         if (rc) {
             return (odg_status)rc;
@@ -524,31 +596,36 @@ odg_status odg_erk_run_grid(odg_erk *e, const odg_system *sys, const odg_grid *g
     int fsal = odg_tableau_fsal(e->tab);
     int have_k1 = 0;
     double *tape = odg_erk_stages(e);
+    odg_status st = ODG_OK;
     for (long k = 0; k < g->N; k++) {
         double t = odg_grid_t(g, k), h = odg_grid_h(g, k);
+        acts_for_step(e, hook, k);
         /* FSAL: the last stage was evaluated at (t_prev + h_prev, znext); it is f at the start
          * of this step only when this step starts exactly there. */
         const double *k1 =
             have_k1 && odg_grid_t(g, k - 1) + odg_grid_h(g, k - 1) == t ? e->k1 : NULL;
-        odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, tape, NULL, k1);
+        st = odg_erk_step(e, sys, t, h, z, e->znext, tape, NULL, k1);
         if (st) {
-            return st;
+            break;
         }
         e->cnt.naccept++;
         if (hook && hook->accepted) {
-            odg_step_info info = {k, t, h, z, tape, e->K, e->znext};
+            odg_step_info info = {k, t, h, z, tape, e->K, e->znext,
+                                  keeps_acts(e, sys) ? e->Ast : NULL};
             int rc = hook->accepted(hook->ctx, &info);
             if (rc) {
-                return (odg_status)rc;
+                st = (odg_status)rc;
+                break;
             }
         }
         memcpy(z, e->znext, n * sizeof(double));
         if (fsal) {
-            memcpy(e->k1, e->K + (size_t)(e->tab->s - 1) * n, n * sizeof(double));
+            carry_k1(e, sys);
             have_k1 = 1;
         }
     }
-    return ODG_OK;
+    e->Ast = e->Ast_own;
+    return st;
 }
 
 void odg_adapt_defaults(odg_adapt_opts *o, double rtol, double atol)
@@ -593,9 +670,22 @@ static odg_status initial_step(odg_erk *e, const odg_system *sys, double t0, dou
     return ODG_OK;
 }
 
+static odg_status run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
+                               const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
+                               odg_grid *grid);
+
 odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
                                 const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
                                 odg_grid *grid)
+{
+    odg_status st = run_adaptive(e, sys, t0, t1, o, z, hook, grid);
+    e->Ast = e->Ast_own; /* a hook's buffer serves during the solve only */
+    return st;
+}
+
+static odg_status run_adaptive(odg_erk *e, const odg_system *sys, double t0, double t1,
+                               const odg_adapt_opts *o, double *z, const odg_erk_hook *hook,
+                               odg_grid *grid)
 {
     const odg_tableau *tab = e->tab;
     size_t n = e->n;
@@ -613,8 +703,8 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
     }
     double dir = t1 > t0 ? 1.0 : -1.0;
     int fsal = odg_tableau_fsal(tab);
-    int rc = sys->f(sys->ctx, t0, z, e->k1);
-    e->cnt.nfe++;
+    const int act = keeps_acts(e, sys);
+    int rc = eval_f(e, sys, act, t0, z, e->k1, e->k1act);
     if (rc) {
         return (odg_status)rc;
     }
@@ -643,6 +733,7 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
         }
         int last = habs >= fabs(t1 - t);
         double h = last ? t1 - t : dir * habs;
+        acts_for_step(e, hook, grid ? grid->N : naccepted); /* each attempt at the next step */
         odg_status st = odg_erk_step(e, sys, t, h, z, e->znext, odg_erk_stages(e), e->err, e->k1);
         double en;
         if (st == ODG_DIVERGED) {
@@ -665,7 +756,8 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
             naccepted++;
             if (hook && hook->accepted) {
                 long k = grid ? grid->N - 1 : naccepted - 1;
-                odg_step_info info = {k, t, h, z, odg_erk_stages(e), e->K, e->znext};
+                odg_step_info info = {k, t, h, z, odg_erk_stages(e), e->K, e->znext,
+                                      act ? e->Ast : NULL};
                 rc = hook->accepted(hook->ctx, &info);
                 if (rc) {
                     return (odg_status)rc;
@@ -677,10 +769,9 @@ odg_status odg_erk_run_adaptive(odg_erk *e, const odg_system *sys, double t0, do
             }
             t = tnext;
             if (fsal) {
-                memcpy(e->k1, e->K + (size_t)(tab->s - 1) * n, n * sizeof(double));
+                carry_k1(e, sys);
             } else {
-                rc = sys->f(sys->ctx, t, z, e->k1);
-                e->cnt.nfe++;
+                rc = eval_f(e, sys, act, t, z, e->k1, e->k1act);
                 if (rc) {
                     return (odg_status)rc;
                 }

@@ -61,8 +61,9 @@ elif cmd == "rates":  # rates CSV: gflops, roofline_gflops, roofline_frac of eve
             continue
         # docs/theory.md section 9 and odg_model_flops: GEMM flops of one f and one VJP
         B, D, H = int(r["B"]), int(r["D"]), int(r["H"] or 0)  # H is empty for linear
-        f, v = (4 * B * D * H, 10 * B * D * H) if r["model"] == "mlp" else \
-            (2 * B * D * D, 4 * B * D * D)
+        # (a VJP that reads kept activations skips the hidden layer's GEMM: 8 B D H)
+        f, v = (4 * B * D * H, (8 if r["keep_activations"] == "1" else 10) * B * D * H) \
+            if r["model"] == "mlp" else (2 * B * D * D, 4 * B * D * D)
         n = int(r["nfe_forward"]) + int(r["nfe_backward"])
         want = (n * f + int(r["nvjp"]) * v) / float(r["time_median_s"]) / 1e9
         g, roof, frac = (float(x) for x in rates)
@@ -109,6 +110,9 @@ tail -n 1 "$W/out2" >> "$W/json.lines"
     --rtol 1e-8 --atol 1e-10 --method stored-adjoint --interp linear --repeat 2 --warmup 0 \
     --csv "$W/a.csv" --json > "$W/out3" || fail "run 3"
 tail -n 1 "$W/out3" >> "$W/json.lines"
+"$BIN" run "${SMALL[@]}" --keep-activations --csv "$W/a.csv" --json --experiment rt4 > "$W/out4" ||
+    fail "run 4"
+tail -n 1 "$W/out4" >> "$W/json.lines"
 expect "the header is columns.def" py header "$W/a.csv" "$SRC/include/odegrad/columns.def"
 expect "the JSON records equal the CSV rows" py roundtrip "$W/a.csv" "$W/json.lines"
 expect "the sidecar holds the provenance" py sidecar "$W/a.csv.json" "$W/a.csv"

@@ -79,7 +79,7 @@ static void test_fd(void)
                     odg_grid_init(&grid, &q.mem, 16);
                     double *z = malloc(q.M * sizeof(double));
                     memcpy(z, q.z0, q.M * sizeof(double));
-                    odg_system sys = {q.M, q.P, q.model, sys_f, NULL};
+                    odg_system sys = {q.M, q.P, q.model, sys_f, NULL, 0, NULL, NULL};
                     odg_erk_run_adaptive(e, &sys, 0, 1, &q.p.adapt, z, NULL, &grid);
                     free(z);
                     odg_erk_destroy(&e);

@@ -2,7 +2,8 @@
 # The batch-parallel gradient on one machine (mpirun --oversubscribe): `odegrad run --mpi` with
 # 1, 2 and 3 ranks of 2 threads each is bit-identical to the serial run on one thread (every
 # .npy of --save-grad compared byte for byte), for a discrete and a continuous method (backprop,
-# stored-adjoint), with fixed and with adaptive steps (dopri5: the step-size controller sees
+# stored-adjoint; backprop also with kept activations, each rank keeping its own chunks' rows),
+# with fixed and with adaptive steps (dopri5: the step-size controller sees
 # the same bits on every rank, so it accepts the same steps); the record gives the ranks, the
 # exchanges and each rank's memory; what cannot be split is refused as bad input.
 # Usage: bash test_mpi_gradient.sh ODEGRAD SOURCE_DIR (ODG_MPIEXEC: the launcher, or empty)
@@ -19,7 +20,8 @@ same_grads() { # same_grads DIR1 DIR2: the same .npy files, byte for byte
     [ "$n" -eq 5 ] # gW1 gb1 gW2 gb2 gz0
 }
 for case in "backprop --steps 8" "stored-adjoint --steps 8" \
-    "backprop --scheme dopri5 --rtol 1e-5" "stored-adjoint --scheme dopri5 --rtol 1e-5"; do
+    "backprop --scheme dopri5 --rtol 1e-5" "stored-adjoint --scheme dopri5 --rtol 1e-5" \
+    "backprop --steps 8 --keep-activations"; do
     name=$(echo "$case" | tr ' ' '_')
     mkdir -p "g_$name/serial"
     "$bin" run $prob --method $case --threads 1 --save-grad "g_$name/serial" > /dev/null 2>&1

@@ -47,11 +47,15 @@ int main(void)
         odg_adapt_defaults(&p.adapt, 1e-6, 1e-8);
         for (int m = 0; m < ODG_NMETHODS; m++) {
             for (int sch = 0; sch < ODG_NSCHEDULES; sch++) {
-                for (int ip = 0; ip < ODG_NINTERPS; ip++) {
+                /* each interpolation, then (ip >= ODG_NINTERPS) with kept activations, which
+                     * the discrete methods allocate besides */
+                for (int ipk = 0; ipk < 2 * ODG_NINTERPS; ipk++) {
+                    const int ip = ipk % ODG_NINTERPS;
                     odg_grad_opts o;
                     odg_grad_opts_default(&o, (odg_method)m);
                     o.schedule = (odg_schedule)sch;
                     o.interp = (odg_interp)ip;
+                    o.keep_activations = ipk >= ODG_NINTERPS;
                     /* reversible runs with its states reconstructed, and with them kept, and
                      * backsolve over output times without and with its resets (the second
                      * schedule's turn, which they otherwise ignore) */
@@ -65,7 +69,8 @@ int main(void)
                     /* a schedule or interpolation that the method ignores repeats a case */
                     if (odg_grad_check(&p, &o, NULL) != ODG_OK ||
                         (sch && !odg_method_keeps_checkpoints(o.method) && !second) ||
-                        (ip && !odg_method_interpolates(o.method))) {
+                        (ip && !odg_method_interpolates(o.method)) ||
+                        (o.keep_activations && ip)) {
                         continue;
                     }
                     mem.fail_at = 0;
@@ -78,9 +83,11 @@ int main(void)
                         mem.fail_at = k;
                         rc = odg_gradient(&p, &o, &mem, g, g + P, NULL);
                         CHECK(mem.cur_total == base && mem.nlive == live,
-                              "%s %s %s: allocation %ld failing leaks %zu bytes",
+                              "%s %s %s%s: allocation %ld failing leaks %zu bytes",
                               odg_method_name(o.method), odg_schedule_name(o.schedule),
-                              odg_interp_name(o.interp), k, mem.cur_total - base);
+                              odg_interp_name(o.interp),
+                              o.keep_activations ? " (kept activations)" : "", k,
+                              mem.cur_total - base);
                         if (rc == ODG_OK) {
                             break;
                         }

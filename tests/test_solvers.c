@@ -133,13 +133,13 @@ static lin_ctx lin_plain; /* s = 1, p = 0 */
 static problem prob_lin(void)
 {
     lin_init(&lin_plain);
-    problem p = {"lin", {LN, 0, &lin_plain, lin_f, NULL}, lin_exact, 0.0, 5.0, {1, 0.5, 1, -0.7}};
+    problem p = {"lin", {LN, 0, &lin_plain, lin_f, NULL, 0, NULL, NULL}, lin_exact, 0.0, 5.0, {1, 0.5, 1, -0.7}};
     return p;
 }
 
 static problem prob_cos(void)
 {
-    problem p = {"cos", {1, 0, NULL, cos_f, NULL}, cos_exact, 0.0, 4.0, {1}};
+    problem p = {"cos", {1, 0, NULL, cos_f, NULL, 0, NULL, NULL}, cos_exact, 0.0, 4.0, {1}};
     return p;
 }
 
@@ -462,7 +462,7 @@ static void test_adaptive(void)
                 snprintf(what, sizeof what, "%s %s %s rtol 1e-%d", tab->name, pb->name,
                          back ? "bwd" : "fwd", k);
                 accept_rec ar = {tab, n, o.rtol, o.atol, 0.0, 0};
-                odg_erk_hook hk = {&ar, accept_hook};
+                odg_erk_hook hk = {&ar, accept_hook, NULL};
                 odg_status st = odg_erk_run_adaptive(e, &pb->sys, from, to, &o, z, &hk, &g);
                 CHECK(ar.bad == 0, "%s: %ld accepted steps with error norm > 1 (max %.3f)", what,
                       ar.bad, ar.en_max);
@@ -651,7 +651,7 @@ static void test_hook(void)
         odg_grid g;
         odg_grid_uniform(&g, &mem, 0.0, 2.0, 32);
         hook_rec r = {.sys = &pb.sys, .grid = &g, .stop_at = -1};
-        odg_erk_hook hk = {&r, hook_fn};
+        odg_erk_hook hk = {&r, hook_fn, NULL};
         double z[LN];
         memcpy(z, pb.y0, sizeof z);
         odg_status st = odg_erk_run_grid(e, &pb.sys, &g, z, &hk);
@@ -732,10 +732,10 @@ static void test_divergence(void)
 {
     odg_mem mem;
     odg_mem_init(&mem);
-    odg_system sq = {1, 0, NULL, sq_f, NULL};
-    odg_system nan_sys = {1, 0, NULL, nan_f, NULL};
+    odg_system sq = {1, 0, NULL, sq_f, NULL, 0, NULL, NULL};
+    odg_system nan_sys = {1, 0, NULL, nan_f, NULL, 0, NULL, NULL};
     int eio = ODG_EIO;
-    odg_system err_sys = {1, 0, &eio, nan_f, NULL};
+    odg_system err_sys = {1, 0, &eio, nan_f, NULL, 0, NULL, NULL};
     for (int s = 0; s < ODG_NSCHEMES; s++) {
         const odg_tableau *tab = odg_scheme_tableau((odg_scheme)s);
         odg_erk *e = erk_new(tab, 1, 0, &mem);
@@ -831,7 +831,7 @@ static void test_arguments(void)
         const odg_tableau *tab = odg_scheme_tableau((odg_scheme)s);
         odg_erk *e = erk_new(tab, 1, 0, &mem);
         long calls = 0;
-        odg_system wrong = {LN, 0, &calls, counting_f, NULL};
+        odg_system wrong = {LN, 0, &calls, counting_f, NULL, 0, NULL, NULL};
         double z[LN] = {1, 1, 1, 1}, zn[LN];
         odg_status st = odg_erk_step(e, &wrong, 0.0, 0.1, z, zn, NULL, NULL, NULL);
         CHECK(st == ODG_EINVAL && calls == 0, "%s step, sys.n %d != 1: %s after %ld f calls",
@@ -853,7 +853,7 @@ static void test_arguments(void)
                   "sys.n values into the engine's 1-long buffers)",
                   tab->name, LN, odg_status_str(st), calls);
         }
-        odg_system one = {1, 0, &calls, counting_f, NULL};
+        odg_system one = {1, 0, &calls, counting_f, NULL, 0, NULL, NULL};
         st = odg_erk_step(e, &one, 0.0, 0.1, z, z, NULL, NULL, NULL);
         CHECK(st == ODG_EINVAL, "%s step with znext == z: %s", tab->name, odg_status_str(st));
         double err[1];
@@ -885,7 +885,7 @@ static const double adj_w[LN] = {0.7, -1.1, 0.4, 0.9};
 
 static double adj_loss(odg_erk *e, lin_ctx *c, const double *y0)
 {
-    odg_system sys = {LN, LN, c, lin_f, lin_vjp};
+    odg_system sys = {LN, LN, c, lin_f, lin_vjp, 0, NULL, NULL};
     double z[LN], zn[LN];
     memcpy(z, y0, sizeof z);
     double h = 1.0 / ADJ_N;
@@ -915,7 +915,7 @@ static void test_adjoint(void)
         lin_init(&c);
         c.tdep = 1;
         memcpy(c.p, p0, sizeof c.p);
-        odg_system sys = {LN, LN, &c, lin_f, lin_vjp};
+        odg_system sys = {LN, LN, &c, lin_f, lin_vjp, 0, NULL, NULL};
         double h = 1.0 / ADJ_N;
         /* Forward, keeping the stage inputs of every step: Zs is (N, s, n). */
         double *Zs = malloc(ADJ_N * S * LN * sizeof(double));
@@ -988,7 +988,7 @@ static void test_adjoint(void)
     lin_init(&c);
     c.tdep = 1;
     memcpy(c.p, p0, sizeof c.p);
-    odg_system sys = {LN, LN, &c, lin_f, lin_vjp};
+    odg_system sys = {LN, LN, &c, lin_f, lin_vjp, 0, NULL, NULL};
     double Zown[7 * LN], zn[LN], lam1[LN], lam2[LN], gp1[LN] = {0}, gp2[LN] = {0};
     memcpy(lam1, adj_w, sizeof lam1);
     memcpy(lam2, adj_w, sizeof lam2);
@@ -1119,7 +1119,7 @@ static void test_workspace(void)
                       "%s parts %u: the tape", tab->name, parts);
                 if (!(parts & ODG_ERK_ADJOINT)) {
                     size_t nn0 = n;
-                    odg_system sys0 = {n, 0, &nn0, diag_f, diag_vjp};
+                    odg_system sys0 = {n, 0, &nn0, diag_f, diag_vjp, 0, NULL, NULL};
                     double *v = calloc(2 * n * (size_t)tab->s + n, sizeof(double));
                     CHECK(odg_erk_adjoint_step(ep, &sys0, 0.0, 0.1, v, v + n * (size_t)tab->s,
                                                NULL) == ODG_EINVAL,
@@ -1142,7 +1142,7 @@ static void test_workspace(void)
                 continue;
             }
             size_t nn = n;
-            odg_system sys = {n, 0, &nn, diag_f, diag_vjp};
+            odg_system sys = {n, 0, &nn, diag_f, diag_vjp, 0, NULL, NULL};
             double *z = malloc(n * sizeof(double));
             double *lam = malloc(n * sizeof(double));
             for (size_t i = 0; i < n; i++) {

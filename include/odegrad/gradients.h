@@ -109,6 +109,12 @@ typedef struct odg_grad_opts {
                                   reconstructing them (memory 16 N M bytes); the same discrete
                                   adjoint, so the gradient differs from the reconstructing one
                                   by the reconstruction's round-off only */
+    int keep_activations;      /* the discrete methods (backprop, backprop-steps,
+                                  backprop-checkpoint, reversible) with a model that has hidden
+                                  activations (odg_model_act_size > 0, the mlp): keep each stage's
+                                  activations from its forward evaluation for its VJP, B H
+                                  doubles a stage, instead of recomputing them (one GEMM and one
+                                  tanh pass a stage); the same gradient bit for bit */
 } odg_grad_opts;
 
 void odg_grad_opts_default(odg_grad_opts *o, odg_method m);
@@ -160,8 +166,9 @@ odg_status odg_loss(const odg_problem *p, odg_mem *mem, double *loss);
  * formulas of docs/theory.md ("Memory") and not from the allocating code: backprop 8 N s M,
  * backprop-steps 8 N M, stored-adjoint 8 N W M (W = 2 with Hermite interpolation, else 1),
  * uniform checkpoints 8 (ceil(N/K) + K W) M, binomial 8 C M, backsolve and reversible 0
- * (reversible with keep_states 16 N M).  A double: it cannot
- * overflow. */
+ * (reversible with keep_states 16 N M); with keep_activations, plus the activations
+ * 8 (s + 1) B H of one step (the engine's) and for backprop 8 N s B H more (the tape's).  A
+ * double: it cannot overflow. */
 double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N);
 
 /* What odg_gradient allocates for a configuration with N steps (for adaptive steps, N accepted

@@ -167,6 +167,8 @@ typedef enum {
                              scheme that has an error estimate */
     ODG_RULE_REVERSIBLE,  /* the reversible method */
     ODG_RULE_BACKSOLVE,   /* backsolve-adjoint */
+    ODG_RULE_KEEP_ACT,    /* the discrete methods, with a model that has hidden activations:
+                             the VJPs they evaluate at the forward pass's own points */
     ODG_RULE_CVODES       /* --solver cvodes */
 } odg_rule;
 

@@ -149,6 +149,13 @@ typedef struct odg_model_ops {
     int (*vjp)(odg_model *m, double t, const double *Z, const double *G, double *Zbar,
                double *gtheta);
     void (*destroy)(odg_model *m); /* frees impl (not theta or m) */
+    /* Optional (NULL where the kind has no hidden activations: odg_model_act_size says which).
+     * f_act: f, and the hidden activations it forms on the way, A (B, odg_model_act_size / B),
+     * written to the caller's buffer.  vjp_act: vjp at the same (t, Z) with those activations
+     * read from A instead of recomputed; the same bits as vjp. */
+    int (*f_act)(odg_model *m, double t, const double *Z, double *F, double *A);
+    int (*vjp_act)(odg_model *m, double t, const double *Z, const double *A, const double *G,
+                   double *Zbar, double *gtheta);
 } odg_model_ops;
 
 struct odg_model {
@@ -236,6 +243,26 @@ static inline int odg_model_vjp(odg_model *m, double t, const double *Z, const d
     return m->ops->vjp(m, t, Z, G, Zbar, gtheta);
 }
 
+/* The number of doubles of hidden activations that f_act keeps per evaluation (mlp: B H, its
+ * tanh(U)), or 0 for a kind that has none (linear, cnf, plugin): odg_model_f_act and
+ * odg_model_vjp_act are then ODG_EUNSUP.  docs/theory.md, "Kept activations". */
+size_t odg_model_act_size(const odg_model *m);
+
+/* F = f(t, Z) as odg_model_f computes it (the same bits), and A (odg_model_act_size doubles,
+ * overwritten) the hidden activations at (t, Z). */
+static inline int odg_model_f_act(odg_model *m, double t, const double *Z, double *F, double *A)
+{
+    return m->ops->f_act ? m->ops->f_act(m, t, Z, F, A) : ODG_EUNSUP;
+}
+/* odg_model_vjp at (t, Z), with A what odg_model_f_act wrote at the same (t, Z) and theta: the
+ * same Zbar and gtheta bit for bit, without recomputing the activations (one GEMM and one tanh
+ * pass fewer for mlp).  Z is still read (the W1 gradient needs it). */
+static inline int odg_model_vjp_act(odg_model *m, double t, const double *Z, const double *A,
+                                    const double *G, double *Zbar, double *gtheta)
+{
+    return m->ops->vjp_act ? m->ops->vjp_act(m, t, Z, A, G, Zbar, gtheta) : ODG_EUNSUP;
+}
+
 /* Loads <dir>/<view>.npy for each view that exists in dir, checking its shape (a vector may be
  * stored as shape (n,) or (n,1)); sets bit v of *loaded for each view loaded.  Missing files are
  * not an error; a malformed or mismatched one is (err names the file and the problem). */
@@ -259,7 +286,8 @@ const char *odg_mlp_gemm(void);
 
 /* Floating-point operations of one f and one VJP of this model, counting the GEMMs only (2 per
  * multiply-add; the bias, tanh and column-sum passes are left out, as docs/theory.md section 9 does):
- *   mlp:    f = 4 B D H;  vjp = 8 B D H (four GEMMs) + 2 B D H (the hidden layer it recomputes)
+ *   mlp:    f = 4 B D H;  vjp = 8 B D H (four GEMMs) + 2 B D H (the hidden layer it recomputes;
+ *           not with kept activations, odg_model_vjp_act, which the harness counts at 8 B D H)
  *   linear: f = 2 B D^2;  vjp = 4 B D^2
  *   cnf:    as mlp with D the data's dimension; Hutchinson adds 4 B D H to f and 8 B D H to the
  *           VJP (p and q, and the trace's parameter gradient); the trace sums are left out

@@ -64,28 +64,44 @@ void odg_schemes_where(char *buf, size_t cap, int (*keep)(const odg_tableau *tab
 
 /* y' = f(t, y), y of length n.  vjp (optional; needed by odg_erk_adjoint_step) computes, with
  * cotangent g (n), ybar = g^T df/dy (n, overwritten) and gp += g^T df/dp (np, accumulated).
- * Both return 0 or an odg_status. */
+ * Both return 0 or an odg_status.
+ *
+ * Kept activations (optional, all three or none): f_act is f that also writes the na numbers
+ * the VJP would otherwise recompute (a network's hidden activations) to act; vjp_act is vjp at
+ * the same (t, y) reading them from act, with the same results bit for bit.  An engine created
+ * with na > 0 (odg_erk_create_act) uses them; na == 0 here or there: never. */
 typedef struct odg_system {
     size_t n, np;
     void *ctx;
     int (*f)(void *ctx, double t, const double *y, double *dy);
     int (*vjp)(void *ctx, double t, const double *y, const double *g, double *ybar, double *gp);
+    size_t na;
+    int (*f_act)(void *ctx, double t, const double *y, double *dy, double *act);
+    int (*vjp_act)(void *ctx, double t, const double *y, const double *act, const double *g,
+                   double *ybar, double *gp);
 } odg_system;
 
 /* ---- the engine --------------------------------------------------------------------------- */
 
 /* What the engine shows a caller after every accepted step n (0-based): the step started at
  * (t, z) with size h, its stage inputs Zst (s x n, Zst row 0 == z), stage derivatives K (s x n)
- * and the new state znext.  All pointers are the engine's and valid only during the call. */
+ * and the new state znext; with kept activations, each stage's Ast (s x na), else NULL.  All
+ * pointers are the engine's and valid only during the call. */
 typedef struct odg_step_info {
     long n;
     double t, h;
     const double *z, *Zst, *K, *znext;
+    const double *Ast;
 } odg_step_info;
 
 typedef struct odg_erk_hook {
     void *ctx;
     int (*accepted)(void *ctx, const odg_step_info *st); /* non-zero return stops the solve */
+    /* Optional, with kept activations: where step n (numbered as accepted reports it) writes
+     * its stages' activations, s x na doubles of the caller's, or NULL for the engine's own
+     * buffer; asked before every attempt at step n.  Lets a caller that keeps every step's
+     * activations have them written in place instead of copied from st->Ast. */
+    double *(*acts)(void *ctx, long n);
 } odg_erk_hook;
 
 /* A step grid: N steps, step n starts at t(n) with size h(n).  Replaying a grid repeats a solve
@@ -160,6 +176,18 @@ odg_status odg_erk_create_parts(odg_erk **out, const odg_tableau *tab, size_t n,
                                 unsigned parts, odg_mem *mem);
 odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
                           odg_mem *mem);
+/* The same, keeping activations of na numbers per stage (na == 0: none, as create_parts): the
+ * stages' activations Ast (s x na) and those of f at the next step's start (na), allocated under
+ * ODG_TAG_ACTIVATION.  Every stage the engine evaluates with a system that has f_act then writes
+ * its activations to its row of Ast (odg_erk_acts), FSAL's reused first stage included, and
+ * odg_erk_adjoint_step_act can read them back. */
+odg_status odg_erk_create_act(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
+                              size_t na, unsigned parts, odg_mem *mem);
+/* The engine's own buffer of stage activations (s x na), or NULL without them: the last step's,
+ * unless a solve's hook had that step write them elsewhere (odg_erk_hook.acts). */
+double *odg_erk_acts(odg_erk *e);
+/* Bytes odg_erk_create_act allocates under ODG_TAG_ACTIVATION: (s + 1) na doubles. */
+size_t odg_erk_act_bytes(const odg_tableau *tab, size_t na);
 void odg_erk_destroy(odg_erk **e);
 
 const odg_tableau *odg_erk_tableau(const odg_erk *e);
@@ -189,6 +217,10 @@ size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n, unsigned parts)
  * parameter gradient into gp (np).  Stages whose cotangent is identically zero are skipped. */
 odg_status odg_erk_adjoint_step(odg_erk *e, const odg_system *sys, double t, double h,
                                 const double *Zst, double *lam, double *gp);
+/* The same with the step's activations Ast (s x na) kept from its forward evaluation, read by
+ * the system's vjp_act instead of recomputed (the same bits); Ast NULL: odg_erk_adjoint_step. */
+odg_status odg_erk_adjoint_step_act(odg_erk *e, const odg_system *sys, double t, double h,
+                                    const double *Zst, const double *Ast, double *lam, double *gp);
 
 /* y = z + h sum_i b_i(theta) K_i: the dense output inside a step (dense_deg > 0 only).  y may not
  * alias z or K. */
