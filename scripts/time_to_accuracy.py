@@ -36,12 +36,13 @@ def adaptive(r):
 
 
 def label(r):
-    """A configuration in a few words: 'rk4 N=64 backprop', 'dopri5 rtol=1e-08 backsolve-adjoint',
-    'adams rtol=1e-09'."""
+    """A configuration in a few words: 'rk4 N=64 backprop', 'vern8 N=4 backprop kept' (kept
+    activations), 'dopri5 rtol=1e-08 backsolve-adjoint', 'adams rtol=1e-09'."""
     if r.get("solver") == "cvodes":
         return "%s rtol=%g" % (r.get("lmm", ""), number(r["rtol"]))
     how = "rtol=%g" % number(r["rtol"]) if adaptive(r) else "N=%s" % r.get("steps", "")
-    return "%s %s %s" % (r.get("scheme", ""), how, r.get("method", ""))
+    kept = " kept" if r.get("keep_activations") in ("1", "yes", "true") else ""
+    return "%s %s %s%s" % (r.get("scheme", ""), how, r.get("method", ""), kept)
 
 
 def key(r):

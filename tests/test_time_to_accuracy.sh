@@ -51,6 +51,16 @@ python3 "$SRC/scripts/time_to_accuracy.py" "$W/r.csv" --provenance "$W/p.json" >
 expect "the provenance line names the kernel and the peers' versions" grep -qF \
     "Measured on Some CPU (4 cores), 2026-01-02T03:04:05Z, commit abc123; OpenBLAS kernel Haswell (chosen by: instruction-set); peers: cvodes: version not recorded, torch: torch 1.13.0." \
     "$W/p.md"
+# two configurations that differ only in kept activations are two configurations, named apart
+cat > "$W/k.csv" << 'CSV'
+D,H,B,solver,lmm,scheme,steps,rtol,method,keep_activations,status,time_median_s,err_vs_reference
+2,8,4,odegrad,,rk4,8,,backprop,0,ok,0.010,1e-4
+2,8,4,odegrad,,rk4,8,,backprop,1,ok,0.008,1e-4
+2,8,4,torch,,rk4,8,,backprop,,ok,0.040,1e-4
+CSV
+python3 "$SRC/scripts/time_to_accuracy.py" "$W/k.csv" > "$W/k.md" || fail "the script fails on kept activations"
+expect "kept activations: the faster of the two, named as such" \
+    grep -qF "| torch | 0.001 | 0.008 s | 0.04 s | 5 | rk4 N=8 backprop kept | rk4 N=8 backprop |" "$W/k.md"
 # odegrad's front: rk4 N=8, rk4 N=16, dopri5 (rk4 N=32 is beaten by dopri5)
 expect "odegrad's front has three points" \
     test "$(grep -c '^2,8,4,odegrad,' "$W/f.csv")" -eq 3
