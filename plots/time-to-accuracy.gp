@@ -15,11 +15,13 @@ if (!exists("front")) {
 set datafile separator ","
 stats front using "D" nooutput
 ND = 0
-DS = ""
-# the distinct D in the fronts file (sorted by D there)
+DS = ""; HS = ""; BS = ""
+# the distinct D in the fronts file (sorted by D there), with each one's H and B
 DLAST = -1
 set table $scratch
-plot front using (column("D") != DLAST ? (DS = DS . sprintf(" %d", column("D")), DLAST = column("D")) : 0):(0) with table
+plot front using (column("D") != DLAST ? (DS = DS . sprintf(" %d", column("D")), \
+                  HS = HS . sprintf(" %d", column("H")), BS = BS . sprintf(" %d", column("B")), \
+                  DLAST = column("D")) : 0):(0) with table
 unset table
 ND = words(DS)
 figw = ND > 1 ? ND : 1; figh = 1.1
@@ -43,10 +45,10 @@ fixed = "(strlen(strcol('rtol')) == 0 || column('rtol') == 0)"
 ptype(x) = strcol("lmm") eq "bdf" ? 13 : strcol("method") eq "backsolve-adjoint" ? 5 : \
            @fixed ? 7 : 9
 
-stats csv using (H0 = column("H"), B0 = column("B"), T0 = column("threads"), 0) every ::0::0 nooutput
-heading = sprintf("{/:Bold Time to accuracy: odegrad and its peers}  (mlp H=%d B=%d, %d thread%s; " . \
+stats csv using (T0 = column("threads"), 0) every ::0::0 nooutput
+heading = sprintf("{/:Bold Time to accuracy: odegrad and its peers}  (mlp, %d thread%s; " . \
                   "points: every configuration, lines: each solver's Pareto front)", \
-                  H0, B0, T0, T0 == 1 ? "" : "s")
+                  T0, T0 == 1 ? "" : "s")
 set multiplot layout 1, ND title heading font ",12"
 set logscale xy
 set xlabel "relative L2 error of the gradient against the reference"
@@ -56,7 +58,7 @@ set format y @FMT_SECONDS
 set xrange [*:*] reverse
 set key top left
 do for [j=1:ND] {
-    set title sprintf("D = %s", word(DS, j))
+    set title sprintf("D = %s, H = %s, B = %s", word(DS, j), word(HS, j), word(BS, j))
     plot for [i=1:NS] csv using (ssel(i, j, err("err_vs_reference"))):(ssel(i, j, column("time_median_s"))):(ptype(0)) \
              with points ls 30 + i pt variable notitle, \
          for [i=1:NS] NaN with linespoints ls 40 + i pt 7 ps 0.7 title solver(i), \
