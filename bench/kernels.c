@@ -69,15 +69,7 @@ static void tanh_copy_only(double *x, size_t n)
 }
 
 #ifdef ODG_HAVE_SLEEF
-/* bench/kernels_sleef.c, compiled for AVX-512F (sleef.h declares the vector functions only
- * where the compiler targets their instructions): the loops over SLEEF's functions. */
-void odg_sleef_d8_u10_avx512f(double *x, size_t n);
-void odg_sleef_d8_u35_avx512f(double *x, size_t n);
-void odg_sleef_d8_u10(double *x, size_t n);
-void odg_sleef_d4_u10_avx2(double *x, size_t n);
-void odg_sleef_d4_u35_avx2(double *x, size_t n);
-void odg_sleef_d1_u10_purecfma(double *x, size_t n);
-void odg_sleef_d1_u35_purecfma(double *x, size_t n);
+#include "kernels_sleef.h"
 
 static void sleef_d1_u10_purec(double *x, size_t n)
 {

@@ -1,18 +1,12 @@
 /* The loops over SLEEF's tanh for bench/kernels.c, in a file of their own compiled with
  * -mavx512f -mfma: sleef.h declares its vector functions only when the compiler targets their
  * instructions, so bench/kernels.c calls these only on a CPU with AVX-512F. */
+#include "kernels_sleef.h"
+
 #include <immintrin.h>
 #include <sleef.h>
 #include <stddef.h>
 #include <string.h>
-
-void odg_sleef_d8_u10_avx512f(double *x, size_t n);
-void odg_sleef_d8_u35_avx512f(double *x, size_t n);
-void odg_sleef_d8_u10(double *x, size_t n);
-void odg_sleef_d4_u10_avx2(double *x, size_t n);
-void odg_sleef_d4_u35_avx2(double *x, size_t n);
-void odg_sleef_d1_u10_purecfma(double *x, size_t n);
-void odg_sleef_d1_u35_purecfma(double *x, size_t n);
 
 /* x[k] = fn(x[k]) a vector of w at a time, the tail by the scalar function of the same
  * accuracy (the benchmark's n are multiples of 8) */

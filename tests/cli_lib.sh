@@ -24,3 +24,23 @@ summary() {
     echo "$npass passed, $nfail failed"
     [ "$nfail" -eq 0 ]
 }
+# expect_refused TEXT COMMAND...: the command (which writes its CSV to $W/r.csv, if anything)
+# exits 2 with one line on stderr that contains TEXT, and writes no CSV
+expect_refused() {
+    local text=$1
+    shift
+    rm -f "$W/r.csv"
+    "$@" > "$W/out.txt" 2> "$W/err.txt"
+    local rc=$?
+    if [ $rc -ne 2 ]; then
+        fail "$* exits $rc, not 2"
+    elif ! grep -qF -- "$text" "$W/err.txt"; then
+        fail "$*: the message '$(cat "$W/err.txt")' does not say '$text'"
+    elif [ "$(wc -l < "$W/err.txt")" -ne 1 ]; then
+        fail "$*: more than one line: $(cat "$W/err.txt")"
+    elif [ -e "$W/r.csv" ]; then
+        fail "$*: a CSV was written"
+    else
+        pass
+    fi
+}

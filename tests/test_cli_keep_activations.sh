@@ -68,21 +68,8 @@ PY
 refused() {
     local text=$1
     shift
-    rm -f "$W/r.csv"
-    "$BIN" run --repeat 1 --warmup 0 --reference none --steps 4 --keep-activations "$@" \
-        --csv "$W/r.csv" > "$W/out.txt" 2> "$W/err.txt"
-    local rc=$?
-    if [ $rc -ne 2 ]; then
-        fail "$* exits $rc, not 2"
-    elif ! grep -qF -- "$text" "$W/err.txt"; then
-        fail "$*: the message '$(cat "$W/err.txt")' does not say '$text'"
-    elif [ "$(wc -l < "$W/err.txt")" -ne 1 ]; then
-        fail "$*: more than one line: $(cat "$W/err.txt")"
-    elif [ -e "$W/r.csv" ]; then
-        fail "$*: a CSV was written"
-    else
-        pass
-    fi
+    expect_refused "$text" "$BIN" run --repeat 1 --warmup 0 --reference none --steps 4 \
+        --keep-activations "$@" --csv "$W/r.csv"
 }
 WHERE="applies only to the discrete methods (backprop, backprop-steps, backprop-checkpoint, reversible)"
 for m in stored-adjoint checkpoint-adjoint backsolve-adjoint; do

@@ -12,26 +12,13 @@ SRC=${2:?usage: test_peer_refusals.sh ODEGRAD_BINARY SOURCE_DIR}
 SMALL=(--dim 2 --hidden 4 --batch 2 --repeat 1 --warmup 0 --reference none)
 LINEAR=(--model linear --dim 2 --batch 2 --repeat 1 --warmup 0 --reference none)
 
-# refused TEXT ARGS...: exit 2, one line on stderr that contains TEXT, no CSV written
+# refused TEXT [--linear] ARGS...: exit 2, one line on stderr that contains TEXT, no CSV written
 refused() {
     local text=$1
     shift
-    rm -f "$W/r.csv"
     local base=("${SMALL[@]}")
     [ "$1" = --linear ] && base=("${LINEAR[@]}") && shift
-    "$BIN" run "${base[@]}" "$@" --csv "$W/r.csv" > "$W/out.txt" 2> "$W/err.txt"
-    local rc=$?
-    if [ $rc -ne 2 ]; then
-        fail "$* exits $rc, not 2"
-    elif ! grep -qF -- "$text" "$W/err.txt"; then
-        fail "$*: the message '$(cat "$W/err.txt")' does not say '$text'"
-    elif [ "$(wc -l < "$W/err.txt")" -ne 1 ]; then
-        fail "$*: more than one line: $(cat "$W/err.txt")"
-    elif [ -e "$W/r.csv" ]; then
-        fail "$*: a CSV was written"
-    else
-        pass
-    fi
+    expect_refused "$text" "$BIN" run "${base[@]}" "$@" --csv "$W/r.csv"
 }
 
 refused "torch supports --method backprop and backsolve-adjoint, not stored-adjoint" \
