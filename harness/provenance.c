@@ -14,6 +14,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -151,11 +152,13 @@ static const char *blas_parallel_name(int p)
 
 /* Who chose OpenBLAS's kernel: the odegrad command from the CPU's instruction set (cli/start.c
  * names its choice in ODEGRAD_OPENBLAS_CORE), the user (OPENBLAS_CORETYPE), or OpenBLAS's own
- * detection from the CPU's model. */
+ * detection from the CPU's model, which is also what runs when the kernel asked for is not the
+ * one running (an OpenBLAS built for one CPU ignores OPENBLAS_CORETYPE). */
 static const char *blas_core_from(void)
 {
     const char *set = getenv("OPENBLAS_CORETYPE"), *ours = getenv("ODEGRAD_OPENBLAS_CORE");
-    if (set == NULL) {
+    const char *core = openblas_get_corename();
+    if (set == NULL || core == NULL || strcasecmp(set, core) != 0) {
         return "openblas";
     }
     return ours != NULL && strcmp(set, ours) == 0 ? "instruction-set" : "OPENBLAS_CORETYPE";

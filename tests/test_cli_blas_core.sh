@@ -51,6 +51,10 @@ fi
 got=$(core_of user OPENBLAS_CORETYPE=Prescott)
 [ "$got" = "Prescott OPENBLAS_CORETYPE" ] && pass || fail "OPENBLAS_CORETYPE=Prescott gave '$got'"
 
+# a kernel OpenBLAS does not know: what runs is OpenBLAS's own choice, and the record says so
+got=$(core_of unknown OPENBLAS_CORETYPE=NoSuchCore)
+[ "${got#* }" = openblas ] && pass || fail "OPENBLAS_CORETYPE=NoSuchCore: chosen by '${got#* }'"
+
 # a variable that merely looks like odegrad's own does not make the user's choice odegrad's
 got=$(core_of forged OPENBLAS_CORETYPE=Prescott ODEGRAD_OPENBLAS_CORE=SkylakeX)
 [ "$got" = "Prescott OPENBLAS_CORETYPE" ] && pass || fail "a forged ODEGRAD_OPENBLAS_CORE: '$got'"
