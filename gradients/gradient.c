@@ -142,16 +142,16 @@ odg_status odg_grad_check(const odg_problem *p, const odg_grad_opts *o, char err
     }
     if (o->keep_activations) {
         if (odg_method_kind(o->method) != ODG_KIND_DISCRETE) {
-            return fail_msg(err, ODG_EUNSUP,
-                            "keeping the activations applies only to the discrete methods "
-                            "(backprop, backprop-steps, backprop-checkpoint, reversible): a "
-                            "continuous adjoint evaluates its VJPs at points the forward pass "
-                            "never computed");
+            return odg_fail(err, ODG_EUNSUP,
+                            "keeping the activations applies only to the discrete methods, not "
+                            "%s: a continuous adjoint evaluates its VJPs at points the forward "
+                            "pass never computed",
+                            odg_method_name(o->method));
         }
         if (odg_model_act_size(p->model) == 0) {
             return odg_fail(err, ODG_EUNSUP,
-                            "keeping the activations needs a model with hidden activations "
-                            "(mlp), not %s",
+                            "keeping the activations needs a model with hidden activations, not "
+                            "%s",
                             odg_model_kind_name(p->model->opts.kind));
         }
     }

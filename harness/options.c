@@ -597,6 +597,10 @@ static int method_interp(int m)
 {
     return odg_method_interpolates((odg_method)m);
 }
+static int model_with_activations(int k)
+{
+    return odg_model_kind_has_activations((odg_model_kind)k);
+}
 static int method_discrete(int m)
 {
     return odg_method_kind((odg_method)m) == ODG_KIND_DISCRETE;
@@ -750,8 +754,7 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
         }
         break;
     case ODG_RULE_KEEP_ACT:
-        /* the models with hidden activations (odg_model_act_size): the mlp */
-        ok = method_discrete(m) && model == ODG_MODEL_MLP;
+        ok = method_discrete(m) && odg_model_kind_has_activations(model);
         if (!ok && why) {
             names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_discrete);
             if (!method_discrete(m)) {
@@ -760,8 +763,10 @@ int odg_option_applies(const odg_run_config *c, odg_option o, char why[ODG_ERRLE
                         "evaluates its VJPs at points the forward pass never computed",
                         list, mname);
             } else {
+                names_where(list, sizeof list, ODG_NMODELS, models_name,
+                            model_with_activations);
                 odg_fmt(why, ODG_ERRLEN,
-                        "applies only to the mlp model (hidden activations to keep), not %s",
+                        "applies only to the %s model (hidden activations to keep), not %s", list,
                         odg_model_kind_name(model));
             }
         }
@@ -846,7 +851,9 @@ void odg_option_where(odg_option o, char *buf, size_t cap)
         return;
     case ODG_RULE_KEEP_ACT:
         names_where(list, sizeof list, ODG_NMETHODS, methods_name, method_discrete);
-        snprintf(buf, cap, "%s, with the mlp model", list);
+        char models[128];
+        names_where(models, sizeof models, ODG_NMODELS, models_name, model_with_activations);
+        snprintf(buf, cap, "%s, with the %s model", list, models);
         return;
     case ODG_RULE_CVODES:
         snprintf(buf, cap, "--solver cvodes");

@@ -385,7 +385,12 @@ size_t odg_model_act_size(const odg_model *m)
     if (m == NULL || m->ops == NULL || m->ops->f_act == NULL || m->ops->vjp_act == NULL) {
         return 0;
     }
-    return m->opts.kind == ODG_MODEL_MLP ? m->B * m->opts.H : 0;
+    return odg_model_kind_has_activations(m->opts.kind) ? m->B * m->opts.H : 0;
+}
+
+int odg_model_kind_has_activations(odg_model_kind k)
+{
+    return k == ODG_MODEL_MLP;
 }
 
 const odg_param_view *odg_model_view(const odg_model *m, const char *name)

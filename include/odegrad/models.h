@@ -247,6 +247,9 @@ static inline int odg_model_vjp(odg_model *m, double t, const double *Z, const d
  * tanh(U)), or 0 for a kind that has none (linear, cnf, plugin): odg_model_f_act and
  * odg_model_vjp_act are then ODG_EUNSUP.  docs/theory.md, "Kept activations". */
 size_t odg_model_act_size(const odg_model *m);
+/* Whether models of this kind have hidden activations to keep (the mlp), before any is created:
+ * where --keep-activations applies.  The one place that says so. */
+int odg_model_kind_has_activations(odg_model_kind k);
 
 /* F = f(t, Z) as odg_model_f computes it (the same bits), and A (odg_model_act_size doubles,
  * overwritten) the hidden activations at (t, Z). */
