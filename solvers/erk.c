@@ -211,8 +211,11 @@ odg_status odg_erk_create_act(odg_erk **out, const odg_tableau *tab, size_t n, s
     e->k1 = odg_mem_doubles(mem, ODG_TAG_WORKSPACE, n);
     e->partial = ada ? odg_mem_doubles(mem, ODG_TAG_WORKSPACE, e->nchunks) : NULL;
     e->na = na;
-    e->Ast = e->Ast_own = na ? odg_mem_doubles(mem, ODG_TAG_ACTIVATION, s * na) : NULL;
-    e->k1act = na ? odg_mem_doubles(mem, ODG_TAG_ACTIVATION, na) : NULL;
+    /* not zeroed: a row is written by its stage's f before anything reads it (an error-only
+     * stage's row, never written, is never read), and zeroing (s + 1) B H doubles per solve
+     * would cost as much as a few stages of the mlp at small D */
+    e->Ast = e->Ast_own = na ? odg_mem_scratch(mem, ODG_TAG_ACTIVATION, s * na) : NULL;
+    e->k1act = na ? odg_mem_scratch(mem, ODG_TAG_ACTIVATION, na) : NULL;
     if (!e->K || !e->Zst || (adj && (!e->kbar || !e->ybar)) || !e->znext ||
         (ada && (!e->err || !e->partial)) || !e->k1 || (na && (!e->Ast || !e->k1act))) {
         odg_erk_destroy(&e);
