@@ -71,15 +71,16 @@ static void test_model(void)
                 for (int th = 1; th <= 2; th++) {
                     /* 150 rows: chunks of 64, 64 and 22; then one chunk of 40 */
                     const size_t batches[] = {150, 40};
-                    for (int k = 0; k < 2; k++) {
-                        odg_model_opts mo = mlp_opts(5, 24, batches[k]);
+                    for (int k = 0; k < 4; k++) {
+                        /* D = 5: the GEMMs; D = 3: the thin version in chunked mode */
+                        odg_model_opts mo = mlp_opts(k < 2 ? 5 : 3, 24, batches[k % 2]);
                         mo.reference = ref;
                         mo.blas_mode = modes[b];
                         mo.time_input = ti;
                         char label[96];
-                        snprintf(label, sizeof label, "%s %s ti=%d threads=%d B=%zu",
+                        snprintf(label, sizeof label, "%s %s ti=%d threads=%d D=%zu B=%zu",
                                  ref ? "reference" : "blas", odg_blas_mode_name(modes[b]), ti, th,
-                                 batches[k]);
+                                 mo.D, batches[k % 2]);
                         check_model(&mo, th, label);
                     }
                 }

@@ -63,7 +63,8 @@ static void add_case(dcase *cs, int *n, odg_model_kind kind, size_t B, size_t D,
  * backward pass calls f and the VJP inside the augmented field); the three BLAS modes.  Then
  * the mlp at D = 16, H = 128, where OpenBLAS does split the threaded mode's GEMMs
  * (M N K > 262144); a batch of one chunk (B = 64) whose GEMMs OpenBLAS would split if it were
- * called outside a parallel region (64 x 256 x 32); the time-input column (rk4, backprop); the
+ * called outside a parallel region (64 x 256 x 32); the time-input column (rk4, backprop), also
+ * at D = 2, where the chunked mode takes the thin version (ODG_MLP_THIN_MAX_D); the
  * linear model with two gA tiles (D = 40); and 20-row chunks (dopri5, backprop). */
 static int make_cases(dcase *cs)
 {
@@ -84,6 +85,7 @@ static int make_cases(dcase *cs)
         add_case(cs, &n, mlp, 256, 16, 128, 0, modes[b], rk4, 4, bp);
         add_case(cs, &n, mlp, 64, 32, 256, 0, modes[b], rk4, 4, bp);
         add_case(cs, &n, mlp, 256, 8, 32, 1, modes[b], rk4, 8, bp);
+        add_case(cs, &n, mlp, 256, 2, 32, 1, modes[b], rk4, 8, bp); /* the thin version */
         for (int k = 0; k < 3; k += 2) {
             /* B = 200: four chunks, the last one short */
             add_case(cs, &n, lin, 200, 40, 0, 0, modes[b], rk4, 8, methods[k]);

@@ -1040,7 +1040,7 @@ static void test_names_and_views(void)
  * every failure must be ODG_ENOMEM and leave nothing allocated. */
 static void test_alloc_failures(const config *c)
 {
-    int k, failures = 0;
+    int k, failures = 0, thin = 0;
     for (k = 1; k < 100; k++) {
         odg_mem mem;
         odg_mem_init(&mem);
@@ -1048,6 +1048,8 @@ static void test_alloc_failures(const config *c)
         odg_model *m = NULL;
         odg_status st = odg_model_create(&m, &c->o, &mem);
         if (st == ODG_OK) {
+            thin = c->o.kind == ODG_MODEL_MLP && !c->o.reference && m->blas != ODG_BLAS_THREADED &&
+                   m->D <= ODG_MLP_THIN_MAX_D;
             odg_model_destroy(&m);
             CHECK(mem.nlive == 0 && mem.cur_total == 0, "%s: destroy leaks", c->label);
             break;
@@ -1058,8 +1060,9 @@ static void test_alloc_failures(const config *c)
         CHECK(mem.nlive == 0 && mem.cur_total == 0, "%s, allocation %d failing: leaves %ld blocks",
               c->label, k, mem.nlive);
     }
-    /* the struct and theta always, and the mlp's impl, Hh and Gu */
-    const int want = c->o.kind == ODG_MODEL_MLP ? 5 : 2;
+    /* the struct and theta always, and the mlp's impl, Hh and Gu (no Gu in the thin version,
+     * whose VJP never forms the whole of it) */
+    const int want = c->o.kind == ODG_MODEL_MLP ? 5 - thin : 2;
     CHECK(failures == want, "%s: %d allocations, expected %d", c->label, failures, want);
 }
 
@@ -1090,10 +1093,10 @@ static void test_roofline_args(void)
  * F, Zbar and that gtheta must be the one-rank results bit for bit: the chunks are the same and
  * the partials are added in the same order.  Also the refusals: a kind, version or mode that
  * cannot be split, and a rank out of range. */
-static void test_ranks(void)
+static void test_ranks(size_t D)
 {
     /* 4 chunks: 64, 64, 64 and 8 rows */
-    config c = with_mode(mlp_config(200, 8, 48, 1), ODG_BLAS_CHUNKED);
+    config c = with_mode(mlp_config(200, D, 48, 1), ODG_BLAS_CHUNKED);
     odg_mem mem;
     odg_mem_init(&mem);
     odg_model *m = NULL;
@@ -1174,6 +1177,13 @@ int main(void)
         with_mode(mlp_config(200, 8, 48, 1), ODG_BLAS_CHUNKED),
         with_mode(mlp_config(200, 8, 48, 0), ODG_BLAS_THREADED),
         with_mode(mlp_config(200, 8, 48, 1), ODG_BLAS_THREADED),
+        /* D <= ODG_MLP_THIN_MAX_D takes the thin version in chunked mode (D = 3 and 4 above,
+         * and these), D = 8 the GEMMs.  H = 13 and 19: one or two blocks of 8 hidden units in
+         * the thin version's dot products, and a rest. */
+        with_mode(mlp_config(200, 4, 48, 0), ODG_BLAS_CHUNKED),
+        with_mode(mlp_config(200, 4, 48, 1), ODG_BLAS_CHUNKED),
+        mlp_config(70, 1, 13, 1),
+        mlp_config(9, 2, 19, 0),
     };
     const int nc = (int)(sizeof cs / sizeof cs[0]);
     for (int c = 0; c < nc; c++) {
@@ -1191,6 +1201,7 @@ int main(void)
     test_bad_options();
     test_names_and_views();
     test_roofline_args();
-    test_ranks();
+    test_ranks(4); /* the thin version */
+    test_ranks(8); /* the GEMMs */
     return check_done("test_models");
 }

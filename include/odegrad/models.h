@@ -275,14 +275,19 @@ odg_status odg_model_load(odg_model *m, const char *dir, unsigned *loaded, char 
 odg_status odg_model_save(const odg_model *m, const double *v, const char *dir, const char *prefix,
                           char err[ODG_ERRLEN]);
 
-/* The mlp's tanh, in place: x[k] = tanh(x[k]) for k < n, within 1.34 ulp of the exact value,
- * the same bits on every machine (models/mlp.c says how), NaN to NaN, +-inf to +-1, -0 to -0.
- * For tests and benchmarks; the model calls it on its hidden layer. */
+/* The mlp's tanh, in place: x[k] = tanh(x[k]) for k < n, measured within 1.73 ulp of the exact
+ * value, the same bits on every machine (models/mlp.c says how), NaN to NaN, +-inf to +-1, -0 to
+ * -0.  For tests and benchmarks; the model calls it on its hidden layer. */
 void odg_mlp_tanh(double *x, size_t n);
 
-/* What runs the mlp's GEMMs in this build: "OpenBLAS", or "libxsmm VERSION (kernels to 2^22
- * multiply-adds), else OpenBLAS" when it was built with libxsmm (models/mlp.c, mlp_dgemm).  The
- * two give different bits; the provenance records it. */
+/* The mlp's thin version (models/mlp.c): at D <= ODG_MLP_THIN_MAX_D, in chunked BLAS mode, f and
+ * the VJP run on loops of their own, a row of the batch at a time, instead of GEMMs. */
+#define ODG_MLP_THIN_MAX_D 4
+
+/* What runs the mlp's GEMMs in this build: "own loops at D <= 4 (chunked), else OpenBLAS", or
+ * "own loops at D <= 4 (chunked), else libxsmm VERSION (kernels to 2^22 multiply-adds), else
+ * OpenBLAS" when it was built with libxsmm (models/mlp.c, mlp_dgemm).  Each gives other bits;
+ * the provenance records it. */
 const char *odg_mlp_gemm(void);
 
 /* ---- the roofline (models/roofline.c; docs/theory.md section 9) ---------------------------------- */
