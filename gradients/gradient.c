@@ -236,6 +236,11 @@ static unsigned forward_parts(const odg_problem *p, const odg_grad_opts *o)
     if (odg_method_kind(o->method) == ODG_KIND_DISCRETE) {
         parts |= ODG_ERK_TAPE | ODG_ERK_ADJOINT;
     }
+    /* backprop over a grid known beforehand writes every step's activations into its tape in
+     * place (fwd_acts): the engine needs no rows of its own */
+    if (o->method == ODG_METHOD_BACKPROP && !adaptive_forward(p)) {
+        parts |= ODG_ERK_ACTS_HOOKED;
+    }
     return parts;
 }
 
@@ -294,7 +299,7 @@ odg_status odg_gradient_memory(const odg_problem *p, const odg_grad_opts *o, lon
      * resets' states, the grid */
     ledger l = {0};
     /* (with a terminal loss of one's own, a third M-vector: its cotangent) */
-    ledger_add(&l, (double)odg_erk_act_bytes(tab, na),
+    ledger_add(&l, (double)odg_erk_act_bytes(tab, na, forward_parts(p, o)),
                (p->terminal ? 3 : 2) * M * d +
                    (double)odg_erk_workspace_bytes(tab, (size_t)M, forward_parts(p, o)));
     ledger_add(&l, 0, odg_outputs_bytes(p));
@@ -378,9 +383,12 @@ static double theory_states(const odg_problem *p, const odg_grad_opts *o, long N
 double odg_theory_stored_bytes(const odg_problem *p, const odg_grad_opts *o, long N)
 {
     /* kept activations, B H numbers a stage: the engine's s + 1 rows (a step's stages and the
-     * next step's first), and backprop's tape N s more */
+     * next step's first), only the last with fixed-step backprop, whose steps write theirs into
+     * the tape, and backprop's tape N s more */
     const double Nd = (double)N, s = p->tab->s, BH = (double)odg_grad_act_size(p, o);
-    const double act = 8 * (s + 1) * BH + (o->method == ODG_METHOD_BACKPROP ? 8 * Nd * s * BH : 0);
+    const int backprop = o->method == ODG_METHOD_BACKPROP;
+    const double engine = backprop && !adaptive_forward(p) ? 1 : s + 1;
+    const double act = 8 * engine * BH + (backprop ? 8 * Nd * s * BH : 0);
     return act + theory_states(p, o, N);
 }
 

@@ -60,7 +60,7 @@ void odg_reversible_memory(const odg_problem *p, const odg_grad_opts *o, long N,
 {
     const double d = sizeof(double), M = (double)p->model->B * (double)p->model->D;
     m->stored = (o->keep_states ? 2.0 * (double)N * M * d : 0.0) +
-                (double)odg_erk_act_bytes(p->tab, odg_grad_act_size(p, o));
+                (double)odg_erk_act_bytes(p->tab, odg_grad_act_size(p, o), REV_PARTS);
     /* (a terminal loss of one's own adds its cotangent at t1) */
     m->workspace = (REV_VECTORS + (p->terminal ? 1 : 0)) * M * d +
                    (double)odg_erk_workspace_bytes(p->tab, (size_t)M, REV_PARTS) +

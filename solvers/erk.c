@@ -214,10 +214,11 @@ odg_status odg_erk_create_act(odg_erk **out, const odg_tableau *tab, size_t n, s
     /* not zeroed: a row is written by its stage's f before anything reads it (an error-only
      * stage's row, never written, is never read), and zeroing (s + 1) B H doubles per solve
      * would cost as much as a few stages of the mlp at small D */
-    e->Ast = e->Ast_own = na ? odg_mem_scratch(mem, ODG_TAG_ACTIVATION, s * na) : NULL;
+    const int own = na && !(parts & ODG_ERK_ACTS_HOOKED);
+    e->Ast = e->Ast_own = own ? odg_mem_scratch(mem, ODG_TAG_ACTIVATION, s * na) : NULL;
     e->k1act = na ? odg_mem_scratch(mem, ODG_TAG_ACTIVATION, na) : NULL;
     if (!e->K || !e->Zst || (adj && (!e->kbar || !e->ybar)) || !e->znext ||
-        (ada && (!e->err || !e->partial)) || !e->k1 || (na && (!e->Ast || !e->k1act))) {
+        (ada && (!e->err || !e->partial)) || !e->k1 || (own && !e->Ast) || (na && !e->k1act)) {
         odg_erk_destroy(&e);
         return ODG_ENOMEM;
     }
@@ -292,9 +293,10 @@ double *odg_erk_acts(odg_erk *e)
     return e->Ast;
 }
 
-size_t odg_erk_act_bytes(const odg_tableau *tab, size_t na)
+size_t odg_erk_act_bytes(const odg_tableau *tab, size_t na, unsigned parts)
 {
-    return sizeof(double) * ((size_t)tab->s + 1) * na;
+    const size_t rows = (parts & ODG_ERK_ACTS_HOOKED) ? 1 : (size_t)tab->s + 1;
+    return sizeof(double) * rows * na;
 }
 
 size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n, unsigned parts)
@@ -481,6 +483,9 @@ odg_status odg_erk_step(odg_erk *e, const odg_system *sys, double t, double h, c
     const int act = keeps_acts(e, sys);
     if (act && k1 && k1 != e->k1) {
         return ODG_EINVAL; /* only the engine's own k1 comes with its activations */
+    }
+    if (act && !e->Ast) {
+        return ODG_EINVAL; /* ODG_ERK_ACTS_HOOKED, and no hook gave this step a buffer */
     }
     /* stage 1: Z_1 = z */
     if (Zst) {

@@ -165,7 +165,11 @@ enum {
                                    the stage inputs a hook sees */
     ODG_ERK_ADJOINT = 1u << 1,  /* odg_erk_adjoint_step's stage cotangents (s x n) and one VJP */
     ODG_ERK_ADAPTIVE = 1u << 2, /* odg_erk_run_adaptive's error estimate and norm */
-    ODG_ERK_ALL = ODG_ERK_TAPE | ODG_ERK_ADJOINT | ODG_ERK_ADAPTIVE
+    ODG_ERK_ALL = ODG_ERK_TAPE | ODG_ERK_ADJOINT | ODG_ERK_ADAPTIVE,
+    /* with kept activations (odg_erk_create_act): every step writes them where its solve's hook
+     * says (odg_erk_hook.acts, never NULL then), so the engine keeps no stage rows of its own,
+     * only the next step's first (na); not part of ODG_ERK_ALL */
+    ODG_ERK_ACTS_HOOKED = 1u << 3
 };
 
 /* Workspace for one scheme on systems of length n with np parameters (for the adjoint), with the
@@ -183,11 +187,13 @@ odg_status odg_erk_create(odg_erk **out, const odg_tableau *tab, size_t n, size_
  * odg_erk_adjoint_step_act can read them back. */
 odg_status odg_erk_create_act(odg_erk **out, const odg_tableau *tab, size_t n, size_t np,
                               size_t na, unsigned parts, odg_mem *mem);
-/* The engine's own buffer of stage activations (s x na), or NULL without them: the last step's,
- * unless a solve's hook had that step write them elsewhere (odg_erk_hook.acts). */
+/* The engine's own buffer of stage activations (s x na), or NULL without them (or with
+ * ODG_ERK_ACTS_HOOKED): the last step's, unless a solve's hook had that step write them elsewhere
+ * (odg_erk_hook.acts). */
 double *odg_erk_acts(odg_erk *e);
-/* Bytes odg_erk_create_act allocates under ODG_TAG_ACTIVATION: (s + 1) na doubles. */
-size_t odg_erk_act_bytes(const odg_tableau *tab, size_t na);
+/* Bytes odg_erk_create_act allocates under ODG_TAG_ACTIVATION with these parts: (s + 1) na
+ * doubles, or na with ODG_ERK_ACTS_HOOKED. */
+size_t odg_erk_act_bytes(const odg_tableau *tab, size_t na, unsigned parts);
 void odg_erk_destroy(odg_erk **e);
 
 const odg_tableau *odg_erk_tableau(const odg_erk *e);
