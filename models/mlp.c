@@ -500,10 +500,33 @@ static void mlp_reduce(size_t P, size_t nchunks, const double *gpart, double *gt
  * bits than the GEMMs would: the reference version, which tests compare with, is unchanged.
  * Multiply-adds are explicit fma(), correctly rounded everywhere, as in mlp_tanh: the same bits
  * in every vector width (the clones below) and on every machine.  Used in CHUNKED mode only
- * (THREADED hands the GEMMs to OpenBLAS's threads); with or without libxsmm. */
+ * (THREADED hands the GEMMs to OpenBLAS's threads); with or without libxsmm.  The bound: at D = 8
+ * an earlier thin f, its dot products one after another, was slower than the GEMMs (48 against
+ * 40 us), and D <= 4 is what was measured since. */
 #define THIN_MAX_D ODG_MLP_THIN_MAX_D
 
 #define THIN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+
+/* CALL(d) with d = D as a constant, so that the loops over k in what it calls unroll (GCC does
+ * not unroll an inner loop of variable length before vectorizing the outer one). */
+#define THIN_DISPATCH(D, CALL)                                                                     \
+    switch (D) {                                                                                   \
+    case 1:                                                                                        \
+        CALL(1);                                                                                   \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        CALL(2);                                                                                   \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        CALL(3);                                                                                   \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        CALL(4);                                                                                   \
+        break;                                                                                     \
+    default:                                                                                       \
+        break; /* not reached: THIN_MAX_D */                                                       \
+    }
+_Static_assert(ODG_MLP_THIN_MAX_D == 4, "THIN_DISPATCH has a case for every thin D");
 
 /* Rows of the batch per pass of the thin version: the VJP's sums over rows (gb1, gW2, gW1t) stay
  * in registers over THIN_ROWS rows, a quarter of the loads and stores of one row at a time, and
@@ -586,19 +609,9 @@ static inline __attribute__((always_inline)) void thin_u_rows_d(const mlp_parts 
 THIN_CLONES static void thin_u_rows(const mlp_parts *p, const double *Z, double *Hh, size_t lo,
                                     size_t n)
 {
-    switch (p->D) { /* D a constant in each, so that the loop over k unrolls */
-#define THIN_D(d)                                                                                  \
-    case d:                                                                                        \
-        thin_u_rows_d(p, Z, Hh, lo, n, d);                                                         \
-        break;
-        THIN_D(1)
-        THIN_D(2)
-        THIN_D(3)
-        THIN_D(4)
-#undef THIN_D
-    default:
-        break; /* not reached: THIN_MAX_D */
-    }
+#define THIN_U(d) thin_u_rows_d(p, Z, Hh, lo, n, d)
+    THIN_DISPATCH(p->D, THIN_U)
+#undef THIN_U
     mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
 }
 
@@ -627,19 +640,9 @@ static inline __attribute__((always_inline)) void thin_f_rows_d(const mlp_parts 
 THIN_CLONES static void thin_f_rows(const mlp_parts *p, const double *Hh, double *F, size_t lo,
                                     size_t n)
 {
-    switch (p->D) { /* D a constant in each, so that the loops over k unroll */
-#define THIN_D(d)                                                                                  \
-    case d:                                                                                        \
-        thin_f_rows_d(p, Hh, F, lo, n, d);                                                         \
-        break;
-        THIN_D(1)
-        THIN_D(2)
-        THIN_D(3)
-        THIN_D(4)
-#undef THIN_D
-    default:
-        break; /* not reached: THIN_MAX_D */
-    }
+#define THIN_F(d) thin_f_rows_d(p, Hh, F, lo, n, d)
+    THIN_DISPATCH(p->D, THIN_F)
+#undef THIN_F
 }
 
 /* The thin VJP's pass over rows i .. i + R - 1, D and R constants in each instance
@@ -722,19 +725,9 @@ THIN_CLONES static void thin_vjp_chunk(const odg_model *m, const mlp_parts *p, d
     double *gW2 = gp + m->view[2].offset, *gb2 = gp + m->view[3].offset;
     memset(gp, 0, m->P * sizeof(double));
     memset(ws, 0, D * H * sizeof(double));
-    switch (D) { /* D a constant in each, so that the loops over k unroll */
-#define THIN_D(d)                                                                                  \
-    case d:                                                                                        \
-        thin_vjp_rows(p, Z, Hh, G, Zbar, ws, gb1, gW2, gb2, lo, n, d);                             \
-        break;
-        THIN_D(1)
-        THIN_D(2)
-        THIN_D(3)
-        THIN_D(4)
-#undef THIN_D
-    default:
-        break; /* not reached: THIN_MAX_D */
-    }
+#define THIN_VJP(d) thin_vjp_rows(p, Z, Hh, G, Zbar, ws, gb1, gW2, gb2, lo, n, d)
+    THIN_DISPATCH(D, THIN_VJP)
+#undef THIN_VJP
     for (size_t j = 0; j < H; j++) {
         for (size_t k = 0; k < D; k++) {
             gW1[j * Din + k] = ws[k * H + j];
