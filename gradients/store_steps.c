@@ -31,21 +31,23 @@ static odg_status steps_create(odg_store *s)
     return ODG_OK;
 }
 
+/* Online: a new block of count doubles under tag for step n, its pointer in tab's slot n. */
+static double *online_block(odg_store *s, odg_ptab *tab, long n, odg_tag tag, size_t count)
+{
+    double **slot = odg_ptab_at(tab, n, s->mem);
+    if (!slot) {
+        return NULL;
+    }
+    *slot = odg_mem_scratch(s->mem, tag, count);
+    return *slot;
+}
+
 static odg_status steps_put(odg_store *s, const odg_step_info *st)
 {
-    double *dst;
-    if (s->online) {
-        double **slot = odg_ptab_at(&s->steps, st->n, s->mem);
-        if (!slot) {
-            return ODG_ENOMEM;
-        }
-        *slot = odg_mem_scratch(s->mem, odg_store_tag(s), s->W * s->M);
-        if (!*slot) {
-            return ODG_ENOMEM;
-        }
-        dst = *slot;
-    } else {
-        dst = s->all + (size_t)st->n * s->W * s->M;
+    double *dst = s->online ? online_block(s, &s->steps, st->n, odg_store_tag(s), s->W * s->M)
+                            : s->all + (size_t)st->n * s->W * s->M;
+    if (!dst) {
+        return ODG_ENOMEM;
     }
     odg_store_pack(s, st, dst);
     if (s->A > 0) {
@@ -53,19 +55,11 @@ static odg_status steps_put(odg_store *s, const odg_step_info *st)
         if (!st->Ast) {
             return ODG_EINVAL;
         }
-        double *adst;
-        if (s->online) {
-            double **slot = odg_ptab_at(&s->act_steps, st->n, s->mem);
-            if (!slot) {
-                return ODG_ENOMEM;
-            }
-            *slot = odg_mem_scratch(s->mem, ODG_TAG_ACTIVATION, s->A);
-            if (!*slot) {
-                return ODG_ENOMEM;
-            }
-            adst = *slot;
-        } else {
-            adst = s->acts + (size_t)st->n * s->A;
+        double *adst = s->online
+                           ? online_block(s, &s->act_steps, st->n, ODG_TAG_ACTIVATION, s->A)
+                           : s->acts + (size_t)st->n * s->A;
+        if (!adst) {
+            return ODG_ENOMEM;
         }
         if (st->Ast != adst) { /* else the engine wrote them in place (odg_store_act_dest) */
             memcpy(adst, st->Ast, s->A * sizeof(double));

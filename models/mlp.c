@@ -329,18 +329,25 @@ static void mlp_dgemm(const mlp_parts *p, int ta, int tb, int M, int N, int K, c
 
 /* With libxsmm: W1[:, :D]^T (D, H) and, for f (both), W2^T (H, D) into the impl's copies, which
  * p then points to.  Serial: 2 D H copies, once per call of f or the VJP. */
-static void mlp_xsmm_prepare(odg_model *m, mlp_parts *p, int both)
+/* W1[:, :D]^T (D, H) into the impl's copy, which p then points to (libxsmm's and the thin
+ * version's). */
+static void mlp_copy_w1t(mlp_impl *w, mlp_parts *p)
 {
-    if (!p->xsmm) {
-        return;
-    }
-    mlp_impl *w = m->impl;
     for (size_t k = 0; k < p->D; k++) {
         for (size_t j = 0; j < p->H; j++) {
             w->W1t[k * p->H + j] = p->W1[j * p->Din + k];
         }
     }
     p->W1t = w->W1t;
+}
+
+static void mlp_xsmm_prepare(odg_model *m, mlp_parts *p, int both)
+{
+    if (!p->xsmm) {
+        return;
+    }
+    mlp_impl *w = m->impl;
+    mlp_copy_w1t(w, p);
     if (both) {
         for (size_t h = 0; h < p->H; h++) {
             for (size_t k = 0; k < p->D; k++) {
@@ -746,15 +753,10 @@ static void mlp_thin_prepare(odg_model *m, mlp_parts *p, double t)
         return;
     }
     mlp_impl *w = m->impl;
-    for (size_t k = 0; k < p->D; k++) {
-        for (size_t j = 0; j < p->H; j++) {
-            w->W1t[k * p->H + j] = p->W1[j * p->Din + k];
-        }
-    }
+    mlp_copy_w1t(w, p);
     for (size_t j = 0; j < p->H; j++) {
         w->c[j] = mlp_bias1(p, t, j);
     }
-    p->W1t = w->W1t;
     p->c = w->c;
 }
 

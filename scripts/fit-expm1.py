@@ -9,18 +9,27 @@ coefficients of d in hex, lowest degree first.
     python3 scripts/fit-expm1.py 9 0.25     # models/mlp.c's: k = round(2a / ln 2 - 1/4)
 
 Needs mpmath (Debian: python3-mpmath); not used by the build or the tests."""
+import argparse
 import sys
 
-from mpmath import cos, expm1, log, lu_solve, matrix, mp, mpf, pi
+try:
+    from mpmath import cos, expm1, log, lu_solve, matrix, mp, mpf, pi
+except ImportError:
+    sys.exit("fit-expm1.py: needs mpmath (Debian: python3-mpmath)")
 
 mp.dps = 50
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: fit-expm1.py DEGREE [BETA]")
-    n = int(sys.argv[1])
-    beta = mpf(sys.argv[2]) if len(sys.argv) > 2 else mpf(0)
+    ap = argparse.ArgumentParser(description="minimax fit of e^r - 1 (models/mlp.c's tanh)")
+    ap.add_argument("degree", type=int, help="degree of d, 1 .. 20")
+    ap.add_argument("beta", type=float, nargs="?", default=0.0,
+                    help="shift of the interval, in [0, 0.5) (models/mlp.c: 0.25)")
+    a = ap.parse_args()
+    if not 1 <= a.degree <= 20 or not 0 <= a.beta < 0.5:
+        ap.error("degree must be 1 .. 20 and beta in [0, 0.5)")
+    n = a.degree
+    beta = mpf(a.beta)
     widen = 1 + mpf(2) ** -30  # a hair past the interval: k's rounding can overshoot it
     lo = -(mpf(1) / 2 - beta) * log(2) * widen
     hi = (mpf(1) / 2 + beta) * log(2) * widen
