@@ -220,11 +220,9 @@ static inline __attribute__((always_inline)) double mlp_tanh(double x)
     return out;
 }
 
-/* x[k] = tanh(x[k]), k < n.  One clone per vector width, chosen once at load time by the CPU;
- * all give the same bits (see above).  Haswell is AVX2 with FMA (the "avx2" target alone has no
- * FMA); AVX-512F includes it. */
-__attribute__((target_clones("avx512f", "arch=haswell", "default"))) static void
-mlp_tanh_inplace(double *restrict x, size_t n)
+/* x[k] = tanh(x[k]), k < n, in every vector width (ODG_SIMD_CLONES): all give the same bits
+ * (see above). */
+ODG_SIMD_CLONES static void mlp_tanh_inplace(double *restrict x, size_t n)
 {
 #pragma omp simd
     for (size_t k = 0; k < n; k++) {
@@ -360,16 +358,30 @@ static void mlp_xsmm_prepare(odg_model *m, mlp_parts *p, int both)
 
 /* ---- BLAS version: pieces over rows [lo, lo + n) -------------------------------------------- */
 
+/* X[i, j] = c[j] for the n rows of X (row length len): stores in every vector width, where a
+ * memcpy per row (512 bytes at H = 64) costs its call more than its copy */
+ODG_SIMD_CLONES static void fill_rows(double *restrict X, size_t n, size_t len,
+                                      const double *restrict c)
+{
+    for (size_t i = 0; i < n; i++) {
+#pragma omp simd
+        for (size_t j = 0; j < len; j++) {
+            X[i * len + j] = c[j];
+        }
+    }
+}
+
 /* Hh[lo:lo+n] = 1 c^T, c = b1 + t W1[:, D] (the hidden bias): the first row, then copies. */
 static void mlp_bias_rows(const mlp_parts *p, double t, double *Hh, size_t lo, size_t n)
 {
     double *row0 = Hh + lo * p->H;
+    if (n == 0) {
+        return;
+    }
     for (size_t j = 0; j < p->H; j++) {
         row0[j] = mlp_bias1(p, t, j);
     }
-    for (size_t i = 1; i < n; i++) {
-        memcpy(row0 + i * p->H, row0, p->H * sizeof(double));
-    }
+    fill_rows(row0 + p->H, n - 1, p->H, row0);
 }
 
 // Hh[lo:lo+n] (n, H) += Z[lo:lo+n] (n, D) W1[:, :D]^T (D, H); leading dimension Din skips time
@@ -382,9 +394,7 @@ static void mlp_u_gemm(const mlp_parts *p, const double *Z, double *Hh, size_t l
 /* F[lo:lo+n] = 1 b2^T */
 static void mlp_out_bias_rows(const mlp_parts *p, double *F, size_t lo, size_t n)
 {
-    for (size_t i = lo; i < lo + n; i++) {
-        memcpy(F + i * p->D, p->b2, p->D * sizeof(double));
-    }
+    fill_rows(F + lo * p->D, n, p->D, p->b2);
 }
 
 // F[lo:lo+n] (n, D) += Hh[lo:lo+n] (n, H) W2^T (H, D)
@@ -402,8 +412,8 @@ static void mlp_gu_gemm(const mlp_parts *p, const double *G, double *Gu, size_t 
 }
 
 /* Gu[lo:lo+n] *= tanh'(U) = 1 - Hh^2, element-wise */
-static void mlp_gu_scale(const mlp_parts *p, const double *restrict Hh, double *restrict Gu,
-                         size_t lo, size_t n)
+ODG_SIMD_CLONES static void mlp_gu_scale(const mlp_parts *p, const double *restrict Hh,
+                                         double *restrict Gu, size_t lo, size_t n)
 {
     const size_t a = lo * p->H, b = (lo + n) * p->H;
 #pragma omp simd
@@ -421,7 +431,8 @@ static void mlp_zbar_gemm(const mlp_parts *p, const double *Gu, double *Zbar, si
 
 /* acc[j] = X[0][j] + X[1][j] + ... + X[rows-1][j], j < n, row i at X + i stride: each sum in row
  * order, a row at a time so that the loop over j vectorizes without reordering any sum. */
-static void sum_rows(const double *X, size_t rows, size_t stride, size_t n, double *restrict acc)
+ODG_SIMD_CLONES static void sum_rows(const double *X, size_t rows, size_t stride, size_t n,
+                                     double *restrict acc)
 {
     memcpy(acc, X, n * sizeof(double));
     for (size_t i = 1; i < rows; i++) {
@@ -511,8 +522,6 @@ static void mlp_reduce(size_t P, size_t nchunks, const double *gpart, double *gt
  * an earlier thin f, its dot products one after another, was slower than the GEMMs (48 against
  * 40 us), and D <= 4 is what was measured since. */
 #define THIN_MAX_D ODG_MLP_THIN_MAX_D
-
-#define THIN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 
 /* CALL(d) with d = D as a constant, so that the loops over k in what it calls unroll (GCC does
  * not unroll an inner loop of variable length before vectorizing the outer one). */
@@ -613,8 +622,8 @@ static inline __attribute__((always_inline)) void thin_u_rows_d(const mlp_parts 
     }
 }
 
-THIN_CLONES static void thin_u_rows(const mlp_parts *p, const double *Z, double *Hh, size_t lo,
-                                    size_t n)
+ODG_SIMD_CLONES static void thin_u_rows(const mlp_parts *p, const double *Z, double *Hh, size_t lo,
+                                        size_t n)
 {
 #define THIN_U(d) thin_u_rows_d(p, Z, Hh, lo, n, d)
     THIN_DISPATCH(p->D, THIN_U)
@@ -644,8 +653,8 @@ static inline __attribute__((always_inline)) void thin_f_rows_d(const mlp_parts 
     }
 }
 
-THIN_CLONES static void thin_f_rows(const mlp_parts *p, const double *Hh, double *F, size_t lo,
-                                    size_t n)
+ODG_SIMD_CLONES static void thin_f_rows(const mlp_parts *p, const double *Hh, double *F, size_t lo,
+                                        size_t n)
 {
 #define THIN_F(d) thin_f_rows_d(p, Hh, F, lo, n, d)
     THIN_DISPATCH(p->D, THIN_F)
@@ -723,9 +732,10 @@ thin_vjp_rows(const mlp_parts *p, const double *Z, const double *Hh, const doubl
 
 /* One chunk of the thin VJP: its rows of Zbar, and its partial gp (P, laid out like theta,
  * overwritten) from the activations Hh.  ws is the chunk's scratch (D H + THIN_ROWS H). */
-THIN_CLONES static void thin_vjp_chunk(const odg_model *m, const mlp_parts *p, double t,
-                                       const double *Z, const double *Hh, const double *G,
-                                       double *Zbar, double *gp, double *ws, size_t lo, size_t n)
+ODG_SIMD_CLONES static void thin_vjp_chunk(const odg_model *m, const mlp_parts *p, double t,
+                                           const double *Z, const double *Hh, const double *G,
+                                           double *Zbar, double *gp, double *ws, size_t lo,
+                                           size_t n)
 {
     const size_t D = p->D, H = p->H, Din = p->Din;
     double *gW1 = gp + m->view[0].offset, *gb1 = gp + m->view[1].offset;

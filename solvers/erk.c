@@ -319,13 +319,15 @@ size_t odg_erk_workspace_bytes(const odg_tableau *tab, size_t n, unsigned parts)
  * for the adjoint's M + P numbers it was most of what a step spent outside f and the VJP); each
  * element's operations are those of 0 + c_0 K_0 + c_1 K_1 + ... in order, as before. */
 #define COMBINE_BLOCK 256
-static int combine_chunk(size_t n, size_t lo, size_t hi, double *restrict out, const double *z,
-                         double h, const double *coef, int m, const double *K)
+ODG_SIMD_CLONES static int combine_chunk(size_t n, size_t lo, size_t hi, double *restrict out,
+                                         const double *z, double h, const double *coef, int m,
+                                         const double *K)
 {
     int bad = 0;
     double acc[COMBINE_BLOCK];
     for (size_t b0 = lo; b0 < hi; b0 += COMBINE_BLOCK) {
         const size_t nb = hi - b0 < COMBINE_BLOCK ? hi - b0 : COMBINE_BLOCK;
+#pragma omp simd
         for (size_t e = 0; e < nb; e++) {
             acc[e] = 0.0;
         }
@@ -335,14 +337,25 @@ static int combine_chunk(size_t n, size_t lo, size_t hi, double *restrict out, c
             }
             const double *Kj = K + (size_t)j * n + b0;
             const double cj = coef[j];
+#pragma omp simd
             for (size_t e = 0; e < nb; e++) {
                 acc[e] += cj * Kj[e];
             }
         }
-        for (size_t e = 0; e < nb; e++) {
-            const double v = (z ? z[b0 + e] : 0.0) + h * acc[e];
-            out[b0 + e] = v;
-            bad |= !isfinite(v);
+        if (z) {
+#pragma omp simd reduction(| : bad)
+            for (size_t e = 0; e < nb; e++) {
+                const double v = z[b0 + e] + h * acc[e];
+                out[b0 + e] = v;
+                bad |= !isfinite(v);
+            }
+        } else {
+#pragma omp simd reduction(| : bad)
+            for (size_t e = 0; e < nb; e++) {
+                const double v = 0.0 + h * acc[e];
+                out[b0 + e] = v;
+                bad |= !isfinite(v);
+            }
         }
     }
     return bad;
@@ -364,22 +377,38 @@ static int combine(size_t n, double *restrict out, const double *z, double h, co
     return bad;
 }
 
+/* y[lo:hi] += alpha x[lo:hi] */
+ODG_SIMD_CLONES static void axpy_range(size_t lo, size_t hi, double alpha, const double *restrict x,
+                                       double *restrict y)
+{
+#pragma omp simd
+    for (size_t e = lo; e < hi; e++) {
+        y[e] += alpha * x[e];
+    }
+}
+
 /* y += alpha x, element-wise. */
 static void axpy(size_t n, double alpha, const double *restrict x, double *restrict y)
 {
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
     if (nch < ODG_PAR_CHUNKS) {
-        for (size_t e = 0; e < n; e++) {
-            y[e] += alpha * x[e];
-        }
+        axpy_range(0, n, alpha, x, y);
         return;
     }
 #pragma omp parallel for schedule(static)
     for (long c = 0; c < nch; c++) {
         size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
-        for (size_t e = lo; e < hi; e++) {
-            y[e] += alpha * x[e];
-        }
+        axpy_range(lo, hi, alpha, x, y);
+    }
+}
+
+/* y = alpha x, element-wise */
+ODG_SIMD_CLONES static void scale_into(size_t n, double alpha, const double *restrict x,
+                                       double *restrict y)
+{
+#pragma omp simd
+    for (size_t e = 0; e < n; e++) {
+        y[e] = alpha * x[e];
     }
 }
 
@@ -551,11 +580,7 @@ odg_status odg_erk_adjoint_step_act(odg_erk *e, const odg_system *sys, double t,
         if (!e->need[i]) {
             continue;
         }
-        double *kb = e->kbar + (size_t)i * n;
-        double hb = h * tab->b[i];
-        for (size_t k = 0; k < n; k++) {
-            kb[k] = hb * lam[k];
-        }
+        scale_into(n, h * tab->b[i], lam, e->kbar + (size_t)i * n);
     }
     /* lam_n = lam_{n+1} + sum_i Zbar_i;  kbar_j += h a_ij Zbar_i for j < i */
     for (int i = s - 1; i >= 0; i--) {

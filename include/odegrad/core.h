@@ -37,6 +37,19 @@ odg_status odg_fail(char err[ODG_ERRLEN], odg_status st, const char *fmt, ...)
 #endif
     ;
 
+/* ---- vector clones ------------------------------------------------------------------------ */
+
+/* One copy of a function per vector width (AVX-512, AVX2 with FMA, the baseline the library is
+ * built for), chosen once at load time by the CPU.  For loops of element-wise arithmetic (no
+ * reassociated sum; fused multiply-adds only as explicit fma(), -ffp-contract=off fuses nothing
+ * else) every copy computes the same bits; the loops are marked `omp simd` so that -O2's cheap
+ * cost model does not leave them scalar. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define ODG_SIMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#else
+#define ODG_SIMD_CLONES
+#endif
+
 /* ---- the counting allocator --------------------------------------------------------------- */
 
 typedef enum {
