@@ -56,5 +56,18 @@ status=0
 end=$(date +%s)
 echo "experiments.sh: $scale set: $(( (end - start) / 60 )) min $(( (end - start) % 60 )) s of sweeps" >&2
 
+# The time-to-accuracy table's side-by-side column: each cell's two winners run again
+# alternately (scripts/time_to_accuracy.py --run-duels), into HOST-DATE.duels.csv next to the
+# newest results file, which plots.sh then reads into the table.
+case " $names " in
+    *" time-to-accuracy "*)
+        tta=$(ls -t results/time-to-accuracy/*.csv 2>/dev/null | grep -v '\.duels\.csv$' | head -n 1 || true)
+        if [ -n "$tta" ] && command -v python3 >/dev/null 2>&1; then
+            python3 scripts/time_to_accuracy.py "$tta" --duels "${tta%.csv}.duels.csv" \
+                --run-duels 5 --odegrad "$bin" > /dev/null || status=$?
+        fi
+        ;;
+esac
+
 scripts/plots.sh results plots "$bin" || status=$?
 exit "$status"

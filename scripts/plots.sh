@@ -70,7 +70,8 @@ for pair in steps:steps memory-accuracy:steps dims:dims checkpoints:checkpoints 
     if [ "$fig" = time-to-accuracy ]; then
         if ! command -v python3 >/dev/null 2>&1 ||
             ! python3 scripts/time_to_accuracy.py "$tmp/$exp.csv" --front "$tmp/front.csv" \
-                --table "${csv%.csv}.ratios.md" --provenance "$csv.json" > /dev/null; then
+                --table "${csv%.csv}.ratios.md" --provenance "$csv.json" \
+                --duels "${csv%.csv}.duels.csv" > /dev/null; then
             failed="$failed $fig"
             continue
         fi

@@ -9,7 +9,17 @@ over odegrad's at the targets 1e-3, 1e-5, 1e-7, 1e-10 and 1e-12, with the winnin
 on each side ("-" where a solver reaches no configuration that accurate).  A solver's Pareto
 front is its configurations that no other of its configurations beats in both time and error.
 
+The sweep times each configuration on its own, minutes apart from its rival, and on a shared
+machine the speed drifts between the two.  So each cell's two winners (odegrad's and the fastest
+peer's) can be run again side by side: --run-duels N runs them alternately N times each
+(odegrad first in even pairs, the peer first in odd ones; each run the median of the row's
+repeats, through `odegrad run` with the row's configuration), checks that each run reproduces
+the row's error (so the command is the configuration measured), and writes the times to the
+duels file.  The table then adds the ratio per pair: median and range over the pairs.  Without
+--run-duels an existing duels file is read.
+
 Usage: time_to_accuracy.py RESULTS.csv [--table OUT.md] [--front OUT.csv] [--provenance JSON]
+                           [--duels FILE.csv [--run-duels N --odegrad BIN]]
 The results file may be raw (the last row of each configuration counts) or tidied by
 `odegrad tidy`.  The table goes to stdout too.
 """
@@ -18,6 +28,9 @@ import argparse
 import csv
 import json
 import math
+import os
+import statistics
+import subprocess
 import sys
 
 TARGETS = [1e-3, 1e-5, 1e-7, 1e-10, 1e-12]
@@ -63,7 +76,7 @@ def read(path):
         t, e = number(r.get("time_median_s")), number(r.get("err_vs_reference"))
         if r.get("status") == "ok" and math.isfinite(t) and math.isfinite(e):
             pts.append({"problem": (int(r["D"]), int(r["H"]), int(r["B"])),
-                        "solver": r["solver"], "time": t, "err": e, "label": label(r)})
+                        "solver": r["solver"], "time": t, "err": e, "label": label(r), "row": r})
     return pts
 
 
@@ -82,6 +95,129 @@ def front(pts):
         if not out or p["err"] < out[-1]["err"]:
             out.append(p)
     return sorted(out, key=lambda p: -p["err"])
+
+
+# ---- side by side -------------------------------------------------------------------------
+
+def run_flags(r):
+    """`odegrad run` flags for the configuration of row r: the options this experiment sets
+    (experiments/time-to-accuracy.ini), each where it applies."""
+    f = ["--model", r["model"], "--dim", r["D"], "--hidden", r["H"], "--batch", r["B"],
+         "--seed", r["seed"], "--threads", r["threads"], "--repeat", r["repeat"],
+         "--warmup", r["warmup"], "--t1", r["t1"], "--gain", r["gain"],
+         "--solver", r["solver"], "--method", r["method"]]
+    if r.get("time_input") in ("1", "yes"):
+        f.append("--time-input")
+    if r["solver"] == "cvodes":
+        f += ["--lmm", r["lmm"]]
+    else:
+        f += ["--scheme", r["scheme"]]
+    if r["solver"] == "cvodes" or adaptive(r):
+        f += ["--rtol", r["rtol"], "--atol", r["atol"]]
+    else:
+        f += ["--steps", r["steps"]]
+    if r.get("keep_activations") in ("1", "yes"):
+        f.append("--keep-activations")
+    return f
+
+
+def run_once(odegrad, r):
+    """One run of row r's configuration: its median time.  Refuses a run whose error is not
+    the row's (another configuration than the one measured)."""
+    cmd = [odegrad, "run"] + run_flags(r) + ["--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rec = json.loads(out)
+    if rec.get("status") != "ok":
+        raise RuntimeError("%s: status %s" % (" ".join(cmd), rec.get("status")))
+    want, got = number(r["err_vs_reference"]), number(rec.get("err_vs_reference"))
+    # the same configuration computes the same gradient; a peer's library may round
+    # differently from one process to the next, never by a relative 1e-6
+    if not abs(got - want) <= 1e-6 * abs(want):
+        raise RuntimeError("%s: error %r, the results file has %r for this configuration"
+                           % (" ".join(cmd), got, want))
+    return number(rec["time_median_s"])
+
+
+def cells(pts):
+    """Per problem and target, odegrad's winner and the fastest peer's: the pairs to run."""
+    out = []
+    for prob in sorted({p["problem"] for p in pts}):
+        mine = [p for p in pts if p["problem"] == prob]
+        ours = [p for p in mine if p["solver"] == "odegrad"]
+        theirs = [p for p in mine if p["solver"] != "odegrad"]
+        for e in TARGETS:
+            a, b = fastest(ours, e), fastest(theirs, e)
+            if a and b:
+                out.append((prob, e, a, b))
+    return out
+
+
+def duel_key(prob, a_label, b_solver, b_label):
+    return (tuple(prob), a_label, b_solver, b_label)
+
+
+def run_duels(pts, odegrad, n, path):
+    """Runs each distinct pair of winners n times alternately; writes path (whole or not at
+    all)."""
+    done = {}
+    rows = []
+    for prob, _e, a, b in cells(pts):
+        k = duel_key(prob, a["label"], b["solver"], b["label"])
+        if k in done:
+            continue
+        done[k] = True
+        for i in range(n):
+            order = [("odegrad", a), ("peer", b)] if i % 2 == 0 else [("peer", b), ("odegrad", a)]
+            t = {}
+            for side, p in order:
+                t[side] = run_once(odegrad, p["row"])
+            rows.append([prob[0], prob[1], prob[2], a["label"], b["solver"], b["label"], i,
+                         repr(t["odegrad"]), repr(t["peer"])])
+            sys.stderr.write("duel D=%d %s | %s %s: pair %d: %.3g\n"
+                             % (prob[0], a["label"], b["solver"], b["label"], i,
+                                t["peer"] / t["odegrad"]))
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["D", "H", "B", "odegrad_config", "peer", "peer_config", "pair",
+                    "odegrad_s", "peer_s"])
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_duels(path):
+    """{duel key: [peer time / odegrad time per pair]} from a duels file."""
+    out = {}
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            k = duel_key((int(r["D"]), int(r["H"]), int(r["B"])), r["odegrad_config"],
+                         r["peer"], r["peer_config"])
+            out.setdefault(k, []).append(number(r["peer_s"]) / number(r["odegrad_s"]))
+    return out
+
+
+def side_by_side(pts, duels):
+    """The summary again from the duels: median (min-max) of the per-pair ratios."""
+    if not duels:
+        return []
+    n = max(len(v) for v in duels.values())
+    lines = ["## Side by side", "",
+             "Each cell's two winners (odegrad's and the fastest peer's, as above) run again, "
+             "one right after the other, in %s; ratio = the peer's time / odegrad's in each "
+             "pair: median (min-max) over the pairs." % ("one pair" if n == 1 else
+                                                          "%d alternating pairs" % n), "",
+             "| D, H, B | " + " | ".join("%g" % e for e in TARGETS) + " |",
+             "|---|" + "---|" * len(TARGETS)]
+    by = {}
+    for prob, e, a, b in cells(pts):
+        by[(prob, e)] = duels.get(duel_key(prob, a["label"], b["solver"], b["label"]))
+    for prob in sorted({p["problem"] for p in pts}):
+        row = []
+        for e in TARGETS:
+            r = by.get((prob, e))
+            row.append("%.3g (%.3g-%.3g)" % (statistics.median(r), min(r), max(r)) if r else "-")
+        lines.append("| %d, %d, %d | " % prob + " | ".join(row) + " |")
+    return lines + [""]
 
 
 def fmt_time(t):
@@ -125,7 +261,7 @@ def summary(pts, problems, peers):
     return lines + [""]
 
 
-def table(pts, source=""):
+def table(pts, source="", duels=None):
     problems = sorted({p["problem"] for p in pts})
     solvers = sorted({p["solver"] for p in pts})
     peers = [s for s in solvers if s != "odegrad"]
@@ -137,6 +273,7 @@ def table(pts, source=""):
         lines += [source, ""]
     if peers:
         lines += summary(pts, problems, peers)
+        lines += side_by_side(pts, duels)
     for prob in problems:
         mine = [p for p in pts if p["problem"] == prob]
         ours = [p for p in mine if p["solver"] == "odegrad"]
@@ -165,12 +302,27 @@ def main():
     ap.add_argument("--table")
     ap.add_argument("--front")
     ap.add_argument("--provenance", help="the results' sidecar (default: RESULTS.csv.json)")
+    ap.add_argument("--duels", help="the side-by-side runs' file: read, or written by --run-duels")
+    ap.add_argument("--run-duels", type=int, default=0, metavar="N",
+                    help="run each cell's two winners alternately N times into --duels")
+    ap.add_argument("--odegrad", default="build/odegrad", help="the odegrad that runs them")
     a = ap.parse_args()
+    if a.run_duels < 0 or (a.run_duels and not a.duels):
+        ap.error("--run-duels N needs N >= 1 and --duels FILE")
     pts = read(a.csv)
     if not pts:
         sys.stderr.write("time_to_accuracy.py: %s has no ok row with an error\n" % a.csv)
         return 1
-    text = table(pts, provenance(a.provenance or a.csv + ".json"))
+    if a.run_duels:
+        try:
+            run_duels(pts, a.odegrad, a.run_duels, a.duels)
+        except (OSError, RuntimeError, subprocess.CalledProcessError, ValueError) as exc:
+            detail = getattr(exc, "stderr", "") or ""
+            sys.stderr.write("time_to_accuracy.py: side-by-side runs failed: %s %s\n"
+                             % (exc, detail.strip()))
+            return 1
+    duels = read_duels(a.duels) if a.duels and os.path.exists(a.duels) else None
+    text = table(pts, provenance(a.provenance or a.csv + ".json"), duels)
     sys.stdout.write(text + "\n")
     if a.table:
         with open(a.table, "w") as fh:

@@ -65,4 +65,55 @@ expect "kept activations: the faster of the two, named as such" \
 expect "odegrad's front has three points" \
     test "$(grep -c '^2,8,4,odegrad,' "$W/f.csv")" -eq 3
 expect "rk4 N=32 is off the front" bash -c "! grep -q ',1e-08,0.040' '$W/f.csv'"
+
+# Side by side (--run-duels), against a stand-in for odegrad that logs its arguments and answers
+# with a time per solver and the error the configuration's row has (ERR_<solver> overrides it).
+cat > "$W/d.csv" << 'CSV'
+model,D,H,B,seed,threads,repeat,warmup,t1,gain,time_input,solver,lmm,scheme,steps,rtol,atol,method,keep_activations,status,time_median_s,err_vs_reference
+mlp,2,8,4,1,1,3,1,1,1,0,odegrad,,rk4,8,,,backprop,1,ok,0.010,1e-4
+mlp,2,8,4,1,1,3,1,1,1,0,cvodes,adams,,40,1e-5,1e-8,checkpoint-adjoint,,ok,0.030,5e-5
+mlp,2,8,4,1,1,3,1,1,1,0,torch,,dopri5,12,1e-6,1e-9,backprop,,ok,0.050,1e-6
+CSV
+cat > "$W/fake" << 'SH'
+#!/bin/sh
+echo "$*" >> "$LOG"
+case "$*" in
+    *"--solver odegrad"*) t=0.002 e=${ERR_odegrad:-1e-4} ;;
+    *"--solver cvodes"*) t=0.008 e=5e-5 ;;
+    *) t=0.010 e=1e-6 ;;
+esac
+echo "{\"status\": \"ok\", \"time_median_s\": $t, \"err_vs_reference\": $e}"
+SH
+chmod +x "$W/fake"
+export LOG="$W/log"
+: > "$LOG"
+python3 "$SRC/scripts/time_to_accuracy.py" "$W/d.csv" --duels "$W/duels.csv" --run-duels 3 \
+    --odegrad "$W/fake" --table "$W/d.md" > /dev/null 2> "$W/d.err" || fail "--run-duels fails"
+# one cell has both winners: 1e-3, rk4 N=8 against cvodes (faster than torch); at 1e-5 only the
+# peers get there, so nothing to run side by side
+expect "three pairs of one duel: six runs" test "$(wc -l < "$LOG")" -eq 6
+expect "alternating: odegrad first, then the peer first, then odegrad" test \
+    "$(grep -o -- '--solver [a-z]*' "$LOG" | tr '\n' ' ')" = \
+    "--solver odegrad --solver cvodes --solver cvodes --solver odegrad --solver odegrad --solver cvodes "
+expect "the row's fixed-step configuration, kept activations" grep -qF -- \
+    "run --model mlp --dim 2 --hidden 8 --batch 4 --seed 1 --threads 1 --repeat 3 --warmup 1 --t1 1 --gain 1 --solver odegrad --method backprop --scheme rk4 --steps 8 --keep-activations --json" "$LOG"
+expect "cvodes: its family and tolerances, no scheme or steps" grep -qF -- \
+    "--solver cvodes --method checkpoint-adjoint --lmm adams --rtol 1e-5 --atol 1e-8 --json" "$LOG"
+expect "the duels file: a header and three pairs" test "$(wc -l < "$W/duels.csv")" -eq 4
+expect "the side-by-side ratio is the peer's time over odegrad's, per pair" \
+    grep -qF "| 2, 8, 4 | 4 (4-4) | - | - | - | - |" "$W/d.md"
+# the table drawn again later reads the duels file
+python3 "$SRC/scripts/time_to_accuracy.py" "$W/d.csv" --duels "$W/duels.csv" > "$W/d2.md" ||
+    fail "reading a duels file fails"
+expect "a duels file read gives the same side-by-side table" grep -qF "| 2, 8, 4 | 4 (4-4) |" "$W/d2.md"
+# a run that does not reproduce its row's error is another configuration: refused, and the
+# duels file from before stays as it was
+cp "$W/duels.csv" "$W/duels.before"
+ERR_odegrad=2e-4 python3 "$SRC/scripts/time_to_accuracy.py" "$W/d.csv" --duels "$W/duels.csv" \
+    --run-duels 2 --odegrad "$W/fake" > /dev/null 2> "$W/d.err"
+expect "an error that is not the row's: exit 1" test $? -eq 1
+expect "... with a message that says so" grep -qF "the results file has" "$W/d.err"
+expect "... and the duels file untouched" cmp -s "$W/duels.csv" "$W/duels.before"
+python3 "$SRC/scripts/time_to_accuracy.py" "$W/d.csv" --run-duels 2 > /dev/null 2> "$W/d.err"
+expect "--run-duels without --duels: refused with exit 2" test $? -eq 2
 summary
