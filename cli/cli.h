@@ -47,18 +47,22 @@ void odg_cli_opt_list(FILE *f, const char *flag, const char *pre, const char *li
 
 typedef struct odg_cli_run_opts {
     odg_run_config cfg;
-    const char *csv; /* --csv FILE or NULL */
-    int json;        /* --json */
-    double min_time; /* roofline: --min-time SECONDS (ODG_CLI_MIN_TIME) */
+    const char *csv;   /* --csv FILE or NULL */
+    int json;          /* --json */
+    double min_time;   /* roofline: --min-time SECONDS (ODG_CLI_MIN_TIME) */
+    odg_csv_table row; /* --from FILE:LINE: the file read back; cfg's strings point into it */
 } odg_cli_run_opts;
 
 #define ODG_CLI_MIN_TIME 0.5
 
-/* Parses the flags of `cmd` in argv[1 ..] into o (defaults first): every `run` flag for run,
- * reference and sweep; for roofline only --model, --dim, --hidden, --batch, --threads and its
+/* Parses the flags of `cmd` in argv[1 ..] into o (defaults first, then the row of --from FILE:LINE,
+ * then the other flags over it, wherever they stand): every `run` flag for run, reference and
+ * sweep; for roofline only --model, --dim, --hidden, --batch, --threads and its
  * own --min-time, --json, --help.  Returns 0, ODG_EXIT_USAGE after printing the problem, or -1
  * after printing --help to stdout (the caller exits 0). */
 int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *o);
+/* What odg_cli_parse_run holds (the file of --from); o->cfg's strings are gone after it. */
+void odg_cli_run_opts_free(odg_cli_run_opts *o);
 void odg_cli_run_usage(FILE *f, const char *cmd);
 void odg_cli_roofline_usage(FILE *f);
 /* The help of the options (options.def) that command `cmd` takes, by group. */

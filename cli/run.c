@@ -5,14 +5,18 @@
  *
  * The configuration's flags, their help and every check of their values come from the options
  * table (include/odegrad/options.def, through harness/options.c); this file adds only the flags
- * that are the command's own (--csv, --json, --min-time, --help) and the getopt syntax.
+ * that are the command's own (--csv, --json, --from, --min-time, --help) and the getopt syntax.
+ * --from reads a results file's row back through the same table (odg_csv_row_config, as resume
+ * and tidy read rows), so a recorded configuration is rerun without anyone spelling its flags.
  *
  * Order matters: every flag, every file --load names and every output path is checked before
  * anything is created or appended, so bad input (exit 2) leaves no trace. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +26,7 @@
 enum {
     OPT_CSV = OPT_BASE + ODG_NOPTIONS,
     OPT_JSON,
+    OPT_FROM,
     OPT_MIN_TIME,
     OPT_HELP,
     OPT_BLAS_OLD, /* --blas, the old name of --blas-mode */
@@ -38,6 +43,11 @@ static const struct {
                                 "FILE.json with the provenance"},
     [OPT_JSON - OPT_CSV] = {"json", no_argument, "",
                                  "print the whole record as one JSON object on the last line"},
+    [OPT_FROM - OPT_CSV] = {"from", required_argument, "FILE:LINE",
+                            "start from the configuration of the row on line LINE of the "
+                            "results file FILE (as grep -n counts: the header is line 1); the "
+                            "other flags change it, and what the row sets that no longer "
+                            "applies after them is dropped"},
     [OPT_MIN_TIME - OPT_CSV] = {"min-time", required_argument, "SECONDS", NULL},
     [OPT_HELP - OPT_CSV] = {"help", no_argument, "", "this text"},
     [OPT_BLAS_OLD - OPT_CSV] = {"blas", required_argument, "MODE", NULL},
@@ -174,6 +184,7 @@ void odg_cli_run_usage(FILE *f, const char *cmd)
     fprintf(f, "\n[Where a flag applies]: given for another model, method or scheme it is "
                "refused,\nwith where it applies.\n\n");
     odg_cli_flags_usage(f, cmd);
+    odg_cli_opt(f, "--from FILE:LINE", own_flags[OPT_FROM - OPT_CSV].help);
     if (run) {
         odg_cli_opt(f, "--csv FILE", own_flags[OPT_CSV - OPT_CSV].help);
     }
@@ -188,12 +199,82 @@ void odg_cli_run_usage(FILE *f, const char *cmd)
     }
 }
 
-int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *o)
+/* The value of --from, FILE:LINE, into *path (malloc'ed) and *line; 0, or ODG_EXIT_USAGE after
+ * saying why. */
+static int from_spec(const char *cmd, const char *spec, char **path, long *line)
 {
-    memset(o, 0, sizeof *o);
-    o->min_time = ODG_CLI_MIN_TIME;
+    const char *colon = strrchr(spec, ':');
+    const char *digits = colon ? colon + 1 : "";
+    size_t nd = strspn(digits, "0123456789");
+    if (!colon || colon == spec || nd == 0 || nd > 9 || digits[nd] != '\0' ||
+        (*line = strtol(digits, NULL, 10)) < 1) {
+        fprintf(stderr,
+                "odegrad %s: --from: '%s' is not FILE:LINE (a results file and the line of a "
+                "row, counted from 1)\n",
+                cmd, spec);
+        return ODG_EXIT_USAGE;
+    }
+    size_t n = (size_t)(colon - spec);
+    *path = malloc(n + 1);
+    if (!*path) {
+        fprintf(stderr, "odegrad %s: out of memory\n", cmd);
+        return ODG_EXIT_USAGE;
+    }
+    memcpy(*path, spec, n);
+    (*path)[n] = '\0';
+    return 0;
+}
+
+/* c = the configuration of the row on line `line` of the results file `path`, read into t. */
+static int from_row(const char *cmd, const char *path, long line, odg_csv_table *t,
+                    odg_run_config *c)
+{
+    char err[ODG_ERRLEN];
+    FILE *probe = fopen(path, "r"); /* odg_csv_read takes a missing file for an empty one */
+    if (!probe) {
+        fprintf(stderr, "odegrad %s: --from: cannot open %s: %s\n", cmd, path, strerror(errno));
+        return ODG_EXIT_USAGE;
+    }
+    fclose(probe);
+    if (odg_csv_read(path, t, err) != ODG_OK) {
+        fprintf(stderr, "odegrad %s: --from: %s\n", cmd, err);
+        return ODG_EXIT_USAGE;
+    }
+    if (odg_csv_table_col(t, "model") < 0 || odg_csv_table_col(t, "status") < 0) {
+        fprintf(stderr, "odegrad %s: --from: %s is not a results file (no column model or "
+                        "status)\n",
+                cmd, path);
+        return ODG_EXIT_USAGE;
+    }
+    int i = 0;
+    while (i < t->nrow && t->line[i] != line) {
+        i++;
+    }
+    if (i == t->nrow) {
+        if (t->nrow == 0) {
+            fprintf(stderr, "odegrad %s: --from: %s has no rows\n", cmd, path);
+        } else {
+            fprintf(stderr,
+                    "odegrad %s: --from: line %ld of %s is not a row (%s; the rows are on lines "
+                    "%d to %d)\n",
+                    cmd, line, path, line == 1 ? "it is the header" : "no such line, or a torn one",
+                    t->line[0], t->line[t->nrow - 1]);
+        }
+        return ODG_EXIT_USAGE;
+    }
+    if (odg_csv_row_config(t, i, c, err) != ODG_OK) {
+        fprintf(stderr, "odegrad %s: --from: %s: %s\n", cmd, path, err);
+        return ODG_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* One getopt pass over argv.  Pass 0 looks for --from only (and says what is not a flag); pass
+ * 1 sets every other flag, so that the flags change the row wherever they stand. */
+static int parse_pass(const char *cmd, int argc, char **argv, odg_cli_run_opts *o, int pass,
+                      const char **from)
+{
     odg_run_config *c = &o->cfg;
-    odg_run_config_default(c);
     const struct option *table = long_options();
     char err[ODG_ERRLEN];
     opterr = 0;
@@ -233,6 +314,9 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
                     flag_name(opt), optarg);
             return ODG_EXIT_USAGE;
         }
+        if ((pass == 0) != (opt == OPT_FROM)) {
+            continue;
+        }
         if (opt < OPT_CSV) {
             if (odg_option_set(c, (odg_option)(opt - OPT_BASE), optarg ? optarg : "", err) !=
                 ODG_OK) {
@@ -242,6 +326,13 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
             continue;
         }
         switch (opt) {
+        case OPT_FROM:
+            if (*from) {
+                fprintf(stderr, "odegrad %s: --from is given twice\n", cmd);
+                return ODG_EXIT_USAGE;
+            }
+            *from = optarg;
+            break;
         case OPT_MIN_TIME: {
             char *end;
             double v = strtod(optarg, &end);
@@ -275,6 +366,102 @@ int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *
         return ODG_EXIT_USAGE;
     }
     return 0;
+}
+
+/* The options a row read back sets: those whose value is not the default and that apply to the
+ * row (the others, such as the steps an adaptive row records, are reset: they are results, not
+ * configuration).  Their given-bits stay clear: what a run checks of a given flag, that it
+ * applies, the row has passed already. */
+static uint64_t row_options(odg_run_config *c)
+{
+    odg_run_config d;
+    odg_run_config_default(&d);
+    uint64_t row = 0;
+    for (int k = 0; k < ODG_NOPTIONS; k++) {
+        if (odg_option_equal(c, &d, (odg_option)k)) {
+            continue;
+        }
+        if (odg_option_applies(c, (odg_option)k, NULL)) {
+            row |= (uint64_t)1 << k;
+        } else {
+            odg_option_reset(c, (odg_option)k);
+        }
+    }
+    c->given = 0;
+    return row;
+}
+
+/* c is the row (rowcfg) with the flags over it; `kept` the row's options the flags did not set.
+ * A row records values that odg_run_config_resolve derived from others (a tolerance given alone
+ * takes the other's value, a continuous adjoint interpolates with the scheme's dense output):
+ * where the flags derive such a value anew, it follows them, as the tolerance of `--rtol` over
+ * an adaptive row.  Then what no longer applies is dropped, as that tolerance under `--scheme
+ * rk4`.  The rest is the row's. */
+static void follow_flags(odg_run_config *c, const odg_run_config *rowcfg, uint64_t kept)
+{
+    for (int k = 0; k < ODG_NOPTIONS; k++) {
+        const odg_option o = (odg_option)k;
+        if (!(kept & ((uint64_t)1 << k))) {
+            continue;
+        }
+        odg_run_config was = *rowcfg, now = *c;
+        odg_option_reset(&was, o);
+        odg_run_config_resolve(&was);
+        odg_option_reset(&now, o);
+        odg_run_config_resolve(&now);
+        if (odg_option_equal(&was, rowcfg, o) && !odg_option_equal(&now, c, o)) {
+            odg_option_reset(c, o);
+        }
+    }
+    for (int k = 0; k < ODG_NOPTIONS; k++) {
+        if ((kept & ((uint64_t)1 << k)) && !odg_option_applies(c, (odg_option)k, NULL)) {
+            odg_option_reset(c, (odg_option)k);
+        }
+    }
+}
+
+int odg_cli_parse_run(const char *cmd, int argc, char **argv, odg_cli_run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->min_time = ODG_CLI_MIN_TIME;
+    odg_run_config *c = &o->cfg;
+    odg_run_config_default(c);
+    const char *from = NULL;
+    int rc = parse_pass(cmd, argc, argv, o, 0, &from);
+    if (rc != 0) {
+        return rc;
+    }
+    uint64_t row = 0;
+    odg_run_config rowcfg;
+    if (from) {
+        char *path = NULL;
+        long line = 0;
+        rc = from_spec(cmd, from, &path, &line);
+        if (rc == 0) {
+            rc = from_row(cmd, path, line, &o->row, c);
+        }
+        free(path);
+        if (rc != 0) {
+            odg_cli_run_opts_free(o);
+            return rc;
+        }
+        row = row_options(c);
+        rowcfg = *c;
+    }
+    rc = parse_pass(cmd, argc, argv, o, 1, &from);
+    if (rc != 0) {
+        odg_cli_run_opts_free(o);
+        return rc;
+    }
+    if (from) {
+        follow_flags(c, &rowcfg, row & ~c->given);
+    }
+    return 0;
+}
+
+void odg_cli_run_opts_free(odg_cli_run_opts *o)
+{
+    odg_csv_table_free(&o->row);
 }
 
 /* ---- the summary -------------------------------------------------------------------------- */
@@ -504,28 +691,28 @@ int odg_cli_run(int argc, char **argv)
         return rc < 0 ? ODG_EXIT_OK : rc;
     }
     if (!o.cfg.mpi) {
-        return run_one(&o);
+        rc = run_one(&o);
+        odg_cli_run_opts_free(&o);
+        return rc;
     }
     char err[ODG_ERRLEN];
     if (odg_mpi_start(err) != ODG_OK) {
         fprintf(stderr, "odegrad run: --mpi: %s\n", err);
+        odg_cli_run_opts_free(&o);
         return ODG_EXIT_USAGE;
     }
     rc = run_one(&o);
     /* every rank's exit status: bad input is the same on all of them, rank 0 reports it */
     odg_mpi_stop();
+    odg_cli_run_opts_free(&o);
     return rc;
 }
 
 /* ---- reference ---------------------------------------------------------------------------- */
 
-int odg_cli_reference(int argc, char **argv)
+static int reference_one(odg_cli_run_opts *po)
 {
-    odg_cli_run_opts o;
-    int rc = odg_cli_parse_run("reference", argc, argv, &o);
-    if (rc != 0) {
-        return rc < 0 ? ODG_EXIT_OK : rc;
-    }
+    const odg_cli_run_opts o = *po;
     if (o.cfg.reference == ODG_REF_NONE) {
         fprintf(stderr, "odegrad reference: --reference none leaves nothing to compute\n");
         return ODG_EXIT_USAGE;
@@ -572,4 +759,16 @@ int odg_cli_reference(int argc, char **argv)
                ri.cached ? "found" : "computed", t);
     }
     return ODG_EXIT_OK;
+}
+
+int odg_cli_reference(int argc, char **argv)
+{
+    odg_cli_run_opts o;
+    int rc = odg_cli_parse_run("reference", argc, argv, &o);
+    if (rc != 0) {
+        return rc < 0 ? ODG_EXIT_OK : rc;
+    }
+    rc = reference_one(&o);
+    odg_cli_run_opts_free(&o);
+    return rc;
 }

@@ -13,10 +13,10 @@ The sweep times each configuration on its own, minutes apart from its rival, and
 machine the speed drifts between the two.  So each cell's two winners (odegrad's and the fastest
 peer's) can be run again side by side: --run-duels N runs them alternately N times each
 (odegrad first in even pairs, the peer first in odd ones; each run the median of the row's
-repeats, through `odegrad run` with the row's configuration), checks that each run reproduces
-the row's error (so the command is the configuration measured), and writes the times to the
-duels file.  The table then adds the ratio per pair: median and range over the pairs.  Without
---run-duels an existing duels file is read.
+repeats, through `odegrad run --from RESULTS.csv:LINE`, which reads the row's configuration),
+checks that each run reproduces the row's error (so the command is the configuration measured),
+and writes the times to the duels file.  The table then adds the ratio per pair: median and
+range over the pairs.  Without --run-duels an existing duels file is read.
 
 Usage: time_to_accuracy.py RESULTS.csv [--table OUT.md] [--front OUT.csv] [--provenance JSON]
                            [--duels FILE.csv [--run-duels N --odegrad BIN]]
@@ -64,8 +64,14 @@ def key(r):
 
 
 def read(path):
+    """The configurations of a results file, each with its file and line (for `odegrad run
+    --from FILE:LINE`)."""
+    rows = []
     with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        for r in reader:
+            r["_at"] = "%s:%d" % (path, reader.line_num)
+            rows.append(r)
     last = {}
     for r in rows:
         r.setdefault("solver", "odegrad")
@@ -99,34 +105,13 @@ def front(pts):
 
 # ---- side by side -------------------------------------------------------------------------
 
-def run_flags(r):
-    """`odegrad run` flags for the configuration of row r: the options this experiment sets
-    (experiments/time-to-accuracy.ini), each where it applies."""
-    f = ["--model", r["model"], "--dim", r["D"], "--hidden", r["H"], "--batch", r["B"],
-         "--seed", r["seed"], "--threads", r["threads"], "--repeat", r["repeat"],
-         "--warmup", r["warmup"], "--t1", r["t1"], "--gain", r["gain"],
-         "--solver", r["solver"], "--method", r["method"]]
-    if r.get("time_input") in ("1", "yes"):
-        f.append("--time-input")
-    if r["solver"] == "cvodes":
-        f += ["--lmm", r["lmm"]]
-    else:
-        f += ["--scheme", r["scheme"]]
-    if r["solver"] == "cvodes" or adaptive(r):
-        f += ["--rtol", r["rtol"], "--atol", r["atol"]]
-    else:
-        f += ["--steps", r["steps"]]
-    if r.get("keep_activations") in ("1", "yes"):
-        f.append("--keep-activations")
-    return f
-
-
 def run_once(odegrad, r):
-    """One run of row r's configuration: its median time.  Refuses a run whose error is not
-    the row's (another configuration than the one measured)."""
-    cmd = [odegrad, "run"] + run_flags(r) + ["--json"]
+    """One run of row r's configuration, read from its line of the results file by `odegrad run
+    --from`: its median time.  Refuses a run whose error is not the row's (another configuration
+    than the one measured)."""
+    cmd = [odegrad, "run", "--from", r["_at"], "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    rec = json.loads(out)
+    rec = json.loads(out.strip().splitlines()[-1])
     if rec.get("status") != "ok":
         raise RuntimeError("%s: status %s" % (" ".join(cmd), rec.get("status")))
     want, got = number(r["err_vs_reference"]), number(rec.get("err_vs_reference"))

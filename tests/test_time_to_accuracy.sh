@@ -66,8 +66,9 @@ expect "odegrad's front has three points" \
     test "$(grep -c '^2,8,4,odegrad,' "$W/f.csv")" -eq 3
 expect "rk4 N=32 is off the front" bash -c "! grep -q ',1e-08,0.040' '$W/f.csv'"
 
-# Side by side (--run-duels), against a stand-in for odegrad that logs its arguments and answers
-# with a time per solver and the error the configuration's row has (ERR_<solver> overrides it).
+# Side by side (--run-duels), against a stand-in for odegrad that logs its arguments, reads the
+# row that --from FILE:LINE names and answers with a time per solver and the error of that row
+# (ERR_odegrad overrides odegrad's).
 cat > "$W/d.csv" << 'CSV'
 model,D,H,B,seed,threads,repeat,warmup,t1,gain,time_input,solver,lmm,scheme,steps,rtol,atol,method,keep_activations,status,time_median_s,err_vs_reference
 mlp,2,8,4,1,1,3,1,1,1,0,odegrad,,rk4,8,,,backprop,1,ok,0.010,1e-4
@@ -76,11 +77,15 @@ mlp,2,8,4,1,1,3,1,1,1,0,torch,,dopri5,12,1e-6,1e-9,backprop,,ok,0.050,1e-6
 CSV
 cat > "$W/fake" << 'SH'
 #!/bin/sh
-echo "$*" >> "$LOG"
-case "$*" in
-    *"--solver odegrad"*) t=0.002 e=${ERR_odegrad:-1e-4} ;;
-    *"--solver cvodes"*) t=0.008 e=5e-5 ;;
-    *) t=0.010 e=1e-6 ;;
+[ "$1 $2" = "run --from" ] && [ "$4" = "--json" ] || { echo "bad arguments: $*" >&2; exit 2; }
+row=$(sed -n "${3##*:}p" "${3%:*}")
+solver=$(echo "$row" | cut -d, -f12)
+e=$(echo "$row" | cut -d, -f22)
+echo "$* $solver" >> "$LOG"
+case "$solver" in
+    odegrad) t=0.002 e=${ERR_odegrad:-$e} ;;
+    cvodes) t=0.008 ;;
+    *) t=0.010 ;;
 esac
 echo "{\"status\": \"ok\", \"time_median_s\": $t, \"err_vs_reference\": $e}"
 SH
@@ -93,12 +98,10 @@ python3 "$SRC/scripts/time_to_accuracy.py" "$W/d.csv" --duels "$W/duels.csv" --r
 # peers get there, so nothing to run side by side
 expect "three pairs of one duel: six runs" test "$(wc -l < "$LOG")" -eq 6
 expect "alternating: odegrad first, then the peer first, then odegrad" test \
-    "$(grep -o -- '--solver [a-z]*' "$LOG" | tr '\n' ' ')" = \
-    "--solver odegrad --solver cvodes --solver cvodes --solver odegrad --solver odegrad --solver cvodes "
-expect "the row's fixed-step configuration, kept activations" grep -qF -- \
-    "run --model mlp --dim 2 --hidden 8 --batch 4 --seed 1 --threads 1 --repeat 3 --warmup 1 --t1 1 --gain 1 --solver odegrad --method backprop --scheme rk4 --steps 8 --keep-activations --json" "$LOG"
-expect "cvodes: its family and tolerances, no scheme or steps" grep -qF -- \
-    "--solver cvodes --method checkpoint-adjoint --lmm adams --rtol 1e-5 --atol 1e-8 --json" "$LOG"
+    "$(awk '{print $NF}' "$LOG" | tr '\n' ' ')" = "odegrad cvodes cvodes odegrad odegrad cvodes "
+expect "odegrad's winner: its line of the results file" \
+    grep -qxF "run --from $W/d.csv:2 --json odegrad" "$LOG"
+expect "the peer's winner: its line" grep -qxF "run --from $W/d.csv:3 --json cvodes" "$LOG"
 expect "the duels file: a header and three pairs" test "$(wc -l < "$W/duels.csv")" -eq 4
 expect "the side-by-side ratio is the peer's time over odegrad's, per pair" \
     grep -qF "| 2, 8, 4 | 4 (4-4) | - | - | - | - |" "$W/d.md"
