@@ -6,7 +6,8 @@
  * run).  The contract, checked on every input (a broken one aborts):
  *   odg_cli_parse_run  returns 0, ODG_EXIT_USAGE (after one message) or -1 (--help), and
  *                      reads no argument out of the vector;
- *   on 0               odg_run_config_check answers (ODG_OK, or EINVAL / EUNSUP with err
+ *   on 0               (the flags, or --from FILE:LINE and the flags over that row)
+ *                      odg_run_config_check answers (ODG_OK, or EINVAL / EUNSUP with err
  *                      NUL-terminated and *bad an option or -1); when it accepts, every option
  *                      given formats to text that parses back to an equal value, so the
  *                      configuration read back from its own text is the same configuration
@@ -88,8 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (bad < -1 || bad >= ODG_NOPTIONS) {
                 fuzz_argv_broken("the check blames no option and not -1", err);
             }
-        } else {
-            /* every option given, through its text and back, into a fresh configuration */
+        } else if (o.row.nrow == 0) {
+            /* every option given, through its text and back, into a fresh configuration (with
+             * --from the configuration is a row's, not the options given: tests/test_cli_from.sh
+             * checks that a row's rerun records the row) */
             odg_run_config back;
             odg_run_config_default(&back);
             char text[ODG_NOPTIONS][1024];
@@ -121,6 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(k1);
             free(k2);
         }
+    }
+    if (fuzz_argv_parsed == 0) {
+        odg_cli_run_opts_free(&o);
     }
     free(buf);
     return 0;
