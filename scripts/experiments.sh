@@ -56,8 +56,8 @@ status=0
 end=$(date +%s)
 echo "experiments.sh: $scale set: $(( (end - start) / 60 )) min $(( (end - start) % 60 )) s of sweeps" >&2
 
-# The time-to-accuracy table's side-by-side column: each cell's two winners run again
-# alternately (scripts/time_to_accuracy.py --run-duels), into HOST-DATE.duels.csv next to the
+# The time-to-accuracy table's side-by-side column: each cell's contenders (each side's fastest
+# and a close second) run again alternately (scripts/time_to_accuracy.py --run-duels), into HOST-DATE.duels.csv next to the
 # newest results file, which plots.sh then reads into the table.
 case " $names " in
     *" time-to-accuracy "*)

@@ -102,7 +102,7 @@ expect "alternating: odegrad first, then the peer first, then odegrad" test \
 expect "odegrad's winner: its line of the results file" \
     grep -qxF "run --from $W/d.csv:2 --json odegrad" "$LOG"
 expect "the peer's winner: its line" grep -qxF "run --from $W/d.csv:3 --json cvodes" "$LOG"
-expect "the duels file: a header and three pairs" test "$(wc -l < "$W/duels.csv")" -eq 4
+expect "the duels file: a header and six runs" test "$(wc -l < "$W/duels.csv")" -eq 7
 expect "the side-by-side ratio is the peer's time over odegrad's, per pair" \
     grep -qF "| 2, 8, 4 | 4 (4-4) | - | - | - | - |" "$W/d.md"
 # the table drawn again later reads the duels file
@@ -119,4 +119,40 @@ expect "... with a message that says so" grep -qF "the results file has" "$W/d.e
 expect "... and the duels file untouched" cmp -s "$W/duels.csv" "$W/duels.before"
 python3 "$SRC/scripts/time_to_accuracy.py" "$W/d.csv" --run-duels 2 > /dev/null 2> "$W/d.err"
 expect "--run-duels without --duels: refused with exit 2" test $? -eq 2
+
+# Contenders: each side's fastest in the sweep and the next one timed within 1.25 times it run
+# alternately; each side's duel winner is its contender with the smaller median.  The stand-in
+# answers each row's last column.  At 1e-3 odegrad's rk4 N=8 backprop (0.012 s in the sweep,
+# within 1.25 x 0.010) and the peers' cvodes (0.045, within 1.25 x 0.040) win their duels; rk4
+# N=16 (0.020) is no contender at 1e-3, and at 1e-5 no peer gets there.
+cat > "$W/c.csv" << 'CSV'
+model,D,H,B,seed,threads,repeat,warmup,t1,gain,time_input,solver,lmm,scheme,steps,rtol,atol,method,keep_activations,status,time_median_s,err_vs_reference,answer
+mlp,2,8,4,1,1,3,1,1,1,0,odegrad,,rk4,8,,,backprop,1,ok,0.010,1e-4,0.004
+mlp,2,8,4,1,1,3,1,1,1,0,odegrad,,rk4,8,,,backprop,0,ok,0.012,1e-4,0.002
+mlp,2,8,4,1,1,3,1,1,1,0,odegrad,,rk4,16,,,backprop,1,ok,0.020,1e-6,0.001
+mlp,2,8,4,1,1,3,1,1,1,0,torch,,rk4,8,,,backprop,,ok,0.040,1e-4,0.020
+mlp,2,8,4,1,1,3,1,1,1,0,cvodes,adams,,40,1e-5,1e-8,checkpoint-adjoint,,ok,0.045,5e-5,0.012
+CSV
+cat > "$W/fake2" << 'SH'
+#!/bin/sh
+row=$(sed -n "${3##*:}p" "${3%:*}")
+echo "${3##*:}" >> "$LOG"
+echo "{\"status\": \"ok\", \"time_median_s\": $(echo "$row" | cut -d, -f23), \"err_vs_reference\": $(echo "$row" | cut -d, -f22)}"
+SH
+chmod +x "$W/fake2"
+: > "$LOG"
+python3 "$SRC/scripts/time_to_accuracy.py" "$W/c.csv" --duels "$W/cd.csv" --run-duels 2 \
+    --odegrad "$W/fake2" --table "$W/c.md" > /dev/null 2> "$W/c.err" || fail "contenders: --run-duels fails"
+expect "two contenders a side, two pairs: the lines of the file interleaved, sides alternating" \
+    test "$(tr '\n' ' ' < "$LOG")" = "2 5 3 6 5 2 6 3 "
+expect "the duel winners' ratio: cvodes 0.012 over rk4 N=8's 0.002" \
+    grep -qF "| 2, 8, 4 | 6 (6-6) | - | - | - | - |" "$W/c.md"
+expect "the winners that are not the sweep's, named" grep -qF -e \
+    "- D=2 H=8 B=4, 0.001: odegrad rk4 N=8 backprop, cvodes adams rtol=1e-05 (the sweep's: rk4 N=8 backprop kept; torch rk4 N=8 backprop)" \
+    "$W/c.md"
+cp "$W/duels.csv" "$W/old.csv"
+head -1 "$W/old.csv" | grep -q "^D,H,B,target,side," && sed -i '1s/target,side/goal,side/' "$W/old.csv"
+python3 "$SRC/scripts/time_to_accuracy.py" "$W/d.csv" --duels "$W/old.csv" > /dev/null 2> "$W/c.err"
+expect "a duels file without this version's columns: exit 1" test $? -eq 1
+expect "... naming the file" grep -qF "old.csv: not a duels file of this version" "$W/c.err"
 summary
