@@ -57,8 +57,8 @@ end=$(date +%s)
 echo "experiments.sh: $scale set: $(( (end - start) / 60 )) min $(( (end - start) % 60 )) s of sweeps" >&2
 
 # The time-to-accuracy table's side-by-side column: each cell's contenders (each side's fastest
-# and a close second) run again alternately (scripts/time_to_accuracy.py --run-duels), into HOST-DATE.duels.csv next to the
-# newest results file, which plots.sh then reads into the table.
+# and a close second) run again alternately (scripts/time_to_accuracy.py --run-duels), into
+# HOST-DATE.duels.csv next to the newest results file, which plots.sh then reads into the table.
 case " $names " in
     *" time-to-accuracy "*)
         tta=$(ls -t results/time-to-accuracy/*.csv 2>/dev/null | grep -v '\.duels\.csv$' | head -n 1 || true)
