@@ -514,6 +514,13 @@ static void mlp_reduce(size_t P, size_t nchunks, const double *gpart, double *gt
     for (long b = 0; b < nblk; b++) {
         const size_t lo = (size_t)b * REDUCE_BLOCK;
         const size_t n = P - lo < REDUCE_BLOCK ? P - lo : REDUCE_BLOCK;
+        if (nchunks == 1) { /* the sum is the one partial: added as it is, the same bits */
+#pragma omp simd
+            for (size_t e = 0; e < n; e++) {
+                gtheta[lo + e] += gpart[lo + e];
+            }
+            continue;
+        }
         double acc[REDUCE_BLOCK];
         sum_rows(gpart + lo, nchunks, P, n, acc);
 #pragma omp simd
