@@ -150,8 +150,11 @@ expect "the duel winners' ratio: cvodes 0.012 over rk4 N=8's 0.002" \
 expect "the winners that are not the sweep's, named" grep -qF -e \
     "- D=2 H=8 B=4, 0.001: odegrad rk4 N=8 backprop, cvodes adams rtol=1e-05 (the sweep's: rk4 N=8 backprop kept; torch rk4 N=8 backprop)" \
     "$W/c.md"
-cp "$W/duels.csv" "$W/old.csv"
-head -1 "$W/old.csv" | grep -q "^D,H,B,target,side," && sed -i '1s/target,side/goal,side/' "$W/old.csv"
+# a duels file of the format before contenders (one row per pair of winners)
+cat > "$W/old.csv" << 'CSV'
+D,H,B,odegrad_config,peer,peer_config,pair,odegrad_s,peer_s
+2,8,4,rk4 N=8 backprop kept,cvodes,adams rtol=1e-05,0,0.002,0.008
+CSV
 python3 "$SRC/scripts/time_to_accuracy.py" "$W/d.csv" --duels "$W/old.csv" > /dev/null 2> "$W/c.err"
 expect "a duels file without this version's columns: exit 1" test $? -eq 1
 expect "... naming the file" grep -qF "old.csv: not a duels file of this version" "$W/c.err"
