@@ -43,6 +43,19 @@ if [ ! -x "$bin" ]; then
     exit 2
 fi
 
+# OPENBLAS_CORETYPE set in the environment wins over the kernel odegrad would choose from the
+# instruction set (docs/experiments.md): the results record it, and this says so before hours of
+# sweeps rather than after.  A machine image may set it for its own reasons: one that set Haswell
+# on an AVX-512 AMD EPYC made mlp D=256 dopri8 N=8 backprop 1.53x slower than SkylakeX there.
+if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+    core_of() { "$@" version --json 2>/dev/null | grep -o '"openblas_core":"[^"]*"' | cut -d'"' -f4; }
+    ours=$(core_of env -u OPENBLAS_CORETYPE "$bin" || true)
+    if [ -n "$ours" ] && [ "$(echo "$ours" | tr "[:upper:]" "[:lower:]")" != "$(echo "$OPENBLAS_CORETYPE" | tr "[:upper:]" "[:lower:]")" ]; then
+        echo "experiments.sh: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE from the environment replaces" \
+            "the $ours kernels odegrad would choose for this CPU (unset it to use them)" >&2
+    fi
+fi
+
 # The headline experiment first, so an interrupted run already has its figure.
 files=""
 for name in $names; do
