@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <omp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,4 +195,9 @@ int odg_cpus_available(void)
     }
     cached = n < 1 ? 1 : (int)n;
     return cached;
+}
+
+int odg_team_possible(void)
+{
+    return omp_get_max_threads() > 1;
 }

@@ -196,13 +196,37 @@ static void vjp_rows(const parts *p, cnf_impl *ci, const double *Z, const double
     }
 }
 
-/* A parallel region with more than one chunk, or when a GEMM of the call (B x H x D at most)
- * is one OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK): inside one every GEMM runs
- * single-threaded, so the bits do not depend on the thread count (models.h). */
+/* A parallel region with more than one thread to run it, and more than one chunk or a GEMM of the
+ * call (B x H x D at most) that OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK): inside
+ * one every GEMM runs single-threaded, so the bits do not depend on the thread count (models.h). */
 static int cnf_team(const odg_model *m)
 {
-    return m->nchunks > 1 ||
-           (double)m->B * (double)m->D * (double)(m->opts.H + 1) > ODG_BLAS_SERIAL_MNK;
+    return odg_team_possible() &&
+           (m->nchunks > 1 ||
+            (double)m->B * (double)m->D * (double)(m->opts.H + 1) > ODG_BLAS_SERIAL_MNK);
+}
+
+/* The chunks' rows of f, or of the VJP with each chunk's partial into ci->part: worksharing loops
+ * for cnf_f and cnf_vjp's regions. */
+static void cnf_f_loop(odg_model *m, const parts *p, cnf_impl *ci, const double *Z, double *F)
+{
+#pragma omp for schedule(static)
+    for (long c = 0; c < (long)m->nchunks; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        f_rows(p, ci, Z, F, lo, n);
+    }
+}
+
+static void cnf_vjp_loop(odg_model *m, const parts *p, cnf_impl *ci, const double *Z,
+                         const double *G, double *Zbar)
+{
+#pragma omp for schedule(static)
+    for (long c = 0; c < (long)m->nchunks; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        vjp_rows(p, ci, Z, G, Zbar, ci->part + (size_t)c * m->P, lo, n);
+    }
 }
 
 static int cnf_f(odg_model *m, double t, const double *Z, double *F)
@@ -212,13 +236,7 @@ static int cnf_f(odg_model *m, double t, const double *Z, double *F)
     if (!p.hutch) {
         diag_w1w2(&p, ci->c);
     }
-    const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static) if (cnf_team(m))
-    for (long c = 0; c < nch; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        f_rows(&p, ci, Z, F, lo, n);
-    }
+    ODG_PARALLEL(cnf_team(m), cnf_f_loop(m, &p, ci, Z, F));
     return 0;
 }
 
@@ -232,12 +250,7 @@ static int cnf_vjp(odg_model *m, double t, const double *Z, const double *G, dou
     }
     const long nch = (long)m->nchunks;
     const size_t P = m->P;
-#pragma omp parallel for schedule(static) if (cnf_team(m))
-    for (long c = 0; c < nch; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        vjp_rows(&p, ci, Z, G, Zbar, ci->part + (size_t)c * P, lo, n);
-    }
+    ODG_PARALLEL(cnf_team(m), cnf_vjp_loop(m, &p, ci, Z, G, Zbar));
     for (long c = 0; c < nch; c++) { /* in chunk order, whatever the threads */
         const double *pc = ci->part + (size_t)c * P;
         for (size_t k = 0; k < P; k++) {

@@ -44,13 +44,23 @@ static void linear_zbar_rows(const odg_model *m, const double *G, double *Zbar, 
                 m->theta, D, 0.0, Zbar + lo * m->D, D);
 }
 
-/* Whether to open a parallel region: with more than one chunk or gA tile, or when a GEMM of the
- * call (B x D x D at most) is one OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK),
- * which would make the bits depend on the thread count. */
+/* Whether to open a parallel region: with more than one thread to run it, and more than one
+ * chunk or gA tile, or when a GEMM of the call (B x D x D at most) is one OpenBLAS could split
+ * outside a region (ODG_BLAS_SERIAL_MNK), which would make the bits depend on the thread count. */
 static int linear_team(const odg_model *m, long nch, long ntile)
 {
     const double B = (double)m->B, D = (double)m->D;
-    return nch > 1 || ntile > 1 || B * D * D > ODG_BLAS_SERIAL_MNK;
+    return odg_team_possible() && (nch > 1 || ntile > 1 || B * D * D > ODG_BLAS_SERIAL_MNK);
+}
+
+static void linear_f_chunk_loop(odg_model *m, const double *Z, double *F, long nch)
+{
+#pragma omp for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        linear_f_rows(m, Z, F, lo, n);
+    }
 }
 
 /* Z, F are (B, D) */
@@ -61,13 +71,32 @@ static int linear_f_blas(odg_model *m, double t, const double *Z, double *F)
         return 0;
     }
     const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static) if (linear_team(m, nch, 1))
-    for (long c = 0; c < nch; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        linear_f_rows(m, Z, F, lo, n);
-    }
+    ODG_PARALLEL(linear_team(m, nch, 1), linear_f_chunk_loop(m, Z, F, nch));
     return 0;
+}
+
+/* linear_vjp_blas's worksharing: Zbar's chunks (unless THREADED formed it whole), then gA's tiles
+ * of rows, each a GEMM of its own. */
+static void linear_vjp_loops(odg_model *m, const double *Z, const double *G, double *Zbar,
+                             double *gA, long nch, long ntile)
+{
+    const size_t B = m->B, D = m->D;
+    if (m->blas != ODG_BLAS_THREADED) {
+#pragma omp for schedule(static)
+        for (long c = 0; c < nch; c++) {
+            size_t lo, n;
+            odg_chunk_rows(m, c, &lo, &n);
+            linear_zbar_rows(m, G, Zbar, lo, n);
+        }
+    }
+#pragma omp for schedule(static)
+    for (long k = 0; k < ntile; k++) {
+        const size_t r0 = (size_t)k * LINEAR_TILE;
+        const size_t nr = D - r0 < LINEAR_TILE ? D - r0 : LINEAR_TILE;
+        // gA[r0:r0+nr] (nr, D) += G[:, r0:r0+nr]^T (nr, B) Z (B, D)
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nr, (int)D, (int)B, 1.0, G + r0,
+                    (int)D, Z, (int)D, 1.0, gA + r0 * D, (int)D);
+    }
 }
 
 /* Z, G, Zbar are (B, D), gtheta is (P).  Zbar is overwritten (it must not alias Z or G), gtheta
@@ -81,25 +110,7 @@ static int linear_vjp_blas(odg_model *m, double t, const double *Z, const double
     if (m->blas == ODG_BLAS_THREADED) {
         linear_zbar_rows(m, G, Zbar, 0, B);
     }
-#pragma omp parallel if (linear_team(m, nch, ntile))
-    {
-        if (m->blas != ODG_BLAS_THREADED) {
-#pragma omp for schedule(static)
-            for (long c = 0; c < nch; c++) {
-                size_t lo, n;
-                odg_chunk_rows(m, c, &lo, &n);
-                linear_zbar_rows(m, G, Zbar, lo, n);
-            }
-        }
-#pragma omp for schedule(static)
-        for (long k = 0; k < ntile; k++) {
-            const size_t r0 = (size_t)k * LINEAR_TILE;
-            const size_t nr = D - r0 < LINEAR_TILE ? D - r0 : LINEAR_TILE;
-            // gA[r0:r0+nr] (nr, D) += G[:, r0:r0+nr]^T (nr, B) Z (B, D)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nr, (int)D, (int)B, 1.0,
-                        G + r0, (int)D, Z, (int)D, 1.0, gA + r0 * D, (int)D);
-        }
-    }
+    ODG_PARALLEL(linear_team(m, nch, ntile), linear_vjp_loops(m, Z, G, Zbar, gA, nch, ntile));
     odg_colsum_add(G, B, D, gb);
     return 0;
 }

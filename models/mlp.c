@@ -809,22 +809,23 @@ static void mlp_thin_prepare(odg_model *m, mlp_parts *p, double t)
 
 /* ---- BLAS version: f and vjp in the two modes ------------------------------------------------ */
 
-/* Whether CHUNKED opens a parallel region: with two or more chunks, or with one whose GEMMs
- * (all n x H x D) OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK), which would make the
- * bits depend on the thread count. */
+/* Whether CHUNKED opens a parallel region: with more than one thread to run it (else OpenBLAS has
+ * one thread too), and two or more chunks or one whose GEMMs (all n x H x D) OpenBLAS could split
+ * outside a region (ODG_BLAS_SERIAL_MNK), which would make the bits depend on the thread count. */
 static int mlp_team(const mlp_parts *p, long nch)
 {
-    return nch > 1 || (double)p->B * (double)p->H * (double)p->D > ODG_BLAS_SERIAL_MNK;
+    return odg_team_possible() &&
+           (nch > 1 || (double)p->B * (double)p->H * (double)p->D > ODG_BLAS_SERIAL_MNK);
 }
 
 /* CHUNKED: one parallel loop over the chunks; every GEMM is per chunk and, called inside an active
  * parallel region, OpenBLAS's OpenMP build runs it single-threaded (common_thread.h,
- * num_cpu_avail: omp_in_parallel() gives 1 thread).  With one thread the region is inactive and
- * OpenBLAS has one thread anyway.  Z, F are (B, D). */
-static void mlp_f_chunks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
-                         double *Hh, long c0, long c1)
+ * num_cpu_avail: omp_in_parallel() gives 1 thread).  With one thread there is no region
+ * (mlp_team) and OpenBLAS has one thread anyway.  Chunks [c0, c1); Z, F are (B, D). */
+static void mlp_f_chunk_loop(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
+                             double *Hh, long c0, long c1)
 {
-#pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
+#pragma omp for schedule(static)
     for (long c = c0; c < c1; c++) {
         size_t lo, n;
         odg_chunk_rows(m, c, &lo, &n);
@@ -839,6 +840,12 @@ static void mlp_f_chunks(odg_model *m, const mlp_parts *p, double t, const doubl
         mlp_out_bias_rows(p, F, lo, n);
         mlp_f_gemm(p, Hh, F, lo, n);
     }
+}
+
+static void mlp_f_chunks(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
+                         double *Hh, long c0, long c1)
+{
+    ODG_PARALLEL(mlp_team(p, c1 - c0), mlp_f_chunk_loop(m, p, t, Z, F, Hh, c0, c1));
 }
 
 static void mlp_f_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
@@ -981,21 +988,28 @@ static void mlp_vjp_chunk(odg_model *m, const mlp_parts *p, double t, const doub
     mlp_zbar_gemm(p, Gu, Zbar, lo, n);
 }
 
-/* CHUNKED: each chunk on one thread (mlp_vjp_chunk); after the loop's barrier the partials are
- * reduced by all threads together. */
+/* Chunks [c0, c1) of the VJP, each on one thread (mlp_vjp_chunk), and with `reduce`, after the
+ * loop's barrier, the partials reduced by all threads together. */
+static void mlp_vjp_chunk_loop(odg_model *m, const mlp_parts *p, double t, const double *Z,
+                               const double *A, const double *G, double *Zbar, double *gtheta,
+                               long c0, long c1, int reduce)
+{
+    mlp_impl *w = m->impl;
+#pragma omp for schedule(static)
+    for (long c = c0; c < c1; c++) {
+        mlp_vjp_chunk(m, p, t, Z, A, G, Zbar, c);
+    }
+    if (reduce) {
+        mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
+    }
+}
+
+/* CHUNKED: every chunk, then the reduction. */
 static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const double *Z,
                             const double *A, const double *G, double *Zbar, double *gtheta)
 {
-    mlp_impl *w = m->impl;
     const long nch = (long)m->nchunks;
-#pragma omp parallel if (mlp_team(p, nch))
-    {
-#pragma omp for schedule(static)
-        for (long c = 0; c < nch; c++) {
-            mlp_vjp_chunk(m, p, t, Z, A, G, Zbar, c);
-        }
-        mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
-    }
+    ODG_PARALLEL(mlp_team(p, nch), mlp_vjp_chunk_loop(m, p, t, Z, A, G, Zbar, gtheta, 0, nch, 1));
 }
 
 /* s[j] = sum_i X[i, j] (overwritten), X (rows, cols): blocks of columns shared among the threads,
@@ -1081,10 +1095,8 @@ static int mlp_vjp_ranks(odg_model *m, const mlp_parts *p, double t, const doubl
 {
     mlp_impl *w = m->impl;
     const long c0 = (long)m->rank_chunk[m->rank], c1 = (long)m->rank_chunk[m->rank + 1];
-#pragma omp parallel for schedule(static) if (mlp_team(p, c1 - c0))
-    for (long c = c0; c < c1; c++) {
-        mlp_vjp_chunk(m, p, t, Z, A, G, Zbar, c);
-    }
+    ODG_PARALLEL(mlp_team(p, c1 - c0),
+                 mlp_vjp_chunk_loop(m, p, t, Z, A, G, Zbar, gtheta, c0, c1, 0));
     int st = odg_mpi_allgather_doubles(Zbar, odg_rank_offsets(m, p->D, 0), &m->comm);
     const double t0 = odg_now(), s0 = m->reduce.s;
     if (st == ODG_OK) {
@@ -1093,8 +1105,7 @@ static int mlp_vjp_ranks(odg_model *m, const mlp_parts *p, double t, const doubl
     if (st != ODG_OK) {
         return st;
     }
-#pragma omp parallel if (mlp_team(p, (long)m->nchunks))
-    mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
+    ODG_PARALLEL(mlp_team(p, (long)m->nchunks), mlp_reduce(m->P, m->nchunks, w->gpart, gtheta));
     m->reduce.s = s0 + (odg_now() - t0); /* the exchange and the sum */
     return 0;
 }

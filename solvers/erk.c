@@ -365,7 +365,7 @@ static int combine(size_t n, double *restrict out, const double *z, double h, co
                    int m, const double *K)
 {
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
-    if (nch < ODG_PAR_CHUNKS) {
+    if (nch < ODG_PAR_CHUNKS || !odg_team_possible()) {
         return combine_chunk(n, 0, n, out, z, h, coef, m, K); /* element-wise: same bits */
     }
     int bad = 0;
@@ -391,7 +391,7 @@ ODG_SIMD_CLONES static void axpy_range(size_t lo, size_t hi, double alpha, const
 static void axpy(size_t n, double alpha, const double *restrict x, double *restrict y)
 {
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
-    if (nch < ODG_PAR_CHUNKS) {
+    if (nch < ODG_PAR_CHUNKS || !odg_team_possible()) {
         axpy_range(0, n, alpha, x, y);
         return;
     }
@@ -425,6 +425,17 @@ static double chunk_sumsq(const double *err, const double *z, const double *znex
     return s;
 }
 
+/* e->partial[c] for the chunks c < nch of n numbers: error_norm's worksharing loop */
+static void error_partials(odg_erk *e, const double *err, const double *z, const double *znext,
+                           double rtol, double atol, size_t n, long nch)
+{
+#pragma omp for schedule(static)
+    for (long c = 0; c < nch; c++) {
+        size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
+        e->partial[c] = chunk_sumsq(err, z, znext, lo, hi, rtol, atol);
+    }
+}
+
 /* The error norm of docs/theory.md section 2:
  * sqrt(mean((err_i / (atol + rtol max(|z_i|, |znext_i|)))^2)), summed chunk by chunk in chunk
  * order, so the value is the same for any number of threads. */
@@ -433,11 +444,8 @@ static double error_norm(odg_erk *e, const double *err, const double *z, const d
 {
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
     /* per-chunk partial sums added in chunk order on either path, so the same bits */
-#pragma omp parallel for schedule(static) if (nch >= ODG_PAR_CHUNKS)
-    for (long c = 0; c < nch; c++) {
-        size_t lo = (size_t)c * ODG_CHUNK, hi = lo + ODG_CHUNK < n ? lo + ODG_CHUNK : n;
-        e->partial[c] = chunk_sumsq(err, z, znext, lo, hi, rtol, atol);
-    }
+    ODG_PARALLEL(nch >= ODG_PAR_CHUNKS && odg_team_possible(),
+                 error_partials(e, err, z, znext, rtol, atol, n, nch));
     double total = 0.0;
     for (long c = 0; c < nch; c++) {
         total += e->partial[c];
