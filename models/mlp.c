@@ -871,26 +871,50 @@ static void mlp_f_serial(odg_model *m, const mlp_parts *p, double t, const doubl
     mlp_f_gemm(p, Hh, F, 0, p->B);
 }
 
+/* THREADED's element-wise passes, chunk by chunk as worksharing loops: the hidden bias into Hh
+ * and, unless F is NULL, the output bias into F; tanh over Hh; Gu *= 1 - Hh^2. */
+static void mlp_bias_loop(odg_model *m, const mlp_parts *p, double t, double *Hh, double *F)
+{
+#pragma omp for schedule(static)
+    for (long c = 0; c < (long)m->nchunks; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        mlp_bias_rows(p, t, Hh, lo, n);
+        if (F != NULL) {
+            mlp_out_bias_rows(p, F, lo, n);
+        }
+    }
+}
+
+static void mlp_tanh_loop(odg_model *m, const mlp_parts *p, double *Hh)
+{
+#pragma omp for schedule(static)
+    for (long c = 0; c < (long)m->nchunks; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
+    }
+}
+
+static void mlp_gu_scale_loop(odg_model *m, const mlp_parts *p, const double *Hh, double *Gu)
+{
+#pragma omp for schedule(static)
+    for (long c = 0; c < (long)m->nchunks; c++) {
+        size_t lo, n;
+        odg_chunk_rows(m, c, &lo, &n);
+        mlp_gu_scale(p, Hh, Gu, lo, n);
+    }
+}
+
 /* THREADED: the two GEMMs over the whole batch, outside any parallel region so that OpenBLAS
  * splits them among omp_get_max_threads() threads; the element-wise passes in our own loops. */
 static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
                            double *Hh)
 {
-    const long nch = (long)m->nchunks;
-#pragma omp parallel for schedule(static) if (nch > 1)
-    for (long c = 0; c < nch; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        mlp_bias_rows(p, t, Hh, lo, n);
-        mlp_out_bias_rows(p, F, lo, n);
-    }
+    const int team = m->nchunks > 1 && odg_team_possible();
+    ODG_PARALLEL(team, mlp_bias_loop(m, p, t, Hh, F));
     mlp_u_gemm(p, Z, Hh, 0, p->B);
-#pragma omp parallel for schedule(static) if (nch > 1)
-    for (long c = 0; c < nch; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        mlp_tanh_inplace(Hh + lo * p->H, n * p->H);
-    }
+    ODG_PARALLEL(team, mlp_tanh_loop(m, p, Hh));
     mlp_f_gemm(p, Hh, F, 0, p->B);
 }
 
@@ -1015,10 +1039,9 @@ static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const do
 /* s[j] = sum_i X[i, j] (overwritten), X (rows, cols): blocks of columns shared among the threads,
  * each column summed by one thread in row order, so the split does not change a bit. */
 #define COLSUM_BLOCK 64
-static void colsum_par(const double *X, size_t rows, size_t cols, double *s)
+static void colsum_loop(const double *X, size_t rows, size_t cols, double *s, long nblk)
 {
-    const long nblk = (long)((cols + COLSUM_BLOCK - 1) / COLSUM_BLOCK);
-#pragma omp parallel for schedule(static) if (nblk > 1)
+#pragma omp for schedule(static)
     for (long b = 0; b < nblk; b++) {
         const size_t j0 = (size_t)b * COLSUM_BLOCK;
         const size_t nj = cols - j0 < COLSUM_BLOCK ? cols - j0 : COLSUM_BLOCK;
@@ -1026,6 +1049,12 @@ static void colsum_par(const double *X, size_t rows, size_t cols, double *s)
         sum_rows(X + j0, rows, cols, nj, acc);
         memcpy(s + j0, acc, nj * sizeof(double));
     }
+}
+
+static void colsum_par(const double *X, size_t rows, size_t cols, double *s)
+{
+    const long nblk = (long)((cols + COLSUM_BLOCK - 1) / COLSUM_BLOCK);
+    ODG_PARALLEL(nblk > 1 && odg_team_possible(), colsum_loop(X, rows, cols, s, nblk));
 }
 
 /* THREADED: every GEMM once over the whole batch, outside any parallel region, so that OpenBLAS
@@ -1042,32 +1071,17 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
     double *gW1 = gtheta + m->view[0].offset, *gb1 = gtheta + m->view[1].offset;
     double *gW2 = gtheta + m->view[2].offset, *gb2 = gtheta + m->view[3].offset;
     const int B = (int)p->B, D = (int)p->D, H = (int)p->H, Din = (int)p->Din;
-    const long nch = (long)m->nchunks;
+    const int team = m->nchunks > 1 && odg_team_possible();
     if (A == NULL) { /* U and tanh(U) as mlp_f_threaded forms them */
         double *U = w->Hh;
-#pragma omp parallel for schedule(static) if (nch > 1)
-        for (long c = 0; c < nch; c++) {
-            size_t lo, n;
-            odg_chunk_rows(m, c, &lo, &n);
-            mlp_bias_rows(p, t, U, lo, n);
-        }
+        ODG_PARALLEL(team, mlp_bias_loop(m, p, t, U, NULL));
         mlp_u_gemm(p, Z, U, 0, p->B);
-#pragma omp parallel for schedule(static) if (nch > 1)
-        for (long c = 0; c < nch; c++) {
-            size_t lo, n;
-            odg_chunk_rows(m, c, &lo, &n);
-            mlp_tanh_inplace(U + lo * p->H, n * p->H);
-        }
+        ODG_PARALLEL(team, mlp_tanh_loop(m, p, U));
     }
     // gW2 (D, H) += G^T (D, B) Hh (B, H)
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, H, B, 1.0, G, D, Hh, H, 1.0, gW2, H);
     mlp_gu_gemm(p, G, Gu, 0, p->B);
-#pragma omp parallel for schedule(static) if (nch > 1)
-    for (long c = 0; c < nch; c++) {
-        size_t lo, n;
-        odg_chunk_rows(m, c, &lo, &n);
-        mlp_gu_scale(p, Hh, Gu, lo, n);
-    }
+    ODG_PARALLEL(team, mlp_gu_scale_loop(m, p, Hh, Gu));
     // gW1[:, :D] (H, D) += Gu^T (H, B) Z (B, D); leading dimension Din skips the time column
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, D, B, 1.0, Gu, H, Z, D, 1.0, gW1, Din);
     mlp_zbar_gemm(p, Gu, Zbar, 0, p->B);
