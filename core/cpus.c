@@ -1,7 +1,8 @@
 /* The number of CPUs this process may really use: its affinity mask, lowered by a cgroup CPU
  * quota.  `nproc` and omp_get_num_procs see only the mask, so in a container limited to two
  * CPUs' worth of time on a 64-CPU host they say 64, and a benchmark that starts 64 threads then
- * measures the scheduler. */
+ * measures the scheduler.  Also whether a parallel region would now have a team of more than one
+ * thread (odg_team_possible, core.h). */
 #define _GNU_SOURCE /* CPU_ALLOC and sched_getaffinity; before any include */
 
 #include "odegrad/core.h"
