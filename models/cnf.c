@@ -196,14 +196,13 @@ static void vjp_rows(const parts *p, cnf_impl *ci, const double *Z, const double
     }
 }
 
-/* A parallel region with more than one thread to run it, and more than one chunk or a GEMM of the
- * call (B x H x D at most) that OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK): inside
- * one every GEMM runs single-threaded, so the bits do not depend on the thread count (models.h). */
+/* A parallel region with more than one chunk, or when a GEMM of the call (B x H x D at most)
+ * is one OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK): inside one every GEMM runs
+ * single-threaded, so the bits do not depend on the thread count (models.h). */
 static int cnf_team(const odg_model *m)
 {
-    return odg_team_possible() &&
-           (m->nchunks > 1 ||
-            (double)m->B * (double)m->D * (double)(m->opts.H + 1) > ODG_BLAS_SERIAL_MNK);
+    return m->nchunks > 1 ||
+           (double)m->B * (double)m->D * (double)(m->opts.H + 1) > ODG_BLAS_SERIAL_MNK;
 }
 
 /* The chunks' rows of f, or of the VJP with each chunk's partial into ci->part: worksharing loops

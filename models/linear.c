@@ -44,13 +44,13 @@ static void linear_zbar_rows(const odg_model *m, const double *G, double *Zbar, 
                 m->theta, D, 0.0, Zbar + lo * m->D, D);
 }
 
-/* Whether to open a parallel region: with more than one thread to run it, and more than one
- * chunk or gA tile, or when a GEMM of the call (B x D x D at most) is one OpenBLAS could split
- * outside a region (ODG_BLAS_SERIAL_MNK), which would make the bits depend on the thread count. */
+/* Whether to open a parallel region: with more than one chunk or gA tile, or when a GEMM of the
+ * call (B x D x D at most) is one OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK),
+ * which would make the bits depend on the thread count. */
 static int linear_team(const odg_model *m, long nch, long ntile)
 {
     const double B = (double)m->B, D = (double)m->D;
-    return odg_team_possible() && (nch > 1 || ntile > 1 || B * D * D > ODG_BLAS_SERIAL_MNK);
+    return nch > 1 || ntile > 1 || B * D * D > ODG_BLAS_SERIAL_MNK;
 }
 
 static void linear_f_chunk_loop(odg_model *m, const double *Z, double *F, long nch)

@@ -809,19 +809,18 @@ static void mlp_thin_prepare(odg_model *m, mlp_parts *p, double t)
 
 /* ---- BLAS version: f and vjp in the two modes ------------------------------------------------ */
 
-/* Whether CHUNKED opens a parallel region: with more than one thread to run it (else OpenBLAS has
- * one thread too), and two or more chunks or one whose GEMMs (all n x H x D) OpenBLAS could split
- * outside a region (ODG_BLAS_SERIAL_MNK), which would make the bits depend on the thread count. */
+/* Whether CHUNKED opens a parallel region: with two or more chunks, or with one whose GEMMs
+ * (all n x H x D) OpenBLAS could split outside a region (ODG_BLAS_SERIAL_MNK), which would make the
+ * bits depend on the thread count. */
 static int mlp_team(const mlp_parts *p, long nch)
 {
-    return odg_team_possible() &&
-           (nch > 1 || (double)p->B * (double)p->H * (double)p->D > ODG_BLAS_SERIAL_MNK);
+    return nch > 1 || (double)p->B * (double)p->H * (double)p->D > ODG_BLAS_SERIAL_MNK;
 }
 
 /* CHUNKED: one parallel loop over the chunks; every GEMM is per chunk and, called inside an active
  * parallel region, OpenBLAS's OpenMP build runs it single-threaded (common_thread.h,
  * num_cpu_avail: omp_in_parallel() gives 1 thread).  With one thread there is no region
- * (mlp_team) and OpenBLAS has one thread anyway.  Chunks [c0, c1); Z, F are (B, D). */
+ * (ODG_PARALLEL) and OpenBLAS has one thread anyway.  Chunks [c0, c1); Z, F are (B, D). */
 static void mlp_f_chunk_loop(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
                              double *Hh, long c0, long c1)
 {
@@ -911,7 +910,7 @@ static void mlp_gu_scale_loop(odg_model *m, const mlp_parts *p, const double *Hh
 static void mlp_f_threaded(odg_model *m, const mlp_parts *p, double t, const double *Z, double *F,
                            double *Hh)
 {
-    const int team = m->nchunks > 1 && odg_team_possible();
+    const int team = m->nchunks > 1;
     ODG_PARALLEL(team, mlp_bias_loop(m, p, t, Hh, F));
     mlp_u_gemm(p, Z, Hh, 0, p->B);
     ODG_PARALLEL(team, mlp_tanh_loop(m, p, Hh));
@@ -1054,7 +1053,7 @@ static void colsum_loop(const double *X, size_t rows, size_t cols, double *s, lo
 static void colsum_par(const double *X, size_t rows, size_t cols, double *s)
 {
     const long nblk = (long)((cols + COLSUM_BLOCK - 1) / COLSUM_BLOCK);
-    ODG_PARALLEL(nblk > 1 && odg_team_possible(), colsum_loop(X, rows, cols, s, nblk));
+    ODG_PARALLEL(nblk > 1, colsum_loop(X, rows, cols, s, nblk));
 }
 
 /* THREADED: every GEMM once over the whole batch, outside any parallel region, so that OpenBLAS
@@ -1071,7 +1070,7 @@ static void mlp_vjp_threaded(odg_model *m, const mlp_parts *p, double t, const d
     double *gW1 = gtheta + m->view[0].offset, *gb1 = gtheta + m->view[1].offset;
     double *gW2 = gtheta + m->view[2].offset, *gb2 = gtheta + m->view[3].offset;
     const int B = (int)p->B, D = (int)p->D, H = (int)p->H, Din = (int)p->Din;
-    const int team = m->nchunks > 1 && odg_team_possible();
+    const int team = m->nchunks > 1;
     if (A == NULL) { /* U and tanh(U) as mlp_f_threaded forms them */
         double *U = w->Hh;
         ODG_PARALLEL(team, mlp_bias_loop(m, p, t, U, NULL));

@@ -444,8 +444,7 @@ static double error_norm(odg_erk *e, const double *err, const double *z, const d
 {
     long nch = (long)((n + ODG_CHUNK - 1) / ODG_CHUNK);
     /* per-chunk partial sums added in chunk order on either path, so the same bits */
-    ODG_PARALLEL(nch >= ODG_PAR_CHUNKS && odg_team_possible(),
-                 error_partials(e, err, z, znext, rtol, atol, n, nch));
+    ODG_PARALLEL(nch >= ODG_PAR_CHUNKS, error_partials(e, err, z, znext, rtol, atol, n, nch));
     double total = 0.0;
     for (long c = 0; c < nch; c++) {
         total += e->partial[c];

@@ -158,16 +158,17 @@ int odg_cpus_available(void);
 /* Whether a parallel region opened now would have more than one thread (omp_get_max_threads()
  * above 1).  A region libgomp opens for one thread, by a false `if` clause or with one thread
  * asked for, still passes its barriers, each a futex call: at D = 2, B = 256 two of them for
- * every call of f or of the VJP, about 5% of a gradient's time.  ODG_PARALLEL skips it. */
+ * every call of f or of the VJP, about 5% of a gradient's time. */
 int odg_team_possible(void);
 
-/* Runs `call` in a parallel region when `team` is true, else directly on the calling thread.
- * `call` holds the region's work as orphaned worksharing loops (`omp for`): called outside any
- * region, those run every iteration on the one thread in the same order as a team of one would,
- * so the result is the same bits either way. */
+/* Runs `call` in a parallel region when the caller wants one (`team`) and more than one thread
+ * could run it (odg_team_possible), else directly on the calling thread: with one thread no
+ * region opens.  `call` holds the region's work as orphaned worksharing loops (`omp for`): called
+ * outside any region, those run every iteration on the one thread in the same order as a team of
+ * one would, so the result is the same bits either way. */
 #define ODG_PARALLEL(team, call)                                                                   \
     do {                                                                                           \
-        if (team) {                                                                                \
+        if ((team) && odg_team_possible()) {                                                       \
             _Pragma("omp parallel") call;                                                          \
         } else {                                                                                   \
             call;                                                                                  \

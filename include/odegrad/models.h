@@ -79,7 +79,7 @@ typedef enum {
  * than a small chunk's work) only when no GEMM of the call could be split: OpenBLAS runs a DGEMM
  * on one thread when M N K <= 65536 x GEMM_MULTITHREAD_THRESHOLD (interface/gemm.c; the build
  * option is 4 by default and at least 1), so at or below 65536 it never splits.  With one thread
- * there is no region at all (odg_team_possible): OpenBLAS has that one thread too. */
+ * there is no region at all (ODG_PARALLEL): OpenBLAS has that one thread too. */
 #define ODG_BLAS_SERIAL_MNK 65536.0
 
 const char *odg_model_kind_name(odg_model_kind k);
