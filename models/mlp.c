@@ -137,7 +137,21 @@ static void mlp_bias1_grad(const mlp_parts *p, double t, const double *Gu, doubl
  * with the Haswell one; with the same Taylor series, without the shifted reduction and the
  * h - h q form below, one division was 1.43x faster but 2.46 ulp.  Both divisions replaced by
  * multiplications (wrong results, for the timing only) made the old form 1.19x faster: the loop
- * is bound by its instruction count and dependency chains more than by its divisions. */
+ * is bound by its instruction count and dependency chains more than by its divisions.
+ *
+ * The chains more than the count: each element's operations depend on one another from fabs to
+ * the sign, and the out-of-order window holds too few elements' chains to fill the pipes.  So the
+ * chain is kept short where the bits allow it: k is nearbyint(kf), one rounding where the shift
+ * made two dependent additions (the same integer: kf + SHIFT_H rounds kf to the nearest, ties to
+ * even, as nearbyint does in the default rounding mode, and its bits still give 2^(k-1), off the
+ * chain); kf is formed from a, not from y = a + a (the same product, scaled by 2 exactly); and
+ * the cap for large a is a select at the end instead of a clamp at the start.  The same
+ * operations in a shorter chain, and the same bits (8e6 points of [-25, 25] and the special
+ * values, each clone): against the form before (kept in the history), interleaved in one
+ * process, 101 rounds on an AVX-512 EPYC (family 26), 1.14x faster with the AVX-512 clone (0.673
+ * against 0.588 ns per element, minima) and 1.14x with the Haswell one.  Forming c as
+ * fma(p, r^2, fma(C1, r, 0.5)) would shorten it by one more fma (1.17x), with other bits and
+ * 1.79 ulp. */
 
 /* tanh a = h / (h + 1) with h = (e^2a - 1) / 2, a = |x|, one division; below a = 0.2599 as
  * h - h q (q that quotient), in which the roundings of h + 1 and of the division reach the
@@ -150,9 +164,11 @@ static void mlp_bias1_grad(const mlp_parts *p, double t, const double *Gu, doubl
  * that k = 0 (h = em / 2 exactly) covers a < 0.2599, all of the h - h q range, and so that for
  * k >= 1, where h = 2^(k-1) em + 2^(k-1) - 1/2 cancels, em >= -0.16 and the cancellation at most
  * multiplies em's rounding by 0.47.  Error: em's rounding (half an ulp, scaled by 1 / (1 + h)),
- * that of h + 1 and of the division, and the final one.  y is capped at 44, where 1 - tanh <
- * 2^-62 rounds to 1 already, so 2^(k-1) (k <= 63) cannot overflow; for k >= 54, 2^(k-1) - 1/2
- * rounds to 2^(k-1), which moves q by < 2^-55 where it rounds to 1 - 2^-53 or 1 anyway. */
+ * that of h + 1 and of the division, and the final one.  Past a = 22, where 1 - tanh < 2^-62
+ * and tanh rounds to 1, the result is 1, selected at the end: what y gives there (2^(k-1)
+ * overflowing, inf - inf) is dropped.  Up to it, y <= 44 and 2^(k-1) (k <= 63) cannot overflow;
+ * for k >= 54, 2^(k-1) - 1/2 rounds to 2^(k-1), which moves q by < 2^-55 where it rounds to
+ * 1 - 2^-53 or 1 anyway. */
 #define EM_C1 0x1.555555555555ap-3
 #define EM_C2 0x1.5555555555516p-5
 #define EM_C3 0x1.111111110e331p-7
@@ -168,7 +184,7 @@ static void mlp_bias1_grad(const mlp_parts *p, double t, const double *Gu, doubl
  * k + 1022, the biased exponent of 2^(k-1), in the low bits. */
 #define LN2_HI 0x1.62e42fee00000p-1
 #define LN2_LO 0x1.a39ef35793c76p-33
-#define INV_LN2 0x1.71547652b82fep0
+#define TWO_INV_LN2 0x1.71547652b82fep1 /* 2 / ln 2 */
 #define SHIFT_H (0x1.8p52 + 1022.0)
 
 /* c ? x : y through the bits: a ?: on doubles may become a branch (with trapping math the
@@ -190,9 +206,10 @@ static inline double bit_select(int c, double x, double y)
 static inline __attribute__((always_inline)) double mlp_tanh(double x)
 {
     const double a = fabs(x);
-    const double y = bit_select(a + a > 44.0, 44.0, a + a); /* NaN stays NaN */
-    const double kd = fma(y, INV_LN2, -0.25) + SHIFT_H;
-    const double k = kd - SHIFT_H;
+    const double y = a + a;
+    const double kf = fma(a, TWO_INV_LN2, -0.25); /* y / ln 2 - 1/4, the same rounding */
+    const double kd = kf + SHIFT_H;
+    const double k = nearbyint(kf); /* kd - SHIFT_H, without waiting for kd */
     const double r = fma(-k, LN2_LO, fma(-k, LN2_HI, y));
     uint64_t kb;
     memcpy(&kb, &kd, sizeof kb);
@@ -209,8 +226,8 @@ static inline __attribute__((always_inline)) double mlp_tanh(double x)
     const double em = fma(r2, c, r);
     const double h = fma(hs, em, hs - 0.5);
     const double q = h / (h + 1.0);
-    /* NaN fails a < 0.2599 and keeps q, which is NaN */
-    const double t = bit_select(a < 0.2599, fma(-h, q, h), q);
+    /* NaN fails both tests and keeps q, which is NaN */
+    const double t = bit_select(a > 22.0, 1.0, bit_select(a < 0.2599, fma(-h, q, h), q));
     uint64_t bt, bsign;
     memcpy(&bt, &t, sizeof bt);
     memcpy(&bsign, &x, sizeof bsign);
