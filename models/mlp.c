@@ -140,18 +140,18 @@ static void mlp_bias1_grad(const mlp_parts *p, double t, const double *Gu, doubl
  * is bound by its instruction count and dependency chains more than by its divisions.
  *
  * The chains more than the count: each element's operations depend on one another from fabs to
- * the sign, and the out-of-order window holds too few elements' chains to fill the pipes.  So the
- * chain is kept short where the bits allow it: k is nearbyint(kf), one rounding where the shift
+ * the sign, and the same operations in a shorter chain run faster (below).  So the chain is kept
+ * short where the bits allow it: k is nearbyint(kf), one rounding where the shift
  * made two dependent additions (the same integer: kf + SHIFT_H rounds kf to the nearest, ties to
  * even, as nearbyint does in the default rounding mode, and its bits still give 2^(k-1), off the
  * chain); kf is formed from a, not from y = a + a (the same product, scaled by 2 exactly); and
  * the cap for large a is a select at the end instead of a clamp at the start.  The same
- * operations in a shorter chain, and the same bits (8e6 points of [-25, 25] and the special
- * values, each clone): against the form before (kept in the history), interleaved in one
- * process, 101 rounds on an AVX-512 EPYC (family 26), 1.14x faster with the AVX-512 clone (0.673
- * against 0.588 ns per element, minima) and 1.14x with the Haswell one.  Forming c as
- * fma(p, r^2, fma(C1, r, 0.5)) would shorten it by one more fma (1.17x), with other bits and
- * 1.79 ulp. */
+ * operations in a shorter chain, and the same bits (8e6 points each of [-25, 25], [-1, 1] and
+ * [-5e-4, 5e-4] and the special values, built for AVX-512, for Haswell and without FMA): against
+ * the form before (kept in the history), interleaved in one process, 101 rounds on an AVX-512 EPYC
+ * (family 26), 1.14x faster with the AVX-512 clone (0.673 against 0.588 ns per element, minima)
+ * and 1.14x with the Haswell one.  Forming c as fma(p, r^2, fma(C1, r, 0.5)) would shorten it by
+ * one more fma (1.17x), with other bits and 1.79 ulp. */
 
 /* tanh a = h / (h + 1) with h = (e^2a - 1) / 2, a = |x|, one division; below a = 0.2599 as
  * h - h q (q that quotient), in which the roundings of h + 1 and of the division reach the
