@@ -342,10 +342,6 @@ static void mlp_dgemm(const mlp_parts *p, int ta, int tb, int M, int N, int K, c
                 N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* With libxsmm: W1[:, :D]^T (D, H) and, for f (both), W2^T (H, D) into the impl's copies, which
- * p then points to.  Serial: 2 D H copies, once per call of f or the VJP. */
-/* W1[:, :D]^T (D, H) into the impl's copy, which p then points to (libxsmm's and the thin
- * version's). */
 /* dst[c ldd + r] = src[r lds + c] for r < rows, c < cols: 8 x 8 blocks through a local tile,
  * read as 8 runs of 8 source doubles (one cache line each when aligned) and written as 8 runs of
  * 8 destination doubles, then the edges element by element.  Element by element along a whole
@@ -381,12 +377,17 @@ ODG_SIMD_CLONES static void transpose_into(const double *restrict src, size_t ro
     }
 }
 
+/* W1[:, :D]^T (D, H) into the impl's copy, which p then points to (libxsmm's and the thin
+ * version's). */
 static void mlp_copy_w1t(mlp_impl *w, mlp_parts *p)
 {
     transpose_into(p->W1, p->H, p->D, p->Din, w->W1t, p->H); /* W1[:, :D] (H, D) */
     p->W1t = w->W1t;
 }
 
+/* With libxsmm: W1[:, :D]^T (D, H) and, for f (both), W2^T (H, D) into the impl's copies, which
+ * p then points to.  Serial: D H numbers each, once per call of f and of the VJP that recomputes
+ * U (mlp_vjp_hidden). */
 static void mlp_xsmm_prepare(odg_model *m, mlp_parts *p, int both)
 {
     if (!p->xsmm) {
@@ -1086,17 +1087,18 @@ static void mlp_vjp_chunk(odg_model *m, const mlp_parts *p, double t, const doub
 }
 
 /* Chunks [c0, c1) of the VJP, each on one thread (mlp_vjp_chunk), and with `reduce`, after the
- * loop's barrier, the partials reduced by all threads together. */
+ * loop's barrier, the partials reduced by all threads together; with `direct` (mlp_direct), the
+ * one chunk adds to gtheta itself and there is nothing to reduce. */
 static void mlp_vjp_chunk_loop(odg_model *m, const mlp_parts *p, double t, const double *Z,
                                const double *A, const double *G, double *Zbar, double *gtheta,
-                               long c0, long c1, int reduce)
+                               long c0, long c1, int reduce, int direct)
 {
     mlp_impl *w = m->impl;
 #pragma omp for schedule(static)
     for (long c = c0; c < c1; c++) {
-        mlp_vjp_chunk(m, p, t, Z, A, G, Zbar, NULL, c);
+        mlp_vjp_chunk(m, p, t, Z, A, G, Zbar, direct ? gtheta : NULL, c);
     }
-    if (reduce) {
+    if (reduce && !direct) {
         mlp_reduce(m->P, m->nchunks, w->gpart, gtheta);
     }
 }
@@ -1124,11 +1126,9 @@ static void mlp_vjp_chunked(odg_model *m, const mlp_parts *p, double t, const do
                             const double *A, const double *G, double *Zbar, double *gtheta)
 {
     const long nch = (long)m->nchunks;
-    if (mlp_direct(m, p)) {
-        mlp_vjp_chunk(m, p, t, Z, A, G, Zbar, gtheta, 0);
-        return;
-    }
-    ODG_PARALLEL(mlp_team(p, nch), mlp_vjp_chunk_loop(m, p, t, Z, A, G, Zbar, gtheta, 0, nch, 1));
+    const int direct = mlp_direct(m, p);
+    ODG_PARALLEL(mlp_team(p, nch),
+                 mlp_vjp_chunk_loop(m, p, t, Z, A, G, Zbar, gtheta, 0, nch, 1, direct));
 }
 
 /* s[j] = sum_i X[i, j] (overwritten), X (rows, cols): blocks of columns shared among the threads,
@@ -1205,7 +1205,7 @@ static int mlp_vjp_ranks(odg_model *m, const mlp_parts *p, double t, const doubl
     mlp_impl *w = m->impl;
     const long c0 = (long)m->rank_chunk[m->rank], c1 = (long)m->rank_chunk[m->rank + 1];
     ODG_PARALLEL(mlp_team(p, c1 - c0),
-                 mlp_vjp_chunk_loop(m, p, t, Z, A, G, Zbar, gtheta, c0, c1, 0));
+                 mlp_vjp_chunk_loop(m, p, t, Z, A, G, Zbar, gtheta, c0, c1, 0, 0));
     int st = odg_mpi_allgather_doubles(Zbar, odg_rank_offsets(m, p->D, 0), &m->comm);
     const double t0 = odg_now(), s0 = m->reduce.s;
     if (st == ODG_OK) {
