@@ -45,7 +45,7 @@ const char *odg_torch_version_asked(void);
 
 /* What a peer's program reports besides its timings. */
 typedef struct odg_peer_report {
-    int reps, threads;
+    int reps, warmups, threads;
     odg_grad_stats stats; /* steps, rejected, adj_steps, nfe_forward, nfe_backward, nvjp, loss */
     double rss_peak, rss_base;
     int rss_cleared;
@@ -114,6 +114,8 @@ double odg_sys_self_status(const char *key);
 /* Resets this process's VmHWM to its current VmRSS (writes "5" to /proc/self/clear_refs);
  * 0 on success, -1 when not permitted. */
 int odg_sys_reset_hwm(void);
+/* The minor page faults of this process so far, all its threads (getrusage); -1 when unknown. */
+long odg_sys_minor_faults(void);
 /* The CPU's model name from /proc/cpuinfo ("unknown" if none). */
 void odg_sys_cpu_model(char *buf, size_t cap);
 /* The current UTC time as ISO 8601 (2024-06-11T12:34:56Z). */

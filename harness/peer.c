@@ -8,10 +8,11 @@
  *
  * A PyTorch run happens inside the measuring child (harness/run.c): the problem's arrays and the
  * scheme's tableau go to a temporary directory as .npy files, the script runs as a process of
- * its own with the run's threads, times its own gradients after its warm-up and measures its own
- * resident peak the way the harness does (the high-water mark reset after the warm-up), and
- * leaves its last gradient in g.npy and one line of JSON on stdout.  The child dies with the
- * measuring process (PR_SET_PDEATHSIG), so a timeout stops it too. */
+ * its own with the run's threads, measures its own resident peak and times its own gradients the
+ * way the harness does (harness/run.c, timed_gradients: the peak on an untimed gradient from
+ * memory just given back, then the warm-ups, then the timed gradients), and leaves its last
+ * gradient in g.npy and one line of JSON on stdout.  The child dies with the measuring process
+ * (PR_SET_PDEATHSIG), so a timeout stops it too. */
 #include "harness_impl.h"
 
 #include <errno.h>
@@ -387,6 +388,7 @@ odg_status odg_torch_gradients(const odg_run *r, const char *dir, double *g, dou
     S->nfe_backward = jcount(o, "nfe_backward");
     S->nvjp = jcount(o, "nvjp");
     pr->reps = R;
+    pr->warmups = (int)jcount(o, "warmups");
     pr->rss_peak = jnum(o, "rss_peak");
     pr->rss_base = jnum(o, "rss_base");
     const char *rm = json_string_value(json_object_get(o, "rss_method"));

@@ -737,6 +737,8 @@ static json_t *detail_json(const odg_run_record *rec)
     }
     json_object_set_new(d, "rss_baseline_bytes", real_or_null(rec->rss_baseline_bytes));
     json_object_set_new(d, "rss_method", json_string(rec->rss_method));
+    json_object_set_new(d, "warmups_done",
+                        rec->warmups_done >= 0 ? json_integer(rec->warmups_done) : json_null());
     json_object_set_new(d, "discrete_method", json_string(rec->discrete_method));
     json_t *roof = json_object();
     json_object_set_new(roof, "source", json_string(rec->roofline_source));

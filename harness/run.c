@@ -4,13 +4,13 @@
  * then w, each ~ as docs/theory.md section 1), overwrite what --load provides, and check the
  * method against the problem; all of it before any output file exists.
  * Execute: refuse a configuration whose docs/theory.md section 6 bytes exceed the memory limit
- * (status oom), get the reference (docs/theory.md section 8), and measure in a forked child: W
- * warm-up gradients, then R timed ones with the resident-set high-water mark reset just before
- * them, then the errors against the reference and against the discrete-exact gradient at the
- * same steps.  Right after the timed gradients, with the same threads, it measures the DGEMM rate
- * at the model's shapes (the roofline, docs/theory.md section 9) that the gradient's own rate is read
- * against.  The child reports after measuring and again after the errors, so a child stopped
- * late (timeout, OOM killer) still leaves its timings in the record. */
+ * (status oom), get the reference (docs/theory.md section 8), and measure in a forked child: one
+ * gradient for the resident peak from memory just given back, W warm-up gradients and R timed
+ * ones (timed_gradients), then the errors against the reference and against the discrete-exact
+ * gradient at the same steps.  Right after the timed gradients, with the same threads, it measures
+ * the DGEMM rate at the model's shapes (the roofline, docs/theory.md section 9) that the gradient's
+ * own rate is read against.  The child reports after measuring and again after the errors, so a
+ * child stopped late (timeout, OOM killer) still leaves its timings in the record. */
 #include "harness_impl.h"
 
 #include <cblas.h>
@@ -532,6 +532,7 @@ static void record_config(const odg_run *r, odg_run_record *rec)
     rec->backward_min_s = rec->backward_max_s = NAN;
     rec->rejected = rec->adj_steps = rec->interval = -1;
     rec->rss_baseline_bytes = NAN;
+    rec->warmups_done = -1;
     rec->roofline_s = NAN;
     rec->ref.kind = ODG_REF_NONE;
     rec->ref.change = rec->ref.loss = rec->ref.error = NAN;
@@ -667,6 +668,7 @@ typedef struct measure_msg {
     int status; /* odg_status of the gradients */
     int threads, blas_threads;
     int reps; /* timed gradients completed */
+    int warmups; /* warm-up gradients completed */
     double t_med, t_min, t_max, f_med, f_min, f_max, b_med, b_min, b_max;
     odg_grad_stats stats; /* of the last gradient that completed */
     int have_stats;
@@ -708,13 +710,9 @@ static void summarize(double *x, int n, double *med, double *min, double *max)
     *med = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
-/* The summary of the m->reps timed gradients so far, and the resident peak if the first timed
- * gradient has not set it yet. */
+/* The summary of the m->reps timed gradients so far. */
 static void report(measure_msg *m, const double *times, int R)
 {
-    if (isnan(m->rss_peak)) {
-        m->rss_peak = odg_sys_self_status("VmHWM") - m->rss_base;
-    }
     if (m->reps == 0) {
         return;
     }
@@ -764,11 +762,9 @@ static odg_status discrete_gradient(odg_run *r, long N, double *gd, char name[32
     return odg_gradient(&r->prob, &o, &mem, gd, gd + r->model->P, &S);
 }
 
-/* Warm-up, then the R timed gradients between a reset of the resident-set high-water mark and
- * its reading; reports after them (and now and then during them).  Leaves the last gradient in
- * g.  0, or -1 when the parent has gone (the pipe is closed). */
-/* One f and one VJP on z0 (results dropped): what a warm-up gradient touches first besides the
- * method's own memory.  0, or -1 when the scratch cannot be had. */
+/* One f and one VJP on z0 (results dropped): what a gradient touches besides the method's own
+ * memory (OpenBLAS's buffers, the threads' stacks, the model's scratch).  0, or -1 when the
+ * scratch cannot be had. */
 static int prime(odg_run *r)
 {
     size_t M = r->model->B * r->model->D, P = r->model->P;
@@ -795,30 +791,45 @@ static odg_status gradient(odg_run *r, odg_mem *mem, double *g, odg_grad_stats *
     return odg_gradient(&r->prob, &r->grad, mem, g, g + r->model->P, S);
 }
 
+/* One gradient that is not timed: the one that reads the resident peak (what = "the
+ * resident-peak gradient") or a warm-up.  0, or the failure recorded in m. */
+static int untimed_gradient(odg_run *r, measure_msg *m, double *g, const char *what)
+{
+    odg_mem mem;
+    odg_mem_init(&mem);
+    odg_grad_stats S;
+    odg_status st = gradient(r, &mem, g, &S);
+    if (st != ODG_OK) {
+        m->status = st;
+        snprintf(m->msg, sizeof m->msg, "%s: %s", what, odg_status_str(st));
+        return -1;
+    }
+    return 0;
+}
+
+/* The measurement (docs/experiments.md, "How a run is measured"): the baseline, one gradient
+ * that reads the resident peak, the warm-up gradients (W, and up to ODG_RUN_SETTLE_MORE more
+ * until they fault in no more memory), then the R timed ones; reports after them (and now
+ * and then during them).  Leaves the last gradient in g.  0, or -1 when the parent has gone
+ * (the pipe is closed).
+ *
+ * The baseline is everything the process holds before a gradient (the problem, the
+ * libraries' buffers, the gradient's output), the same for every configuration: the output is
+ * touched, one f and one VJP touch the libraries' buffers, and the allocator gives its free
+ * memory back.  The next gradient starts from there, so it faults in all it touches: its
+ * high-water mark over the baseline is the resident peak.  It is not timed.  The ones after it
+ * can fault pages in again where the allocator places a large block elsewhere (a small block
+ * now sits in the hole it left): at D = 64, H = 256, rk4 N = 2 kept, the resident-peak gradient
+ * faulted 1830 pages in, the next ones 1024 (17.9 ms), 257 (8.5 ms), 97 (6.6 ms), then 0 or 1
+ * (5.4 ms).  Hence the warm-up goes on until they stop, and the timed gradients reuse what the
+ * process kept (odg_malloc_retain), as a training loop would. */
 static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times, int fd)
 {
     const odg_run_config *c = &r->cfg;
     size_t P = r->model->P;
     int R = c->repeat;
-    odg_mem mem;
-    odg_grad_stats S;
-    for (int k = 0; k < c->warmup; k++) {
-        odg_mem_init(&mem);
-        odg_status st = gradient(r, &mem, g, &S);
-        if (st != ODG_OK) {
-            m->status = st;
-            snprintf(m->msg, sizeof m->msg, "warm-up gradient %d: %s", k + 1, odg_status_str(st));
-            return send_msg(fd, m) ? -1 : 0;
-        }
-    }
-    /* The baseline: everything the process holds before the measured gradients (the problem,
-     * the libraries' buffers, the gradient's output), the same for every configuration: the
-     * output is touched here, and without a warm-up gradient one evaluation of f and of its VJP
-     * touches the libraries' buffers (OpenBLAS's, the threads' stacks, the model's scratch) as a
-     * warm-up would, so that the resident peak counts the method's own memory whatever the
-     * warm-up rule. */
     memset(g, 0, (P + r->model->B * r->model->D) * sizeof(double));
-    if (c->warmup == 0 && prime(r) != 0) {
+    if (prime(r) != 0) {
         m->status = ODG_ENOMEM;
         snprintf(m->msg, sizeof m->msg, "out of memory before the measurement");
         return send_msg(fd, m) ? -1 : 0;
@@ -826,9 +837,30 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
     odg_malloc_release();
     m->rss_cleared = odg_sys_reset_hwm() == 0;
     m->rss_base = odg_sys_self_status("VmRSS");
+    int bad = untimed_gradient(r, m, g, "the resident-peak gradient");
+    m->rss_peak = odg_sys_self_status("VmHWM") - m->rss_base;
+    const int most = c->warmup > 0 ? c->warmup + ODG_RUN_SETTLE_MORE : 0;
+    int settled = 0;
+    for (int k = 0; !bad && k < most && (k < c->warmup || !settled); k++) {
+        char what[40];
+        snprintf(what, sizeof what, "warm-up gradient %d", k + 1);
+        long f0 = odg_sys_minor_faults();
+        bad = untimed_gradient(r, m, g, what);
+        /* every rank warms up as long as the one that settles last: each gradient is a
+         * collective */
+        double lo, hi;
+        odg_mpi_minmax((double)(odg_sys_minor_faults() - f0), &lo, &hi);
+        settled = f0 >= 0 && hi < ODG_RUN_SETTLE_PAGES;
+        m->warmups = k + 1;
+    }
+    if (bad) {
+        return send_msg(fd, m) ? -1 : 0;
+    }
     double last_report = odg_now();
     memset(&r->model->comm, 0, sizeof r->model->comm);
     memset(&r->model->reduce, 0, sizeof r->model->reduce);
+    odg_mem mem;
+    odg_grad_stats S;
     for (int k = 0; k < R; k++) {
         odg_mem_init(&mem);
         double t0 = odg_now();
@@ -838,14 +870,6 @@ static int timed_gradients(odg_run *r, measure_msg *m, double *g, double *times,
             m->status = st;
             snprintf(m->msg, sizeof m->msg, "gradient %d: %s", k + 1, odg_status_str(st));
             break;
-        }
-        /* The resident peak is that of the first timed gradient: it starts from memory just
-         * given back, so it faults in all it touches.  The later ones reuse what the process
-         * kept (odg_malloc_retain), but the allocator may place a large block elsewhere the
-         * second time (a small block now sits in the hole it left), and the high-water mark
-         * would count that block twice. */
-        if (k == 0) {
-            m->rss_peak = odg_sys_self_status("VmHWM") - m->rss_base;
         }
         times[k] = t;
         times[R + k] = S.forward_s;
@@ -891,6 +915,7 @@ static int peer_gradients(const measure_ctx *mc, measure_msg *m, double *g, doub
     const int R = r->cfg.repeat;
     m->threads = m->blas_threads = pr.threads;
     m->reps = pr.reps;
+    m->warmups = pr.warmups;
     m->rss_peak = pr.rss_peak;
     m->rss_base = pr.rss_base;
     m->rss_cleared = pr.rss_cleared;
@@ -1137,6 +1162,7 @@ static void fill_measured(odg_run *r, const measure_msg *m, odg_run_record *rec)
         rec->backward_max_s = m->b_max;
         odg_cell_real(&cl[ODG_COL_rss_peak_bytes], m->rss_peak);
         rec->rss_baseline_bytes = m->rss_base;
+        rec->warmups_done = m->warmups;
         snprintf(rec->rss_method, sizeof rec->rss_method, "%s",
                  m->rss_cleared ? "clear_refs" : "vmrss");
     }

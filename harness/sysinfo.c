@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /* Looks for a line "key: value [kB]" in a /proc file; the value in bytes (kB lines scaled). */
@@ -106,6 +107,12 @@ int odg_sys_reset_hwm(void)
         ok = 0;
     }
     return ok ? 0 : -1;
+}
+
+long odg_sys_minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : -1;
 }
 
 void odg_sys_cpu_model(char *buf, size_t cap)

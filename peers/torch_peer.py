@@ -28,6 +28,7 @@ import gc
 import json
 import math
 import os
+import resource
 import sys
 import time
 
@@ -87,13 +88,28 @@ def retain_memory():
 
 def release_memory():
     """Gives the allocator's free memory back to the system (glibc's malloc_trim), as the
-    harness does before its baseline: the timed gradient then faults in what it touches."""
+    harness does before its baseline: the next gradient then faults in what it touches."""
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def prime(field, params, z0, w):
+    """One f and one VJP on z0 (results dropped): what a gradient touches besides its own
+    tensors (the thread pool, BLAS's buffers, autograd's engine)."""
+    z = z0.detach().clone().requires_grad_(True)
+    torch.autograd.grad(field(torch.zeros(()), z), params + [z], grad_outputs=w)
+
+
+SETTLE_PAGES, SETTLE_MORE = 8, 8  # include/odegrad/harness.h, ODG_RUN_SETTLE_*
+
+
+def minor_faults():
+    """The minor page faults of this process so far, all its threads."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def reset_hwm():
@@ -414,20 +430,29 @@ def main():
         impl = "own RK"
         run = lambda: gradient_own(a, field, params, z0, w, tab, order)
 
-    for _ in range(a.warmup):
-        run()
+    # The measurement of harness/run.c (timed_gradients): the baseline after one f and one VJP
+    # (the libraries' buffers) and with the allocator's free memory given back; one gradient
+    # from there, untimed, for the resident peak; the warm-ups, past --warmup while the last one
+    # faulted pages in (the harness's ODG_RUN_SETTLE_PAGES and _MORE); the timed gradients.
+    prime(field, params, z0, w)
     gc.collect()
     release_memory()
     cleared = reset_hwm()
     base = status_kb("VmRSS")
+    run()
+    rss_peak = status_kb("VmHWM") - base
+    most = a.warmup + SETTLE_MORE if a.warmup > 0 else 0
+    warmups, settled = 0, False
+    while warmups < most and (warmups < a.warmup or not settled):
+        f0 = minor_faults()
+        run()
+        settled = minor_faults() - f0 < SETTLE_PAGES
+        warmups += 1
     times, fw, bw = [], [], []
-    rss_peak = float("nan")
-    for k in range(a.repeat):
+    for _ in range(a.repeat):
         t0 = time.perf_counter()
         loss, gtheta, gz0, stats = run()
         times.append(time.perf_counter() - t0)
-        if k == 0:
-            rss_peak = status_kb("VmHWM") - base
         fw.append(stats["forward_s"])
         bw.append(stats["backward_s"])
     g = torch.cat([x.detach().reshape(-1) for x in gtheta] + [gz0.detach().reshape(-1)])
@@ -436,7 +461,7 @@ def main():
         "times": times, "forward": fw, "backward": bw, "loss": loss,
         "steps": stats["steps"], "rejected": stats["rejected"], "adj_steps": stats["adj_steps"],
         "nfe_forward": stats["nfe_forward"], "nfe_backward": stats["nfe_backward"],
-        "nvjp": stats["nvjp"], "rss_peak": rss_peak, "rss_base": base,
+        "nvjp": stats["nvjp"], "rss_peak": rss_peak, "rss_base": base, "warmups": warmups,
         "rss_method": "clear_refs" if cleared else "vmrss", "threads": torch.get_num_threads(),
         "version": "torch %s" % torch.__version__, "implementation": impl,
     }

@@ -228,6 +228,15 @@ ls "$W/cache/"*.ref > /dev/null 2>&1 && pass || fail "no cache file in ODEGRAD_C
 "$BIN" reference "${SMALL[@]}" --seed 99 > "$W/r3" || fail "odegrad reference"
 grep -q "found" "$W/r3" && pass || fail "odegrad reference did not find the cached entry"
 
+# ---- the warm-up (docs/experiments.md, "How a run is measured") -----------------------------
+# --warmup 0 runs none; --warmup W >= 1 runs W, and more while they fault pages in, at most
+# ODG_RUN_SETTLE_MORE = 8 more: between W and W + 8, and the record says how many.
+"$BIN" run "${SMALL[@]}" --reference none --json > "$W/w0" || fail "--warmup 0"
+[ "$(py jget "$W/w0" detail.warmups_done)" = 0 ] && pass || fail "--warmup 0 ran warm-ups"
+"$BIN" run "${SMALL[@]}" --reference none --warmup 2 --json > "$W/w2" || fail "--warmup 2"
+w=$(py jget "$W/w2" detail.warmups_done)
+[ "$w" -ge 2 ] 2> /dev/null && [ "$w" -le 10 ] && pass || fail "--warmup 2 ran '$w' warm-ups"
+
 # ---- resident memory follows the stored data ------------------------------------------------
 # Not in the sanitizer build (make test-sanitize sets ODG_SANITIZE): AddressSanitizer's shadow
 # memory, redzones and quarantine of freed blocks are resident too, so the figures below say

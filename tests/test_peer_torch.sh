@@ -43,6 +43,12 @@ e=$(field "$W/bp.json" err_vs_discrete)
 expect "torch backprop dopri5: the discrete gradient ($e) within 1e-12 of odegrad's" below "$e" 1e-12
 expect "torch backprop: the implementation is recorded" \
     grep -q '"solver_version":"torch [^"]*, own RK"' "$W/bp.json"
+# the peer's program measures as the harness does (docs/experiments.md, "How a run is
+# measured"): --warmup 0 runs no warm-up, --warmup 2 runs 2 to 2 + 8, and the record says how many
+expect "torch --warmup 0: no warm-up" grep -q '"warmups_done":0[,}]' "$W/bp.json"
+run w2 --steps 4 --warmup 2 --reference none
+w=$(grep -o '"warmups_done":[0-9]*' "$W/w2.json" | cut -d: -f2)
+expect "torch --warmup 2: 2 to 10 warm-ups ($w)" test "${w:-0}" -ge 2 -a "${w:-0}" -le 10
 
 # Backsolve's gradient differs from the discrete one by O(h^p) (docs/theory.md: the continuous
 # and the discrete adjoint differ at the scheme's order): rk4 from N = 8 to 32 divides the gap by

@@ -293,6 +293,8 @@ typedef struct odg_run_record {
     int have_peaks;
     double peak_bytes[ODG_NTAGS]; /* accounted peak per allocator tag */
     double rss_baseline_bytes;
+    int warmups_done;         /* warm-up gradients run: --warmup, and those past it until the
+                                 gradients fault in no more memory (ODG_RUN_SETTLE_MORE) */
     char rss_method[16];      /* "clear_refs" (VmHWM reset) or "vmrss" (baseline = VmRSS) */
     char discrete_method[32]; /* the method err_vs_discrete compared against */
     char roofline_source[16]; /* "measured" (in the measuring child) or "given"
@@ -316,6 +318,14 @@ typedef struct odg_run odg_run;
 /* How long a run measures its roofline_gflops (min_seconds of odg_roofline_model): long enough
  * for a repeatable rate at the suite's shapes, short beside the timed gradients. */
 #define ODG_RUN_ROOFLINE_S 0.1
+
+/* The warm-up (--warmup W >= 1) goes on past W gradients while the last one faulted in
+ * ODG_RUN_SETTLE_PAGES pages or more, at most ODG_RUN_SETTLE_MORE gradients past W: the timed
+ * gradients then find the memory they use resident.  A warm gradient faults in 0 to 2 pages (the
+ * suite's mlp problems, D = 2 ... 256); one whose large blocks the allocator placed on pages it
+ * had not used yet, 97 to 1024 (0.4 to 4 MiB), and took up to 4.5 times as long. */
+#define ODG_RUN_SETTLE_PAGES 8
+#define ODG_RUN_SETTLE_MORE 8
 
 /* Everything that computes runs in a forked child.  A process that calls odg_run_execute or
  * odg_run_reference must not have run an OpenMP parallel region itself (nor BLAS with more than
