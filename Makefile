@@ -67,7 +67,7 @@ experiments-full: all
 experiments-peers: all
 	@scripts/experiments.sh peers $(ODEGRAD)
 
-# the same at full scale, D = 2 ... 256 (experiments/full/time-to-accuracy.ini; about 20 minutes)
+# the same at full scale, D = 2 ... 256 (experiments/full/time-to-accuracy.ini; about an hour)
 experiments-peers-full: all
 	@scripts/experiments.sh peers-full $(ODEGRAD)
 
