@@ -42,7 +42,7 @@ import sys
 TARGETS = [1e-3, 1e-5, 1e-7, 1e-10, 1e-12]
 
 # The side-by-side runs' contenders per side: the sweep's fastest and up to CONTENDERS - 1 more
-# timed within CONTENDER_FACTOR of it.  In the committed set the sweep timed odegrad's vern7 N = 4
+# timed within CONTENDER_FACTOR of it.  In an earlier set the sweep timed odegrad's vern7 N = 4
 # at D = 2 1.12 times slower than adaptive vern7 (1.73 against 1.55 ms), and side by side it was
 # the faster of the two: the factor leaves room for a drift of that size.
 CONTENDERS = 2
